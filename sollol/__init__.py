@@ -1,0 +1,7 @@
+"""SOLLOL: one Ollama-compatible endpoint in front of a fleet of Ollama servers."""
+
+from sollol.config import SOLLOLConfig, load_config
+
+__version__ = "0.1.0"
+
+__all__ = ["SOLLOLConfig", "__version__", "load_config"]

@@ -1,0 +1,132 @@
+"""SOLLOL settings: one place, defaults in code with units, overridden by ``SOLLOL_*`` env vars.
+
+Precedence (lowest to highest): the defaults below, ``SOLLOL_<FIELD>`` environment variables,
+keyword overrides passed by code (``SOLLOLConfig(...)``, ``load_config(strategy="random")``) or tests.
+No other module reads ``os.environ``; everything asks for a :class:`SOLLOLConfig`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = ["ENV_PREFIX", "ConfigError", "SOLLOLConfig", "load_config"]
+
+ENV_PREFIX = "SOLLOL_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value of the wrong type or outside its range."""
+
+
+@dataclass(frozen=True)
+class SOLLOLConfig:
+    """Every tunable of gateway, workers, beat and CLI. Units are in the names (_s, _ms, _bytes)."""
+
+    # --- connections -------------------------------------------------------------------------
+    redis_url: str = ""  # empty: `sollol up` starts an embedded redis-server
+    ollama_url: str = "http://127.0.0.1:11434"  # the worker's local Ollama
+    host_name: str = ""  # worker's host/queue name; empty: taken from `-Q`
+    # --- gateway -------------------------------------------------------------------------------
+    bind: str = "127.0.0.1"
+    port: int = 8000
+    gateway_threads: int = 64  # gunicorn gthread threads: each open stream holds one
+    gateway_workers: int = 1
+    strategy: str = "performance"
+    default_priority: int = 5  # 1..10, 10 = critical
+    max_body_bytes: int = 32 * 1024 * 1024
+    request_timeout_s: float = 600.0  # whole request, queueing included
+    first_chunk_timeout_s: float = 300.0  # until a worker starts the request (queue + load)
+    idle_chunk_timeout_s: float = 120.0  # between two chunks of a running request
+    message_expires_s: float = 600.0  # Celery `expires` of every routed message
+    snapshot_cache_ms: float = 250.0
+    max_queue_per_host: int = 256
+    max_queue_total: int = 2048
+    # --- workers -------------------------------------------------------------------------------
+    worker_slots: int = 4  # concurrent requests a worker sends to its Ollama (= num_parallel)
+    worker_vram_mb: int = 0  # GPU memory of the box; 0 = unknown (Ollama's API does not report it)
+    worker_max_loaded_models: int = 3  # OLLAMA_MAX_LOADED_MODELS of the box
+    worker_tags: str = ""  # comma-separated, e.g. "gpu,code"; "cpu" marks a CPU-only box
+    ollama_connect_timeout_s: float = 5.0
+    ollama_read_timeout_s: float = 300.0  # max silence between two chunks from Ollama
+    heartbeat_interval_s: float = 2.0
+    heartbeat_ttl_s: float = 10.0  # host is down when its heartbeat is older than this
+    # --- streams and state in Redis ------------------------------------------------------------
+    key_prefix: str = "sollol:"
+    stream_ttl_s: int = 300
+    stream_maxlen: int = 100_000
+    decisions_kept: int = 200
+    # --- Celery on Redis -----------------------------------------------------------------------
+    visibility_timeout_s: int = 30  # unacked age before kombu restores a message; live workers renew
+    unacked_restore_interval_s: float = 2.0
+    # --- beat ----------------------------------------------------------------------------------
+    health_check_interval_s: float = 5.0
+    metrics_refresh_interval_s: float = 5.0
+    aging_interval_s: float = 2.0
+    aging_step_s: float = 10.0  # queued this long: promoted one priority level
+    reroute_interval_s: float = 3.0
+    # --- learning ------------------------------------------------------------------------------
+    ewma_alpha: float = 0.2
+    # --- misc ----------------------------------------------------------------------------------
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict)  # unknown SOLLOL_* vars, kept for plugins
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.default_priority <= 10:
+            raise ConfigError(f"default_priority must be 1..10, got {self.default_priority}")
+        if self.worker_slots < 1:
+            raise ConfigError(f"worker_slots must be >= 1, got {self.worker_slots}")
+        if not 0 < self.ewma_alpha <= 1:
+            raise ConfigError(f"ewma_alpha must be in (0, 1], got {self.ewma_alpha}")
+
+    def replace(self, **changes: Any) -> SOLLOLConfig:
+        """A copy with ``changes`` applied (validated like the original)."""
+        return dataclasses.replace(self, **changes)
+
+    def key(self, *parts: object) -> str:
+        """A Redis key under the configured prefix: ``key("host", "a")`` → ``sollol:host:a``."""
+        return self.key_prefix + ":".join(str(p) for p in parts)
+
+
+def _coerce(name: str, raw: str, typ: Any) -> Any:
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        typ = next(a for a in typing.get_args(typ) if a is not type(None))
+    try:
+        if typ is bool:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if typ in (int, float, str):
+            return typ(raw)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {typ.__name__}") from None
+    raise ConfigError(f"{ENV_PREFIX}{name.upper()} cannot be set from the environment")
+
+
+def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> SOLLOLConfig:
+    """Defaults, then ``SOLLOL_*`` variables from ``env`` (default: the process environment), then overrides."""
+    env = os.environ if env is None else env
+    hints = typing.get_type_hints(SOLLOLConfig)
+    known = {f.name for f in fields(SOLLOLConfig)} - {"extra"}
+    values: dict[str, Any] = {}
+    extra: dict[str, str] = {}
+    for var, raw in env.items():
+        if not var.startswith(ENV_PREFIX):
+            continue
+        name = var[len(ENV_PREFIX) :].lower()
+        if name in known:
+            values[name] = _coerce(name, raw, hints[name])
+        else:
+            extra[name] = raw
+    values["extra"] = extra
+    values.update(overrides)
+    return SOLLOLConfig(**values)

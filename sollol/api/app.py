@@ -1,0 +1,57 @@
+"""The Flask application factory: ``create_app()`` builds a gateway from a SOLLOLConfig."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+import redis as redis_lib
+from flask import Flask
+
+from sollol.api.dispatch import Dispatcher
+from sollol.api.errors import register_error_handlers
+from sollol.api.fleet_cache import FleetCache
+from sollol.api.services import Recorder, Services
+from sollol.config import SOLLOLConfig, load_config
+from sollol.router import Router
+
+__all__ = ["create_app"]
+
+
+def create_app(config: SOLLOLConfig | None = None, *, celery: Any = None,
+               redis: Any = None, router: Router | None = None) -> Flask:
+    """A gateway app. Tests may pass their own ``celery`` app, ``redis`` client or ``router``."""
+    cfg = config or load_config()
+    app = Flask("sollol")
+    app.config["SOLLOL"] = cfg
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    logging.getLogger("sollol").setLevel(cfg.log_level.upper())
+    client = redis or redis_lib.Redis.from_url(
+        cfg.redis_url or "redis://127.0.0.1:6379/0", socket_timeout=30,
+        socket_connect_timeout=2, health_check_interval=10,
+        max_connections=max(64, cfg.gateway_threads * 2))
+    if celery is None:
+        from sollol.workers.celery_app import make_celery
+
+        celery = make_celery(cfg)
+    router = router or Router(cfg.strategy, rng=random.Random())
+    fleet = FleetCache(client, cfg)
+    app.extensions["sollol"] = Services(
+        cfg=cfg, redis=client, celery=celery, router=router, fleet=fleet,
+        dispatcher=Dispatcher(cfg, client, celery, router, fleet),
+        recorder=Recorder(client, cfg))
+    _register_blueprints(app)
+    register_error_handlers(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from sollol.api.fleet import bp as fleet_bp
+    from sollol.api.native import bp as native_bp
+    from sollol.api.openai import bp as openai_bp
+
+    app.register_blueprint(native_bp)
+    app.register_blueprint(openai_bp)
+    app.register_blueprint(fleet_bp)

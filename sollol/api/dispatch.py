@@ -1,0 +1,291 @@
+"""From a validated request to the chunks of its answer: route, publish, tail, fail over.
+
+A :class:`Call` is one client request. :meth:`Dispatcher.submit` asks the router for a host and
+publishes the job to that host's Celery queue at the request's priority; :meth:`Dispatcher.events`
+tails the request's Redis stream and yields the answer's lines. Until the first line reaches the
+client, any host failure (error, busy, unreachable, hung, model missing) makes the call move to
+another host, up to ``MAX_ATTEMPTS`` attempts with exponential backoff and jitter; after it, a
+failure ends the answer with an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis as redis_lib
+
+from sollol.api.errors import (
+    BrokerUnavailable,
+    FleetBusy,
+    GatewayError,
+    GatewayTimeout,
+    ModelNotFound,
+    NoHealthyHost,
+    UpstreamError,
+)
+from sollol.api.fleet_cache import FleetCache
+from sollol.config import SOLLOLConfig
+from sollol.router import Decision, NoHostAvailable, RequestProfile, Router
+from sollol.state import StreamReader
+from sollol.state.queues import kombu_priority
+
+__all__ = ["MAX_ATTEMPTS", "Call", "Dispatcher"]
+
+log = logging.getLogger("sollol.gateway")
+MAX_ATTEMPTS = 3
+INFER_TASK = "sollol.infer"
+BLOCK_MS = 500
+
+
+@dataclass
+class Call:
+    """One client request on its way through the fleet."""
+
+    endpoint: str  # chat | generate | embed | embeddings | show
+    body: dict[str, Any]  # the native Ollama body sent to the host
+    profile: RequestProfile
+    model_label: str  # the model name as the client spelled it (for error messages)
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    attempt: int = 0
+    tried: list[str] = field(default_factory=list)
+    decision: Decision | None = None
+    host: str = ""
+    t0: float = field(default_factory=time.monotonic)
+    dispatched_at: float = 0.0
+    started_at: float | None = None
+    queue_wait_ms: float = 0.0
+    content_sent: bool = False
+    finished: bool = False
+    last_error: GatewayError | None = None
+
+    @property
+    def priority(self) -> int:
+        return self.profile.priority
+
+
+class Dispatcher:
+    """Routes calls and relays their output; one per gateway process, shared by its threads."""
+
+    def __init__(self, cfg: SOLLOLConfig, redis: Any, celery: Any, router: Router,
+                 fleet: FleetCache, rng: random.Random | None = None) -> None:
+        self.cfg = cfg
+        self.redis = redis
+        self.celery = celery
+        self.router = router
+        self.fleet = fleet
+        self.rng = rng or random.Random()
+
+    # --- routing and publishing ---------------------------------------------------------------
+    def submit(self, call: Call) -> Decision:
+        """Pick a host (never one already tried) and publish the next attempt there."""
+        snapshot = self.fleet.snapshot()
+        try:
+            decision = self.router.route(call.profile, snapshot, exclude=call.tried)
+        except NoHostAvailable as exc:
+            raise self._no_host(call, exc) from None
+        self._admit(decision.host, snapshot)
+        call.attempt += 1
+        call.decision, call.host = decision, decision.host
+        call.tried.append(decision.host)
+        call.started_at = None
+        self._publish(call)
+        self.fleet.note_dispatch(decision.host, call.priority)
+        return decision
+
+    def _no_host(self, call: Call, exc: NoHostAvailable) -> GatewayError:
+        if call.last_error is not None:
+            return call.last_error
+        if exc.model_unknown:
+            return ModelNotFound(_not_found_message(call.endpoint, call.model_label))
+        return NoHealthyHost(f"no healthy host can serve model '{call.model_label}' right now: "
+                             f"{exc.reason}")
+
+    def _admit(self, host: str, snapshot: Any) -> None:
+        """Bounded queues: beyond them the fleet answers Ollama's own 503 busy."""
+        state = snapshot.host(host)
+        if state is not None and state.queued_total >= self.cfg.max_queue_per_host:
+            raise FleetBusy()
+        if sum(h.queued_total for h in snapshot.hosts) >= self.cfg.max_queue_total:
+            raise FleetBusy()
+
+    def _publish(self, call: Call) -> None:
+        job = {
+            "endpoint": call.endpoint, "body": call.body, "host": call.host,
+            "attempt": call.attempt, "model": call.profile.model,
+            "task_type": call.profile.task_type, "priority": call.priority,
+            "enqueued_at": time.time(),
+        }
+        try:
+            if call.attempt > 1:  # supersede the earlier attempt: a late copy of it is skipped
+                self.redis.set(self.cfg.key("attempt", call.request_id), call.attempt,
+                               ex=self.cfg.stream_ttl_s)
+            self.celery.send_task(
+                INFER_TASK, args=[call.request_id, job], queue=call.host,
+                routing_key=call.host, priority=kombu_priority(call.priority),
+                expires=self.cfg.message_expires_s, ignore_result=True,
+                task_id=f"{call.request_id}-{call.attempt}",
+            )
+        except (redis_lib.ConnectionError, OSError) as exc:
+            raise BrokerUnavailable(f"SOLLOL's Redis is unreachable: {exc}") from exc
+        except Exception as exc:
+            if "connect" in str(exc).lower():
+                raise BrokerUnavailable(f"SOLLOL's Redis is unreachable: {exc}") from exc
+            raise
+        call.dispatched_at = time.monotonic()
+
+    def cancel(self, call: Call) -> None:
+        """The client went away: tell the worker to stop and free Ollama's slot."""
+        if call.finished:
+            return
+        call.finished = True
+        try:
+            self.redis.set(self.cfg.key("cancel", call.request_id), call.attempt,
+                           ex=self.cfg.stream_ttl_s)
+        except redis_lib.RedisError:
+            log.warning("could not flag request %s as cancelled", call.request_id)
+
+    # --- relaying -----------------------------------------------------------------------------
+    def events(self, call: Call) -> Iterator[tuple[str, bytes]]:
+        """Yield ("chunk", line) and finally ("final", line) of the current attempt's answer.
+
+        Raises a GatewayError when the call cannot be answered (before or after content began).
+        """
+        reader = StreamReader(self.redis, self.cfg.key("stream", call.request_id))
+        last_event = time.monotonic()
+        deadline = call.t0 + self.cfg.request_timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise GatewayTimeout(f"no answer within {self.cfg.request_timeout_s:.0f} s")
+            try:
+                batch = reader.read(block_ms=int(min(BLOCK_MS, remaining * 1000)))
+            except redis_lib.RedisError:
+                reader = self._survive_broker_loss(call, reader)
+                last_event = time.monotonic()
+                continue
+            if not batch:
+                self._check_stalled(call, last_event)
+                continue
+            last_event = time.monotonic()
+            for ev in batch:
+                if ev.attempt != call.attempt:
+                    continue  # output of an abandoned attempt
+                out = self._handle(call, ev.kind, ev.data)
+                if out is None:
+                    continue
+                yield out
+                if out[0] == "final":
+                    call.finished = True
+                    return
+
+    def _handle(self, call: Call, kind: str, data: bytes) -> tuple[str, bytes] | None:
+        if kind == "start":
+            call.started_at = time.monotonic()
+            call.queue_wait_ms = (call.started_at - call.dispatched_at) * 1000
+            info = json.loads(data)
+            call.host = info.get("host", call.host)
+            return None
+        if kind == "chunk":
+            call.content_sent = True
+            return ("chunk", data)
+        if kind == "final":
+            return ("final", data)
+        if kind == "cancelled":
+            raise GatewayError("request cancelled", 499)
+        if kind == "error":
+            self._on_error(call, json.loads(data))
+        return None
+
+    def _on_error(self, call: Call, info: dict[str, Any]) -> None:
+        """A worker reported a failure of the current attempt: fail over or give up."""
+        status = int(info.get("status", 502))
+        message = str(info.get("error", "upstream error"))
+        reason = info.get("reason", "host")
+        if reason == "model_missing":
+            self.fleet.refresh(quiet=True)
+            call.last_error = ModelNotFound(_not_found_message(call.endpoint, call.model_label))
+        else:
+            call.last_error = UpstreamError(message, status)
+        retryable = bool(info.get("retryable")) and reason != "client"
+        if not retryable or call.content_sent:
+            raise call.last_error
+        self._fail_over(call, f"{reason}: {message}")
+
+    def _fail_over(self, call: Call, why: str) -> None:
+        if call.attempt >= MAX_ATTEMPTS:
+            raise call.last_error or NoHealthyHost(f"gave up after {call.attempt} attempts: {why}")
+        log.info("request %s: attempt %d on %s failed (%s); failing over", call.request_id,
+                 call.attempt, call.host, why)
+        self._backoff(call.attempt)
+        self.submit(call)
+
+    def _backoff(self, attempt: int) -> None:
+        """Exponential backoff with full jitter: up to 50 ms, 100 ms, 200 ms …"""
+        time.sleep(self.rng.uniform(0, 0.05 * 2 ** (attempt - 1)))
+
+    def _check_stalled(self, call: Call, last_event: float) -> None:
+        """No output for a while: a hung host (started) or a dead host (still queued)."""
+        now = time.monotonic()
+        if call.started_at is None:
+            if now - call.dispatched_at > self.cfg.first_chunk_timeout_s:
+                self._give_up_or_move(call, "no worker started the request in time")
+            elif self._host_down(call.host) and now - call.dispatched_at > 1.0:
+                self._give_up_or_move(call, f"host {call.host} went down")
+        elif now - last_event > self.cfg.idle_chunk_timeout_s:
+            self._give_up_or_move(call, f"host {call.host} stopped answering")
+
+    def _give_up_or_move(self, call: Call, why: str) -> None:
+        self.cancel_attempt(call)
+        call.last_error = GatewayTimeout(why)
+        if call.content_sent:
+            raise call.last_error
+        self._fail_over(call, why)
+
+    def cancel_attempt(self, call: Call) -> None:
+        try:
+            self.redis.set(self.cfg.key("cancel", call.request_id), call.attempt,
+                           ex=self.cfg.stream_ttl_s)
+        except redis_lib.RedisError:
+            pass
+
+    def _host_down(self, host: str) -> bool:
+        state = self.fleet.snapshot().host(host)
+        return state is None or state.health == "down"
+
+    def _survive_broker_loss(self, call: Call, reader: StreamReader) -> StreamReader:
+        """Redis went away mid-call: wait for it, then resubmit if it lost the call's state."""
+        waited = 0.0
+        while True:
+            try:
+                alive = self.redis.exists(reader.key)
+                break
+            except redis_lib.RedisError as exc:
+                if waited > self.cfg.first_chunk_timeout_s:
+                    raise BrokerUnavailable(f"SOLLOL's Redis is unreachable: {exc}") from exc
+                time.sleep(0.25)
+                waited += 0.25
+        if alive or call.dispatched_at == 0:
+            return reader
+        if call.content_sent:
+            raise UpstreamError("SOLLOL's Redis restarted and lost this answer mid-stream", 502)
+        log.warning("request %s: Redis lost its state; resubmitting", call.request_id)
+        call.tried.clear()
+        call.attempt = min(call.attempt, MAX_ATTEMPTS - 1)
+        self.submit(call)
+        return StreamReader(self.redis, reader.key)
+
+
+def _not_found_message(endpoint: str, model: str) -> str:
+    """Ollama's own wording per endpoint (ollama-api.md §4)."""
+    if endpoint in ("embed", "embeddings"):
+        return f'model "{model}" not found, try pulling it first'
+    if endpoint == "show":
+        return f"model '{model}' not found"
+    return f"model '{model}' not found"

@@ -1,0 +1,145 @@
+"""Gateway errors and the one place that maps them to HTTP statuses and bodies.
+
+    GatewayError                    status  body (Ollama)                  OpenAI type
+     ├── BadRequest                  400     {"error": msg}                 invalid_request_error
+     │    └── MissingBody            400     "missing request body"
+     ├── ModelNotFound               404     per-endpoint Ollama wording    not_found_error
+     ├── NotImplementedByGateway     501                                    api_error
+     ├── FleetBusy                   503     Ollama's busy message, Retry-After
+     ├── NoHealthyHost               503
+     ├── UpstreamError               status from Ollama (4xx/5xx)
+     ├── GatewayTimeout              504
+     └── BrokerUnavailable           503     Redis unreachable, Retry-After
+
+Views raise these; :func:`register_error_handlers` renders them in the protocol of the blueprint
+that raised them (Ollama ``{"error": "..."}`` or OpenAI ``{"error": {...}}``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+__all__ = [
+    "BUSY_MESSAGE",
+    "BadRequest",
+    "BrokerUnavailable",
+    "FleetBusy",
+    "GatewayError",
+    "GatewayTimeout",
+    "MissingBody",
+    "ModelNotFound",
+    "NoHealthyHost",
+    "NotImplementedByGateway",
+    "UpstreamError",
+    "error_body",
+    "register_error_handlers",
+]
+
+BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
+_OPENAI_TYPES = {400: "invalid_request_error", 404: "not_found_error", 413: "invalid_request_error"}
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway answers; ``status`` is the HTTP status."""
+
+    status = 500
+    retry_after_s: int | None = None
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class BadRequest(GatewayError):
+    status = 400
+
+
+class MissingBody(BadRequest):
+    def __init__(self) -> None:
+        super().__init__("missing request body")
+
+
+class ModelNotFound(GatewayError):
+    status = 404
+
+
+class NotImplementedByGateway(GatewayError):
+    status = 501
+
+
+class FleetBusy(GatewayError):
+    status = 503
+    retry_after_s = 2
+
+    def __init__(self, message: str = BUSY_MESSAGE) -> None:
+        super().__init__(message)
+
+
+class NoHealthyHost(GatewayError):
+    status = 503
+    retry_after_s = 5
+
+
+class UpstreamError(GatewayError):
+    """Ollama's own error, passed through with its status."""
+
+
+class GatewayTimeout(GatewayError):
+    status = 504
+
+
+class BrokerUnavailable(GatewayError):
+    status = 503
+    retry_after_s = 2
+
+
+def is_openai_request() -> bool:
+    return request.path.startswith("/v1/")
+
+
+def error_body(message: str, status: int, openai: bool) -> dict[str, Any]:
+    if not openai:
+        return {"error": message}
+    return {"error": {"message": message, "type": _OPENAI_TYPES.get(status, "api_error"),
+                      "param": None, "code": None}}
+
+
+def _render(message: str, status: int, retry_after_s: int | None = None) -> Response:
+    body = json.dumps(error_body(message, status, is_openai_request()))
+    resp = Response(body, status=status, content_type="application/json; charset=utf-8")
+    if retry_after_s:
+        resp.headers["Retry-After"] = str(retry_after_s)
+    return resp
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render every error in the shape of the protocol the client speaks."""
+
+    @app.errorhandler(GatewayError)
+    def _gateway(err: GatewayError) -> Response:
+        return _render(err.message, err.status, err.retry_after_s)
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException) -> Response | HTTPException:
+        status = err.code or 500
+        if status in (404, 405) and not is_openai_request():
+            # Ollama (gin) answers unknown routes and wrong methods in plain text
+            text = "404 page not found" if status == 404 else "405 method not allowed"
+            resp = Response(text, status=status, content_type="text/plain")
+            if status == 405 and err.get_response().headers.get("Allow"):
+                resp.headers["Allow"] = err.get_response().headers["Allow"]
+            return resp
+        if status == 413:
+            return _render("request body too large", 413)
+        return _render(err.description or err.name, status)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Response:
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return _render(f"internal gateway error: {type(err).__name__}", 500)

@@ -1,0 +1,124 @@
+"""Turning a call's events into HTTP responses: NDJSON streams, single JSON bodies, routing metadata."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from flask import Response
+
+from sollol.api.dispatch import Call
+from sollol.api.errors import GatewayError
+
+__all__ = ["aggregate", "json_response", "ndjson_response", "routing_meta"]
+
+Events = Iterator[tuple[str, bytes]]
+_COMPACT = (",", ":")
+
+
+def routing_meta(call: Call) -> dict[str, Any]:
+    """``_sollol_routing``: where the request ran and why (DESIGN.md contract)."""
+    d, p = call.decision, call.profile
+    return {
+        "host": call.host,
+        "task_type": p.task_type,
+        "complexity": p.complexity,
+        "priority": p.priority,
+        "decision_score": round(d.score, 4) if d else None,
+        "reasoning": d.reasoning if d else "",
+        "alternatives": [{"host": a.host, "score": round(a.score, 4),
+                          "predicted_ms": round(a.predicted_ms, 1)} for a in (d.alternatives if d else ())],
+        "attempts": call.attempt,
+        "queue_wait_ms": round(call.queue_wait_ms, 2),
+        "actual_duration_ms": round((time.monotonic() - call.t0) * 1000, 2),
+        "predicted_ms": round(d.predicted_ms, 1) if d else None,
+        "strategy": d.strategy if d else "",
+        "request_id": call.request_id,
+    }
+
+
+def _with_routing(data: bytes, call: Call) -> dict[str, Any]:
+    obj: dict[str, Any] = json.loads(data) if data else {}
+    obj["_sollol_routing"] = routing_meta(call)
+    return obj
+
+
+def _headers(call: Call) -> dict[str, str]:
+    return {"X-SOLLOL-Host": call.host, "X-SOLLOL-Request-Id": call.request_id}
+
+
+def ndjson_response(call: Call, events: Events, on_close: Callable[[], None]) -> Response:
+    """Stream Ollama NDJSON. The first line is awaited before the status is sent, like Ollama does."""
+    first = next(events)  # errors before any output propagate as a proper HTTP error
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield _line(first, call)
+            if first[0] == "final":
+                return
+            for ev in events:
+                yield _line(ev, call)
+        except GatewayError as err:  # after the first line: Ollama's final error line
+            yield json.dumps({"error": err.message}, separators=_COMPACT).encode() + b"\n"
+        finally:
+            on_close()
+
+    return Response(body(), status=200, content_type="application/x-ndjson",
+                    headers=_headers(call))
+
+
+def _line(ev: tuple[str, bytes], call: Call) -> bytes:
+    kind, data = ev
+    if kind == "final":
+        return json.dumps(_with_routing(data, call), separators=_COMPACT).encode() + b"\n"
+    return data + b"\n"
+
+
+def aggregate(call: Call, events: Events) -> dict[str, Any]:
+    """Join a streamed chat/generate answer into the single object Ollama returns for stream:false."""
+    text: list[str] = []
+    thinking: list[str] = []
+    tool_calls: list[Any] = []
+    final: dict[str, Any] = {}
+    for kind, data in events:
+        obj = json.loads(data) if data else {}
+        if kind == "final":
+            final = obj
+        part = obj.get("message", obj)
+        text.append(part.get("content" if "message" in obj else "response", "") or "")
+        thinking.append(part.get("thinking", "") or "")
+        tool_calls.extend(part.get("tool_calls") or [])
+    _merge_parts(final, call.endpoint, "".join(text), "".join(thinking), tool_calls)
+    final["_sollol_routing"] = routing_meta(call)
+    return final
+
+
+def _merge_parts(final: dict[str, Any], endpoint: str, text: str, thinking: str,
+                 tool_calls: list[Any]) -> None:
+    if endpoint == "chat":
+        msg = final.setdefault("message", {"role": "assistant", "content": ""})
+        msg["content"] = text
+        if thinking:
+            msg["thinking"] = thinking
+        if tool_calls:
+            msg["tool_calls"] = tool_calls
+    else:
+        final["response"] = text
+        if thinking:
+            final["thinking"] = thinking
+
+
+def json_response(obj: Any, call: Call | None = None, status: int = 200) -> Response:
+    body = json.dumps(obj, separators=_COMPACT)
+    return Response(body, status=status, content_type="application/json; charset=utf-8",
+                    headers=_headers(call) if call else None)
+
+
+def final_object(call: Call, events: Events) -> dict[str, Any]:
+    """The body of a non-streamed endpoint (embed, embeddings, show) with routing metadata."""
+    for kind, data in events:
+        if kind == "final":
+            return _with_routing(data, call)
+    raise GatewayError("the host ended the request without an answer", 502)

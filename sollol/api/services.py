@@ -1,0 +1,108 @@
+"""The gateway's long-lived parts, built once per process and shared by every request thread."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+
+from sollol.api.dispatch import Call, Dispatcher
+from sollol.api.errors import BadRequest, ModelNotFound
+from sollol.api.fleet_cache import FleetCache
+from sollol.config import SOLLOLConfig
+from sollol.router import Router, analyse_request
+
+__all__ = ["Recorder", "Services", "services", "start_call"]
+
+log = logging.getLogger("sollol.gateway")
+
+
+class Recorder:
+    """Writes finished calls to ``sollol:decisions`` off the request path (batched, best effort)."""
+
+    def __init__(self, redis: Any, cfg: SOLLOLConfig) -> None:
+        self.redis = redis
+        self.cfg = cfg
+        self.q: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=10_000)
+        self._thread: threading.Thread | None = None
+
+    def record(self, entry: dict[str, Any]) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="sollol-recorder", daemon=True)
+            self._thread.start()
+        try:
+            self.q.put_nowait(entry)
+        except queue.Full:
+            pass
+
+    def _loop(self) -> None:
+        key = self.cfg.key("decisions")
+        while True:
+            batch = [self.q.get()]
+            while not self.q.empty() and len(batch) < 500:
+                batch.append(self.q.get_nowait())
+            try:
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.lpush(key, *[json.dumps(e, separators=(",", ":")) for e in batch])
+                pipe.ltrim(key, 0, self.cfg.decisions_kept - 1)
+                pipe.execute()
+            except Exception as exc:
+                log.debug("could not record decisions: %s", exc)
+                time.sleep(1)
+
+
+@dataclass
+class Services:
+    cfg: SOLLOLConfig
+    redis: Any
+    celery: Any
+    router: Router
+    fleet: FleetCache
+    dispatcher: Dispatcher
+    recorder: Recorder
+
+    def finish(self, call: Call, outcome: str) -> None:
+        """Account for a call that ended (answered, failed or abandoned by its client)."""
+        if outcome != "ok" and not call.finished:
+            self.dispatcher.cancel(call)
+        call.finished = True
+        d = call.decision
+        self.recorder.record({
+            "ts": time.time(), "request_id": call.request_id, "model": call.profile.model,
+            "endpoint": call.endpoint, "host": call.host, "priority": call.priority,
+            "task_type": call.profile.task_type, "attempts": call.attempt, "outcome": outcome,
+            "score": round(d.score, 4) if d else None,
+            "predicted_ms": round(d.predicted_ms, 1) if d else None,
+            "actual_ms": round((time.monotonic() - call.t0) * 1000, 1),
+            "queue_wait_ms": round(call.queue_wait_ms, 1),
+            "reasoning": d.reasoning if d else "",
+        })
+
+
+def services() -> Services:
+    svc: Services = current_app.extensions["sollol"]
+    return svc
+
+
+def start_call(endpoint: str, body: dict[str, Any], prio: int) -> tuple[Call, Iterator[tuple[str, bytes]]]:
+    """Analyse, route and publish one request; returns the call and the iterator of its output."""
+    svc = services()
+    label = str(body.get("model") or body.get("name") or "")
+    if not label.strip():
+        if endpoint in ("generate", "embed"):  # Ollama's own wording differs per endpoint
+            raise ModelNotFound("model '' not found")
+        raise BadRequest("model is required")
+    body = dict(body)
+    if endpoint == "show" and "model" not in body:
+        body["model"] = label
+    analysed = analyse_request(endpoint if endpoint != "show" else "chat", body, prio)
+    call = Call(endpoint=endpoint, body=body, profile=analysed, model_label=label)
+    svc.dispatcher.submit(call)
+    return call, svc.dispatcher.events(call)

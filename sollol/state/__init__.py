@@ -1,0 +1,23 @@
+"""Fleet state shared through Redis by gateways, workers and beat: keys, records, streams, queues.
+
+Everything is JSON (never pickle) under the configured ``sollol:`` prefix, with TTLs so nothing leaks.
+
+Modules:
+    queues    kombu's per-priority Redis lists: names, depths, SOLLOL↔Redis priority mapping
+    registry  host records and heartbeats written by workers
+    snapshot  reading the whole fleet into a router FleetSnapshot (one pipelined round trip)
+    stats     learned per-(host, model) rates and output lengths
+    streams   the per-request Redis stream that carries chunks from worker to gateway
+"""
+
+from sollol.state.queues import kombu_priority, priority_list_keys, queue_depths
+from sollol.state.streams import StreamEvent, StreamReader, StreamWriter
+
+__all__ = [
+    "StreamEvent",
+    "StreamReader",
+    "StreamWriter",
+    "kombu_priority",
+    "priority_list_keys",
+    "queue_depths",
+]

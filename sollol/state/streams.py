@@ -1,0 +1,89 @@
+"""The per-request Redis stream: how a worker's output travels back to the gateway.
+
+One stream per request id (``sollol:stream:<id>``). A worker appends entries with XADD; the
+gateway tails them with blocking XREAD, so a late reader misses nothing and never needs pub/sub.
+Every entry carries the attempt number, so output of an abandoned attempt (a worker that was
+killed, a host that failed over) is recognised and dropped instead of reaching the client twice.
+
+Entry kinds (field ``k``):
+    start      a worker began the attempt; ``d`` = JSON {host, worker, attempt}
+    chunk      one NDJSON line from Ollama, verbatim (not the last)
+    final      the last line (``done: true``) or the whole body of a non-streamed call
+    error      ``d`` = JSON {status, error, reason, retryable}; reason is host | model_missing |
+               client | upstream | cancelled
+    cancelled  the worker stopped because the client went away
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["KINDS", "StreamEvent", "StreamReader", "StreamWriter"]
+
+KINDS = ("start", "chunk", "final", "error", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    entry_id: str
+    kind: str
+    attempt: int
+    data: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.data) if self.data else None
+
+
+class StreamWriter:
+    """Appends one attempt's output to a request stream (worker side)."""
+
+    def __init__(self, redis: Any, key: str, attempt: int, maxlen: int = 100_000,
+                 ttl_s: int = 300) -> None:
+        self.redis = redis
+        self.key = key
+        self.attempt = str(attempt)
+        self.maxlen = maxlen
+        self.ttl_s = ttl_s
+        self.written = 0
+
+    def emit(self, kind: str, data: bytes | str = b"") -> None:
+        """XADD one entry; the key's TTL is (re)set on the first and on every closing entry."""
+        fields = {"k": kind, "a": self.attempt, "d": data}
+        if self.written == 0 or kind in ("final", "error", "cancelled"):
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
+            pipe.expire(self.key, self.ttl_s)
+            pipe.execute()
+        else:
+            self.redis.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
+        self.written += 1
+
+    def emit_json(self, kind: str, obj: Any) -> None:
+        self.emit(kind, json.dumps(obj, separators=(",", ":")))
+
+
+class StreamReader:
+    """Tails a request stream with blocking XREAD (gateway side)."""
+
+    def __init__(self, redis: Any, key: str, last_id: str = "0-0") -> None:
+        self.redis = redis
+        self.key = key
+        self.last_id = last_id
+
+    def read(self, block_ms: int, count: int = 256) -> list[StreamEvent]:
+        """Entries after the last one read; waits up to ``block_ms`` for at least one (``[]`` if none)."""
+        reply = self.redis.xread({self.key: self.last_id}, count=count, block=max(1, block_ms))
+        if not reply:
+            return []
+        events = []
+        for entry_id, fields in reply[0][1]:
+            eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            events.append(StreamEvent(eid, _s(fields[b"k"]), int(fields[b"a"]), fields[b"d"]))
+            self.last_id = eid
+        return events
+
+
+def _s(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v

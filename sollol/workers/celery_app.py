@@ -1,0 +1,77 @@
+"""The Celery application: one configuration for gateway, workers, beat and Flower.
+
+Every process must agree on ``broker_transport_options`` (priority steps, separator): a producer
+and a consumer that disagree strand messages in lists nobody reads (celery-redis-facts 1.2).
+Hence one function, :func:`celery_settings`, builds them from :class:`SOLLOLConfig` everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from sollol.config import SOLLOLConfig, load_config
+
+__all__ = ["CONTROL_QUEUE", "app", "celery_settings", "make_celery"]
+
+CONTROL_QUEUE = "sollol"  # beat jobs and chord bodies; consumed by the control worker
+LOCAL_REDIS_HINT = "redis://127.0.0.1:6379/0"
+
+
+def celery_settings(cfg: SOLLOLConfig) -> dict[str, Any]:
+    """Celery settings derived from SOLLOL's config (reasons: shared/docs/celery-redis-facts.md)."""
+    url = cfg.redis_url or LOCAL_REDIS_HINT
+    transport = {
+        "priority_steps": list(range(10)),  # ten real levels; SOLLOL p maps to 10 - p
+        "queue_order_strategy": "priority",
+        # Live workers renew their unacked messages on every heartbeat, so a short timeout
+        # restores a killed worker's message within seconds without ever duplicating a long one.
+        "visibility_timeout": cfg.visibility_timeout_s,
+        "unacked_restore_interval": cfg.unacked_restore_interval_s,
+        "unacked_restore_throttle": 1,
+        "health_check_interval": 10,
+        "socket_keepalive": True,
+    }
+    return {
+        "broker_url": url,
+        "result_backend": url,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": {"visibility_timeout": cfg.visibility_timeout_s},
+        "visibility_timeout": cfg.visibility_timeout_s,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,  # a Redis restart is a normal event: retry forever
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_default_priority": 5,  # kombu level 5 = SOLLOL priority 5; unset would mean 0 = highest
+        "task_default_queue": CONTROL_QUEUE,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_ignore_result": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_pool": "threads",  # requests are I/O-bound HTTP calls to the local Ollama
+        "worker_concurrency": cfg.worker_slots,
+        "worker_send_task_events": True,  # Flower
+        "worker_hijack_root_logger": False,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "result_expires": 3600,
+        "beat_max_loop_interval": 5,
+        "timezone": "UTC",
+    }
+
+
+def make_celery(cfg: SOLLOLConfig | None = None) -> Celery:
+    """A Celery app with SOLLOL's settings and tasks registered."""
+    cfg = cfg or load_config()
+    celery = Celery("sollol", set_as_current=False)
+    celery.conf.update(celery_settings(cfg))
+    celery.sollol_config = cfg  # type: ignore[attr-defined]
+    from sollol.workers import beat, tasks
+
+    tasks.register(celery)
+    beat.register(celery)
+    return celery
+
+
+app = make_celery()

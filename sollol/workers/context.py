@@ -1,0 +1,85 @@
+"""Per-process worker state: config, Redis client, Ollama client, host name, requests in flight."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from sollol.config import SOLLOLConfig
+from sollol.workers.ollama import OllamaClient, Upstream
+
+__all__ = ["InFlight", "WorkerContext", "get_context", "set_context"]
+
+
+@dataclass
+class InFlight:
+    """One request this worker is executing."""
+
+    request_id: str
+    host: str
+    member: str  # its lease in running:<host>
+    delivery_tag: str | None  # kombu's tag in the unacked index, renewed while we work
+    attempt: int = 1
+    upstream: Upstream | None = None
+    cancelled: bool = False
+
+
+@dataclass
+class WorkerContext:
+    cfg: SOLLOLConfig
+    redis: Any
+    ollama: OllamaClient
+    host: str = ""  # set when the worker knows its queue; jobs also carry their host
+    worker_name: str = field(default_factory=lambda: f"pid@{socket.gethostname()}")
+    inflight: dict[str, InFlight] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    loaded_models: set[str] | None = None  # from the last /api/ps; None until the first heartbeat
+    refresh: threading.Event = field(default_factory=threading.Event)
+
+    def refresh_soon(self) -> None:
+        """Ask the heartbeat to re-read Ollama's models now (after a load or a 404)."""
+        self.refresh.set()
+
+    @classmethod
+    def create(cls, cfg: SOLLOLConfig) -> WorkerContext:
+        client = redis.Redis.from_url(cfg.redis_url or "redis://127.0.0.1:6379/0",
+                                      socket_timeout=10, socket_connect_timeout=5,
+                                      health_check_interval=15, retry_on_timeout=True)
+        ollama = OllamaClient(cfg.ollama_url, cfg.ollama_connect_timeout_s,
+                              cfg.ollama_read_timeout_s, pool=cfg.worker_slots + 4)
+        return cls(cfg=cfg, redis=client, ollama=ollama, host=cfg.host_name)
+
+    def track(self, item: InFlight) -> None:
+        with self.lock:
+            self.inflight[item.request_id] = item
+
+    def untrack(self, request_id: str) -> None:
+        with self.lock:
+            self.inflight.pop(request_id, None)
+
+    def current(self) -> list[InFlight]:
+        with self.lock:
+            return list(self.inflight.values())
+
+
+_context: WorkerContext | None = None
+_context_lock = threading.Lock()
+
+
+def get_context(cfg: SOLLOLConfig) -> WorkerContext:
+    """The process's context, created on first use."""
+    global _context
+    with _context_lock:
+        if _context is None:
+            _context = WorkerContext.create(cfg)
+        return _context
+
+
+def set_context(ctx: WorkerContext | None) -> None:
+    global _context
+    with _context_lock:
+        _context = ctx

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["ENV_PREFIX", "ConfigError", "SOLLOLConfig", "load_config"]
+__all__ = ["ENV_PREFIX", "ConfigError", "SOLLOLConfig", "child_env", "load_config"]
 
 ENV_PREFIX = "SOLLOL_"
 
@@ -130,3 +130,23 @@ def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> SOLLO
     values["extra"] = extra
     values.update(overrides)
     return SOLLOLConfig(**values)
+
+
+def child_env(cfg: SOLLOLConfig, **settings: object) -> dict[str, str]:
+    """Environment for a child process (worker, beat, gateway) that must share ``cfg``.
+
+    The parent's environment minus its ``SOLLOL_*`` variables, then every setting of ``cfg`` that
+    differs from the default as ``SOLLOL_*``, then ``settings`` (``worker_slots=2`` → SOLLOL_WORKER_SLOTS).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    defaults = SOLLOLConfig()
+    for f in fields(SOLLOLConfig):
+        value = getattr(cfg, f.name)
+        if f.name != "extra" and value != getattr(defaults, f.name):
+            env[ENV_PREFIX + f.name.upper()] = str(value)
+    for name, raw in cfg.extra.items():
+        env[ENV_PREFIX + name.upper()] = raw
+    for name, value in settings.items():
+        env[ENV_PREFIX + name.upper()] = str(value)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env

@@ -1,0 +1,163 @@
+"""The ``sollol`` command line: up, sim, worker, status, version."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+
+from sollol import __version__
+from sollol.config import ConfigError, child_env, load_config
+
+__all__ = ["main"]
+
+
+def _up_parser(sub: Any) -> None:
+    p = sub.add_parser("up", help="run the whole stack on this box (Redis, gateway, beat, workers)",
+                       description="Run gateway, beat and one Celery worker per host on this box. "
+                       "Without --redis-url (or SOLLOL_REDIS_URL) an embedded redis-server is "
+                       "started and stopped with SOLLOL.")
+    p.add_argument("--port", type=int, help="gateway port (default 8000)")
+    p.add_argument("--bind", help="gateway address (default 127.0.0.1)")
+    p.add_argument("--redis-url", help="use this Redis instead of an embedded one")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--hosts", metavar="FILE",
+                     help="Ollama hosts, one per line: 'name http://addr:11434' or 'addr:port'")
+    src.add_argument("--sim", type=int, metavar="N", help="start N simulated Ollama nodes")
+    src.add_argument("--sim-profile", metavar="FILE", help="start the simulated fleet of FILE")
+    p.add_argument("--time-scale", type=float, help="simulator time scale (0.1 = 10x faster)")
+    p.add_argument("--strategy", help="routing strategy: performance (default), round_robin, "
+                   "random, least_connections, priority")
+    p.add_argument("--slots", type=int, help="parallel requests per host for --hosts (default 4)")
+    p.add_argument("--flower", action="store_true", help="also start Flower on :5555")
+    p.add_argument("--flower-port", type=int, default=5555)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sollol", description="One Ollama endpoint for a fleet "
+                                     "of Ollama servers.")
+    parser.add_argument("--version", action="version", version=f"sollol {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _up_parser(sub)
+    sub.add_parser("sim", help="run simulated Ollama nodes (see `sollol sim --help`)",
+                   add_help=False)
+    w = sub.add_parser("worker", help="run the Celery worker for this box's Ollama",
+                       description="Shorthand for `celery -A sollol worker -Q HOST -n HOST@%%h`.")
+    w.add_argument("host", help="this host's name, also its queue ([a-z0-9][a-z0-9-]*)")
+    w.add_argument("--ollama-url", help="local Ollama (default http://127.0.0.1:11434)")
+    w.add_argument("--slots", type=int, help="parallel requests (= OLLAMA_NUM_PARALLEL)")
+    s = sub.add_parser("status", help="print the fleet as the gateway sees it")
+    s.add_argument("--url", default="http://127.0.0.1:8000", help="gateway URL")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["sim"]:
+        from sollol.sim.cli import main as sim_main
+
+        return sim_main(args_list[1:])
+    args = _build_parser().parse_args(args_list)
+    try:
+        if args.command == "up":
+            return _up(args)
+        if args.command == "worker":
+            return _worker(args)
+        if args.command == "status":
+            return _status(args)
+    except ConfigError as exc:
+        print(f"sollol: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _up(args: argparse.Namespace) -> int:
+    from sollol.embedded_redis import RedisNotFound
+    from sollol.launcher import Stack, parse_hosts_file
+
+    overrides = {k: v for k, v in (("port", args.port), ("bind", args.bind),
+                                   ("redis_url", args.redis_url), ("strategy", args.strategy))
+                 if v is not None}
+    cfg = load_config(**overrides)
+    _check_strategy(cfg.strategy)
+    stack = Stack(cfg, sim_profile=args.sim_profile, sim_nodes=args.sim or 0,
+                  time_scale=args.time_scale, flower=args.flower, flower_port=args.flower_port)
+    if args.hosts:
+        try:
+            stack.hosts = parse_hosts_file(args.hosts, slots=args.slots or cfg.worker_slots)
+        except (OSError, ValueError) as exc:
+            print(f"sollol: {exc}", file=sys.stderr)
+            return 2
+
+    def _stop(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        print("starting SOLLOL…", flush=True)
+        stack.start()
+        stack.print_ready()
+        stack.supervise()
+    except KeyboardInterrupt:
+        print("\nstopping SOLLOL…", flush=True)
+    except (RedisNotFound, RuntimeError, ValueError) as exc:
+        print(f"sollol: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stack.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    print("SOLLOL stopped", flush=True)
+    return 0
+
+
+def _check_strategy(name: str) -> None:
+    from sollol.router import STRATEGIES
+
+    if name not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from sollol.names import InvalidHostName, validate_host_name
+
+    try:
+        validate_host_name(args.host)
+    except InvalidHostName as exc:
+        print(f"sollol: {exc}", file=sys.stderr)
+        return 2
+    settings: dict[str, object] = {}
+    if args.ollama_url:
+        settings["ollama_url"] = args.ollama_url
+    if args.slots:
+        settings["worker_slots"] = args.slots
+    cfg = load_config(**settings)
+    argv = [sys.executable, "-m", "celery", "-A", "sollol", "worker", "-Q", args.host,
+            "-n", f"{args.host}@%h", "-c", str(cfg.worker_slots), "--loglevel", "INFO"]
+    os.execve(sys.executable, argv, child_env(cfg))
+    return 0  # pragma: no cover - execve does not return
+
+
+def _status(args: argparse.Namespace) -> int:
+    try:
+        with urllib.request.urlopen(args.url.rstrip("/") + "/api/fleet", timeout=5) as r:
+            fleet = json.loads(r.read())
+    except (OSError, urllib.error.URLError) as exc:
+        print(f"sollol: cannot reach the gateway at {args.url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"strategy: {fleet['strategy']}")
+    print(f"{'HOST':<16} {'STATE':<8} {'RUN':>4} {'QUEUED':>6}  LOADED")
+    for h in fleet["hosts"]:
+        print(f"{h['name']:<16} {h['health']:<8} {h['running']:>4} {sum(h['queued']):>6}  "
+              f"{', '.join(h['loaded']) or '-'}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""``sollol up``: the whole stack on one box, started, watched and stopped as one program.
+
+Children, in start order: embedded redis-server (unless a Redis URL is given), simulated Ollama
+nodes (``--sim``/``--sim-profile``), one Celery worker per host, a control worker for beat jobs,
+Celery beat, the gateway under gunicorn (gthread), and Flower if asked. A worker that dies is
+restarted (its unfinished messages come back to the queue); Ctrl-C or SIGTERM stops everything,
+gateway first so no new work arrives, then workers (warm shutdown), beat, nodes and Redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sollol.config import SOLLOLConfig, child_env
+from sollol.embedded_redis import EmbeddedRedis
+from sollol.names import InvalidHostName, validate_host_name
+
+__all__ = ["HostSpec", "Stack", "parse_hosts_file"]
+
+_PR_SET_PDEATHSIG = 1
+READY_TIMEOUT_S = 90.0
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """A host the stack runs a worker for."""
+
+    name: str
+    url: str
+    slots: int = 4
+    vram_mb: int = 0
+    max_loaded_models: int = 3
+    tags: tuple[str, ...] = ()
+
+
+def _host_name_from(addr: str) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", addr.lower()).strip("-")
+    return name or "host"
+
+
+def parse_hosts_file(path: str | Path, slots: int = 4) -> list[HostSpec]:
+    """``name url`` lines, or bare ``host:port`` / URL lines (name derived); ``#`` comments."""
+    hosts: list[HostSpec] = []
+    for lineno, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) > 2:
+            raise ValueError(f"{path}:{lineno}: expected 'name url' or 'host:port', got {raw!r}")
+        addr = parts[-1]
+        url = addr if "://" in addr else f"http://{addr}"
+        if not re.match(r"^https?://[^/]+:\d+", url):
+            url = url.rstrip("/") + ":11434"
+        name = parts[0] if len(parts) == 2 else _host_name_from(addr.split("://")[-1])
+        try:
+            validate_host_name(name)
+        except InvalidHostName as exc:
+            raise ValueError(f"{path}:{lineno}: {exc}") from None
+        hosts.append(HostSpec(name=name, url=url, slots=slots))
+    if not hosts:
+        raise ValueError(f"{path}: no hosts listed")
+    names = [h.name for h in hosts]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: duplicate host names in {names}")
+    return hosts
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6").prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    restart: bool = False
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    def start(self) -> None:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(  # noqa: S603 - argv built by us, no shell
+            self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        out.close()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if not self.alive():
+            return
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+
+@dataclass
+class Stack:
+    """Everything ``sollol up`` runs; :meth:`start` returns once the gateway and hosts are ready."""
+
+    cfg: SOLLOLConfig
+    hosts: list[HostSpec] = field(default_factory=list)
+    sim_profile: str | None = None
+    sim_nodes: int = 0
+    time_scale: float | None = None
+    flower: bool = False
+    flower_port: int = 5555
+    log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sollol-up-")))
+    out: Any = sys.stdout
+    redis: EmbeddedRedis | None = None
+    children: list[Child] = field(default_factory=list)
+    stopping: bool = False
+
+    # --- building blocks ----------------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str], restart: bool = False, **env: object) -> Child:
+        child = Child(name, argv, child_env(self.cfg, **env), self.log_dir / f"{name}.log", restart)
+        child.start()
+        self.children.append(child)
+        return child
+
+    def _celery(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "celery", "-A", "sollol", *args]
+
+    # --- start --------------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self.cfg.redis_url:
+            self.redis = EmbeddedRedis().start()
+            self.cfg = self.cfg.replace(redis_url=self.redis.url)
+        if self.sim_profile or self.sim_nodes:
+            self._start_sim()
+        if not self.hosts:
+            raise ValueError("no hosts: give --hosts FILE, --sim N or --sim-profile FILE")
+        for h in self.hosts:
+            self._spawn(f"worker-{h.name}", self._celery(
+                "worker", "-Q", h.name, "-n", f"{h.name}@%h", "-P", "threads", "-c", str(h.slots),
+                "--loglevel", "WARNING", "--without-mingle", "--without-gossip"),
+                restart=True, ollama_url=h.url, worker_slots=h.slots, worker_vram_mb=h.vram_mb,
+                worker_max_loaded_models=h.max_loaded_models, worker_tags=",".join(h.tags))
+        self._spawn("control", self._celery(
+            "worker", "-Q", "sollol", "-n", "control@%h", "-P", "threads", "-c", "2",
+            "--loglevel", "WARNING", "--without-mingle", "--without-gossip"), restart=True)
+        self._spawn("beat", self._celery(
+            "beat", "--loglevel", "WARNING", "-s", str(self.log_dir / "beat-schedule")), restart=True)
+        self._spawn("gateway", [
+            sys.executable, "-m", "gunicorn", "sollol.api.wsgi:app", "--bind",
+            f"{self.cfg.bind}:{self.cfg.port}", "--worker-class", "gthread",
+            "--threads", str(self.cfg.gateway_threads), "--workers", str(self.cfg.gateway_workers),
+            "--timeout", "120", "--graceful-timeout", "10", "--keep-alive", "5",
+            "--log-level", "warning"])
+        if self.flower:
+            self._spawn("flower", self._celery(
+                "flower", "--address=127.0.0.1", f"--port={self.flower_port}"), restart=True)
+        self._wait_ready()
+
+    def _start_sim(self) -> None:
+        argv = [sys.executable, "-m", "sollol.sim"]
+        if self.sim_profile:
+            argv += ["--profile", self.sim_profile]
+        else:
+            argv += ["--nodes", str(self.sim_nodes)]
+        if self.time_scale is not None:
+            argv += ["--time-scale", str(self.time_scale)]
+        child = self._spawn("sim", argv)
+        from sollol.sim.profile import load_profile, uniform_profile
+
+        profile = (load_profile(self.sim_profile, time_scale=self.time_scale) if self.sim_profile
+                   else uniform_profile(self.sim_nodes, time_scale=self.time_scale or 1.0))
+        self._wait_log(child, "SOLLOL sim ready", 30)
+        self.hosts = [HostSpec(n.name, n.url, n.num_parallel, int(n.vram_mb), n.max_loaded_models,
+                               n.tags) for n in profile.nodes]
+
+    def _wait_log(self, child: Child, marker: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if marker in child.log.read_text(errors="replace"):
+                return
+            if not child.alive():
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"{child.name} did not start; its log:\n{_tail(child.log)}")
+
+    def _get(self, path: str) -> Any:
+        host = "127.0.0.1" if self.cfg.bind in ("0.0.0.0", "") else self.cfg.bind
+        with urllib.request.urlopen(f"http://{host}:{self.cfg.port}{path}", timeout=2) as r:
+            return json.loads(r.read())
+
+    def _wait_ready(self) -> None:
+        """Gateway answers /api/health with 200 and every host has reported healthy."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        wanted = {h.name for h in self.hosts}
+        while time.monotonic() < deadline:
+            self._check_children()
+            with contextlib.suppress(OSError, ValueError, urllib.error.URLError):
+                self._get("/api/health")
+                healthy = {h["name"] for h in self._get("/api/fleet")["hosts"]
+                           if h["health"] == "healthy"}
+                if wanted <= healthy:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"the stack did not become ready in {READY_TIMEOUT_S:.0f} s; logs in "
+                           f"{self.log_dir}")
+
+    def _check_children(self) -> None:
+        for child in self.children:
+            if not child.alive() and not child.restart:
+                raise RuntimeError(f"{child.name} exited during start-up; its log:\n"
+                                   f"{_tail(child.log)}")
+
+    # --- run and stop -------------------------------------------------------------------------
+    def print_ready(self) -> None:
+        fleet = self._get("/api/fleet")["hosts"]
+        w = max(len(h["name"]) for h in fleet)
+        print(f"{'HOST':<{w}}  {'OLLAMA':<24} {'SLOTS':>5}  {'STATE':<8} LOADED", file=self.out)
+        for h in sorted(fleet, key=lambda x: x["name"]):
+            print(f"{h['name']:<{w}}  {h['url']:<24} {h['slots']:>5}  {h['health']:<8} "
+                  f"{', '.join(h['loaded']) or '-'}", file=self.out)
+        if self.redis:
+            print(f"embedded Redis at {self.cfg.redis_url} (stops with SOLLOL)", file=self.out)
+        if self.flower:
+            print(f"Flower at http://127.0.0.1:{self.flower_port}", file=self.out)
+        print(f"logs in {self.log_dir}", file=self.out)
+        print(f"SOLLOL gateway ready at http://{self.cfg.bind}:{self.cfg.port}", file=self.out,
+              flush=True)
+
+    def supervise(self) -> None:
+        """Until stopped: restart workers, beat and Flower when they die (with backoff)."""
+        while not self.stopping:
+            for child in self.children:
+                if not self.stopping and child.restart and not child.alive():
+                    child.restarts += 1
+                    print(f"{child.name} exited (code {child.proc.returncode if child.proc else '?'}); "
+                          f"restarting", file=self.out, flush=True)
+                    time.sleep(min(5.0, 0.5 * child.restarts))
+                    child.start()
+                elif not child.restart and not child.alive() and not self.stopping:
+                    raise RuntimeError(f"{child.name} exited; its log:\n{_tail(child.log)}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        self.stopping = True
+        order = ["gateway", "flower", "beat", "control"]
+        ranked = sorted(self.children, key=lambda c: order.index(c.name) if c.name in order
+                        else (len(order) if c.name.startswith("worker-") else len(order) + 1))
+        for child in ranked:
+            child.stop()
+        if self.redis is not None:
+            self.redis.close()
+            self.redis = None
+
+    def cleanup_logs(self) -> None:
+        shutil.rmtree(self.log_dir, ignore_errors=True)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

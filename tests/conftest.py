@@ -1,0 +1,39 @@
+"""Shared test infrastructure: a real embedded Redis per session, flushed for each test that uses it.
+
+Tests that need Redis FAIL (not skip) when none can be started in CI (``CI=true``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from sollol.embedded_redis import EmbeddedRedis, RedisNotFound
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[EmbeddedRedis]:
+    """One real redis-server for the whole session, stopped at the end."""
+    try:
+        server = EmbeddedRedis().start()
+    except (RedisNotFound, RuntimeError) as exc:
+        if IN_CI:
+            pytest.fail(f"CI needs a Redis server and none could be started: {exc}")
+        pytest.skip(f"no Redis available: {exc}")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_client(redis_server: EmbeddedRedis) -> Iterator[object]:
+    """A client on a freshly flushed database."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    yield client
+    client.close()

@@ -1,0 +1,69 @@
+"""The embedded Redis is a real server that starts anywhere and never outlives SOLLOL."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+import redis
+
+from sollol.embedded_redis import EmbeddedRedis, find_redis_server
+
+pytestmark = pytest.mark.integration
+
+
+def test_starts_a_real_server_that_answers_and_stops_it():
+    with EmbeddedRedis() as server:
+        client = redis.Redis.from_url(server.url)
+        assert client.ping()
+        assert client.config_get("save")["save"] == ""  # no persistence
+        assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "noeviction"
+        pid = server.pid
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_binary_is_found():
+    assert os.access(find_redis_server(), os.X_OK)
+
+
+def test_kill_and_restart_on_the_same_port():
+    with EmbeddedRedis() as server:
+        port = server.port
+        server.kill()
+        assert not server.ping()
+        server.start()
+        assert server.port == port and server.ping()
+
+
+@pytest.mark.parametrize("how", ["exit", "sigterm", "sigkill"])
+def test_no_redis_server_is_left_behind_when_the_owner_goes(how):
+    """Normal exit, Ctrl-C-like SIGTERM, or even SIGKILL of the owner: the server goes too."""
+    script = textwrap.dedent("""
+        import sys, time
+        from sollol.embedded_redis import EmbeddedRedis
+        server = EmbeddedRedis().start()
+        print(server.pid, flush=True)
+        if sys.argv[1] == "exit":
+            sys.exit(0)
+        time.sleep(60)
+    """)
+    with subprocess.Popen([sys.executable, "-c", script, how], stdout=subprocess.PIPE,
+                          text=True) as owner:
+        redis_pid = int(owner.stdout.readline())
+        assert psutil.pid_exists(redis_pid)
+        if how == "sigterm":
+            owner.send_signal(signal.SIGTERM)
+        elif how == "sigkill":
+            owner.send_signal(signal.SIGKILL)
+        owner.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(redis_pid) or psutil.Process(redis_pid).status() == psutil.STATUS_ZOMBIE:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"redis-server {redis_pid} outlived its owner ({how})")

@@ -1,0 +1,53 @@
+"""kombu priority lists seen from SOLLOL's 1..10 scale, and the request stream protocol."""
+
+import fakeredis
+import pytest
+
+from sollol.state import StreamReader, StreamWriter, kombu_priority, priority_list_keys, queue_depths
+
+
+@pytest.mark.parametrize(("sollol", "kombu"), [(10, 0), (5, 5), (1, 9)])
+def test_critical_priority_maps_to_kombu_level_zero_which_is_served_first(sollol, kombu):
+    assert kombu_priority(sollol) == kombu
+
+
+def test_priority_list_keys_follow_kombu_naming():
+    keys = priority_list_keys("gpu-a")
+    assert keys[9] == "gpu-a"  # priority 10 → level 0 → the bare queue name
+    assert keys[0] == "gpu-a\x06\x169"  # priority 1 → level 9
+    assert len(set(keys)) == 10
+
+
+def test_queue_depth_sums_every_priority_list_not_just_the_bare_one():
+    r = fakeredis.FakeRedis()
+    keys = priority_list_keys("gpu-a")
+    r.lpush(keys[0], "m1", "m2")  # two at priority 1
+    r.lpush(keys[9], "m3")  # one at priority 10
+    depths = queue_depths(r, ["gpu-a", "gpu-b"])
+    assert depths["gpu-a"][0] == 2 and depths["gpu-a"][9] == 1 and sum(depths["gpu-a"]) == 3
+    assert sum(depths["gpu-b"]) == 0
+    assert r.llen("gpu-a") == 1  # what a naive LLEN would report
+
+
+def test_stream_reader_sees_entries_in_order_with_attempts():
+    r = fakeredis.FakeRedis()
+    w = StreamWriter(r, "sollol:stream:x", attempt=2, ttl_s=60)
+    w.emit_json("start", {"host": "gpu-a"})
+    w.emit("chunk", b'{"response":"a"}')
+    w.emit("final", b'{"done":true}')
+    events = StreamReader(r, "sollol:stream:x").read(block_ms=10)
+    assert [e.kind for e in events] == ["start", "chunk", "final"]
+    assert {e.attempt for e in events} == {2}
+    assert events[0].json() == {"host": "gpu-a"}
+    assert 0 < r.ttl("sollol:stream:x") <= 60
+
+
+def test_stream_reader_resumes_after_the_last_entry():
+    r = fakeredis.FakeRedis()
+    w = StreamWriter(r, "s", attempt=1)
+    w.emit("chunk", b"1")
+    reader = StreamReader(r, "s")
+    assert [e.data for e in reader.read(block_ms=10)] == [b"1"]
+    w.emit("chunk", b"2")
+    assert [e.data for e in reader.read(block_ms=10)] == [b"2"]
+    assert reader.read(block_ms=10) == []

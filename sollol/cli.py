@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sollol import __version__
-from sollol.config import ConfigError, child_env, load_config
+from sollol.config import ConfigError, SOLLOLConfig, child_env, load_config
 
 __all__ = ["main"]
 
@@ -52,6 +52,11 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("host", help="this host's name, also its queue ([a-z0-9][a-z0-9-]*)")
     w.add_argument("--ollama-url", help="local Ollama (default http://127.0.0.1:11434)")
     w.add_argument("--slots", type=int, help="parallel requests (= OLLAMA_NUM_PARALLEL)")
+    g = sub.add_parser("gateway", help="run only the gateway (gunicorn, gthread) on SOLLOL_BIND:PORT",
+                       description="Run the Flask gateway under gunicorn with settings from "
+                       "SOLLOL_* variables; Redis, workers and beat run elsewhere.")
+    g.add_argument("--port", type=int)
+    g.add_argument("--bind")
     s = sub.add_parser("status", help="print the fleet as the gateway sees it")
     s.add_argument("--url", default="http://127.0.0.1:8000", help="gateway URL")
     return parser
@@ -69,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _up(args)
         if args.command == "worker":
             return _worker(args)
+        if args.command == "gateway":
+            return _gateway(args)
         if args.command == "status":
             return _status(args)
     except ConfigError as exc:
@@ -141,6 +148,22 @@ def _worker(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "celery", "-A", "sollol", "worker", "-Q", args.host,
             "-n", f"{args.host}@%h", "-c", str(cfg.worker_slots), "--loglevel", "INFO"]
     os.execve(sys.executable, argv, child_env(cfg))
+    return 0  # pragma: no cover - execve does not return
+
+
+def gunicorn_argv(cfg: SOLLOLConfig) -> list[str]:
+    """The gunicorn command line of the gateway (gthread: an open stream holds a thread, not a process)."""
+    return [sys.executable, "-m", "gunicorn", "sollol.api.wsgi:app", "--bind",
+            f"{cfg.bind}:{cfg.port}", "--worker-class", "gthread", "--threads",
+            str(cfg.gateway_threads), "--workers", str(cfg.gateway_workers), "--timeout", "120",
+            "--graceful-timeout", "10", "--keep-alive", "5", "--log-level", "warning"]
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    overrides = {k: v for k, v in (("port", args.port), ("bind", args.bind)) if v is not None}
+    cfg = load_config(**overrides)
+    _check_strategy(cfg.strategy)
+    os.execve(sys.executable, gunicorn_argv(cfg), child_env(cfg))
     return 0  # pragma: no cover - execve does not return
 
 

@@ -168,12 +168,9 @@ class Stack:
             "--loglevel", "WARNING", "--without-mingle", "--without-gossip"), restart=True)
         self._spawn("beat", self._celery(
             "beat", "--loglevel", "WARNING", "-s", str(self.log_dir / "beat-schedule")), restart=True)
-        self._spawn("gateway", [
-            sys.executable, "-m", "gunicorn", "sollol.api.wsgi:app", "--bind",
-            f"{self.cfg.bind}:{self.cfg.port}", "--worker-class", "gthread",
-            "--threads", str(self.cfg.gateway_threads), "--workers", str(self.cfg.gateway_workers),
-            "--timeout", "120", "--graceful-timeout", "10", "--keep-alive", "5",
-            "--log-level", "warning"])
+        from sollol.cli import gunicorn_argv
+
+        self._spawn("gateway", gunicorn_argv(self.cfg))
         if self.flower:
             self._spawn("flower", self._celery(
                 "flower", "--address=127.0.0.1", f"--port={self.flower_port}"), restart=True)

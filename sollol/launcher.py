@@ -130,6 +130,7 @@ class Stack:
     sim_profile: str | None = None
     sim_nodes: int = 0
     time_scale: float | None = None
+    sim_control_port: int | None = None
     flower: bool = False
     flower_port: int = 5555
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sollol-up-")))
@@ -184,6 +185,8 @@ class Stack:
             argv += ["--nodes", str(self.sim_nodes)]
         if self.time_scale is not None:
             argv += ["--time-scale", str(self.time_scale)]
+        if self.sim_control_port is not None:
+            argv += ["--control-port", str(self.sim_control_port)]
         child = self._spawn("sim", argv)
         from sollol.sim.profile import load_profile, uniform_profile
 

@@ -70,6 +70,10 @@ class SOLLOLConfig:
     aging_interval_s: float = 2.0
     aging_step_s: float = 10.0  # queued this long: promoted one priority level
     reroute_interval_s: float = 3.0
+    # --- circuit breaker per host -------------------------------------------------------------
+    circuit_failures_to_open: int = 3  # consecutive host failures that open the circuit
+    circuit_open_s: float = 10.0  # open this long, then half-open (probes and a slow ramp)
+    circuit_successes_to_close: int = 3  # successes in half-open that close it again
     # --- learning ------------------------------------------------------------------------------
     ewma_alpha: float = 0.2
     # --- misc ----------------------------------------------------------------------------------

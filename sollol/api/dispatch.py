@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis as redis_lib
+from kombu.exceptions import OperationalError
 
 from sollol.api.errors import (
     BrokerUnavailable,
@@ -131,13 +132,13 @@ class Dispatcher:
                 routing_key=call.host, priority=kombu_priority(call.priority),
                 expires=self.cfg.message_expires_s, ignore_result=True,
                 task_id=f"{call.request_id}-{call.attempt}",
+                headers={"sollol_t": round(time.time(), 3)},  # aging clock (state/aging.py)
+                # keep user text out of the message headers (size; aging edits them as text)
+                argsrepr=f"['{call.request_id}', <{call.endpoint} {call.profile.model}>]",
+                kwargsrepr="{}",
             )
-        except (redis_lib.ConnectionError, OSError) as exc:
+        except (redis_lib.ConnectionError, OSError, OperationalError) as exc:
             raise BrokerUnavailable(f"SOLLOL's Redis is unreachable: {exc}") from exc
-        except Exception as exc:
-            if "connect" in str(exc).lower():
-                raise BrokerUnavailable(f"SOLLOL's Redis is unreachable: {exc}") from exc
-            raise
         call.dispatched_at = time.monotonic()
 
     def cancel(self, call: Call) -> None:
@@ -236,7 +237,8 @@ class Dispatcher:
         if call.started_at is None:
             if now - call.dispatched_at > self.cfg.first_chunk_timeout_s:
                 self._give_up_or_move(call, "no worker started the request in time")
-            elif self._host_down(call.host) and now - call.dispatched_at > 1.0:
+            elif self._host_down(call.host) and now - call.dispatched_at > self._down_grace_s():
+                # beat moves waiting messages off dead hosts first; this is the backstop
                 self._give_up_or_move(call, f"host {call.host} went down")
         elif now - last_event > self.cfg.idle_chunk_timeout_s:
             self._give_up_or_move(call, f"host {call.host} stopped answering")
@@ -254,6 +256,9 @@ class Dispatcher:
                            ex=self.cfg.stream_ttl_s)
         except redis_lib.RedisError:
             pass
+
+    def _down_grace_s(self) -> float:
+        return 2 * self.cfg.reroute_interval_s + self.cfg.heartbeat_ttl_s
 
     def _host_down(self, host: str) -> bool:
         state = self.fleet.snapshot().host(host)

@@ -16,6 +16,8 @@ from typing import Any
 from sollol.config import SOLLOLConfig
 from sollol.names import normalize_model
 from sollol.router import FleetSnapshot, HostState, LoadedModel
+from sollol.state.circuit import effective_state
+from sollol.state.health import assess
 from sollol.state.inflight import parse_running
 from sollol.state.queues import LEVELS, priority_list_keys
 from sollol.state.registry import HostRecord, host_names
@@ -24,21 +26,25 @@ from sollol.state.stats import OUTTOK_SEP, decode_stats
 __all__ = ["HostView", "expires_timestamp", "host_state", "parse_expires", "read_fleet", "read_output_tokens", "snapshot_of"]
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
-_PER_HOST = 6 + LEVELS
+_PER_HOST = 7 + LEVELS
 
 
 class HostView:
     """Everything read about one host: its record plus live counters (for /api/ps, dashboards)."""
 
-    __slots__ = ("circuit", "queued", "record", "running", "stats")
+    __slots__ = ("check", "circuit", "health", "queued", "reason", "record", "running", "stats")
 
     def __init__(self, record: HostRecord, running: Mapping[str, int], queued: tuple[int, ...],
-                 stats: Mapping[str, Any], circuit: Mapping[str, str]) -> None:
+                 stats: Mapping[str, Any], circuit: Mapping[str, str],
+                 check: Mapping[str, str] | None = None) -> None:
         self.record = record
         self.running = running
         self.queued = queued
         self.stats = stats
-        self.circuit = circuit
+        self.circuit = circuit  # raw hash; "state" already made effective (open → half_open)
+        self.check = check or {}
+        self.health = "healthy"
+        self.reason = ""
 
 
 def expires_timestamp(value: str) -> float:
@@ -74,21 +80,44 @@ def read_fleet(redis: Any, cfg: SOLLOLConfig, now: float | None = None) -> list[
         pipe.hgetall(cfg.key("stats", n))
         pipe.hgetall(cfg.key("circuit", n))
         pipe.get(cfg.key("drain", n))
+        pipe.hgetall(cfg.key("health", n))
         for key in priority_list_keys(n):
             pipe.llen(key)
     flat = pipe.execute()
     views = []
     for i, _ in enumerate(names):
-        raw, alive, running, stats, circuit, drain, *depths = flat[i * _PER_HOST:(i + 1) * _PER_HOST]
+        raw, alive, running, stats, circuit, drain, check, *depths = flat[
+            i * _PER_HOST:(i + 1) * _PER_HOST]
         if not raw:
             continue
         record = HostRecord.from_hash(raw, alive=bool(alive))
         circ = {_decode(k): _decode(v) for k, v in circuit.items()}
+        circ["state"] = effective_state(circ, now, cfg.circuit_open_s)
         if drain:
             circ["drain"] = _decode(drain)
-        views.append(HostView(record, parse_running(running), tuple(depths), decode_stats(stats),
-                              circ))
+        view = HostView(record, parse_running(running), tuple(depths), decode_stats(stats), circ,
+                        {_decode(k): _decode(v) for k, v in check.items()})
+        view.health, view.reason = _assess(view, now, cfg)
+        views.append(view)
     return views
+
+
+def host_success_rate(stats: Mapping[str, Any]) -> float:
+    """Success rate over the host's models, weighted by their sample counts (1.0 with no data)."""
+    total = sum(s.samples for s in stats.values())
+    if not total:
+        return 1.0
+    return float(sum(s.success_rate * s.samples for s in stats.values()) / total)
+
+
+def _assess(view: HostView, now: float, cfg: SOLLOLConfig) -> tuple[str, str]:
+    rec = view.record
+    if view.circuit.get("drain"):
+        return "down", f"drained by the operator: {view.circuit['drain']}"
+    return assess(rec.alive, rec.ollama_ok, rec.ollama_error, rec.seen_at,
+                  sum(view.running.values()), view.circuit["state"],
+                  view.circuit.get("reason", ""), view.check, host_success_rate(view.stats),
+                  now, cfg)
 
 
 def host_state(view: HostView, now: float) -> HostState:
@@ -102,7 +131,6 @@ def host_state(view: HostView, now: float) -> HostState:
                     expires_in_s=parse_expires(m.get("expires_at", ""), now))
         for m in rec.loaded
     )
-    health = "healthy" if rec.alive and rec.ollama_ok else "down"
     tags = set(rec.tags)
     if rec.vram_mb == 0 and not any(m.on_gpu for m in loaded) and loaded:
         tags.add("cpu")
@@ -110,8 +138,9 @@ def host_state(view: HostView, now: float) -> HostState:
         name=rec.name, installed=MappingProxyType(installed), loaded=loaded, slots=rec.slots,
         max_loaded_models=rec.max_loaded_models, vram_mb=float(rec.vram_mb),
         running=sum(view.running.values()), running_by_model=MappingProxyType(dict(view.running)),
-        queued=view.queued, stats=MappingProxyType(dict(view.stats)), health=health,
+        queued=view.queued, stats=MappingProxyType(dict(view.stats)), health=view.health,
         circuit=view.circuit.get("state", "closed"), tags=frozenset(tags),
+        success_rate=host_success_rate(view.stats),
     )
 
 

@@ -1,12 +1,167 @@
-"""Periodic fleet jobs run by Celery beat (health checks, metric refresh, aging, re-routing)."""
+"""Periodic fleet jobs: Celery beat schedules them, the control worker (queue ``sollol``) runs them.
+
+    sollol.health_round   every health_check_interval_s: send a health check through every host's
+                          own queue (so it tests queue + worker + Ollama, never loading a model),
+                          then record host state changes as alerts
+    sollol.health_check   runs ON the host's worker: HEAD /, /api/version, /api/ps
+    sollol.age_queues     every aging_interval_s: promote messages waiting longer than aging_step_s
+    sollol.reroute        every reroute_interval_s: move messages off dead hosts' queues
+    sollol.refresh        every metrics_refresh_interval_s: forget hosts whose record expired
+"""
 
 from __future__ import annotations
 
+import logging
+import random
+import time
+from typing import Any
+
 from celery import Celery
+
+from sollol.state.aging import age_queue
+from sollol.state.health import record_alert, record_check
+from sollol.state.queues import kombu_priority
+from sollol.state.registry import host_names
+from sollol.state.reroute import move, waiting_messages
+from sollol.state.snapshot import HostView, read_fleet, snapshot_of
+from sollol.workers.celery_app import CONTROL_QUEUE
+from sollol.workers.context import get_context
 
 __all__ = ["register"]
 
+log = logging.getLogger("sollol.beat")
+
 
 def register(app: Celery) -> None:
-    """Register beat jobs and the schedule on ``app``."""
-    app.conf.beat_schedule = {}
+    """Register the beat jobs and their schedule on ``app``."""
+    cfg = app.sollol_config
+
+    @app.task(name="sollol.health_round", ignore_result=True)
+    def health_round() -> int:
+        return _health_round(app)
+
+    @app.task(name="sollol.health_check", ignore_result=True, acks_late=False)
+    def health_check() -> bool:
+        return _health_check(app)
+
+    @app.task(name="sollol.age_queues", ignore_result=True)
+    def age_queues() -> int:
+        ctx = get_context(cfg)
+        now = time.time()
+        return sum(age_queue(ctx.redis, h, now, cfg.aging_step_s) for h in host_names(ctx.redis, cfg))
+
+    @app.task(name="sollol.reroute", ignore_result=True)
+    def reroute() -> int:
+        return _reroute(app)
+
+    @app.task(name="sollol.refresh", ignore_result=True)
+    def refresh() -> int:
+        return _forget_expired(app)
+
+    def every(seconds: float, task: str) -> dict[str, Any]:
+        return {"task": task, "schedule": seconds,
+                "options": {"queue": CONTROL_QUEUE, "expires": max(1.0, seconds),
+                            "priority": kombu_priority(10)}}
+
+    app.conf.beat_schedule = {
+        "health": every(cfg.health_check_interval_s, "sollol.health_round"),
+        "aging": every(cfg.aging_interval_s, "sollol.age_queues"),
+        "reroute": every(cfg.reroute_interval_s, "sollol.reroute"),
+        "refresh": every(cfg.metrics_refresh_interval_s, "sollol.refresh"),
+    }
+
+
+def _health_round(app: Celery) -> int:
+    cfg = app.sollol_config
+    ctx = get_context(cfg)
+    now = time.time()
+    views = read_fleet(ctx.redis, cfg, now)
+    for view in views:
+        _send_check(app, view, now)
+        _note_state(ctx.redis, cfg, view)
+    return len(views)
+
+
+def _send_check(app: Celery, view: HostView, now: float) -> None:
+    cfg = app.sollol_config
+    name = view.record.name
+    sent, checked = float(view.check.get("sent_at", 0) or 0), float(view.check.get("checked_at", 0) or 0)
+    if sent <= checked:  # none pending: start the clock of this one
+        get_context(cfg).redis.hset(cfg.key("health", name), "sent_at", now)
+    app.send_task("sollol.health_check", queue=name, routing_key=name,
+                  priority=kombu_priority(10), expires=3 * cfg.health_check_interval_s,
+                  ignore_result=True)
+
+
+def _note_state(redis: Any, cfg: Any, view: HostView) -> None:
+    key = cfg.key("hoststate", view.record.name)
+    new = f"{view.health}|{view.reason}"
+    old = redis.getset(key, new)
+    redis.expire(key, 86_400)
+    old_state = (old.decode() if isinstance(old, bytes) else (old or "")).split("|", 1)[0]
+    if old_state != view.health:
+        record_alert(redis, cfg, view.record.name, old_state or "new", view.health, view.reason)
+        log.warning("host %s: %s -> %s %s", view.record.name, old_state or "new", view.health,
+                    view.reason)
+
+
+def _health_check(app: Celery) -> bool:
+    """Cheap probes of the local Ollama that never load a model."""
+    ctx = get_context(app.sollol_config)
+    if not ctx.host:
+        return False
+    started = time.monotonic()
+    try:
+        ctx.ollama.session.head(ctx.ollama.base_url + "/", timeout=3).raise_for_status()
+        ctx.ollama.get_json("/api/version")
+        ctx.ollama.get_json("/api/ps")
+    except Exception as exc:
+        record_check(ctx.redis, ctx.cfg, ctx.host, False, (time.monotonic() - started) * 1000,
+                     str(exc))
+        return False
+    record_check(ctx.redis, ctx.cfg, ctx.host, True, (time.monotonic() - started) * 1000)
+    return True
+
+
+def _reroute(app: Celery) -> int:
+    """Move messages waiting on down hosts to the best healthy host for each."""
+    from sollol.router import NoHostAvailable, RequestProfile, Router
+
+    cfg = app.sollol_config
+    ctx = get_context(cfg)
+    now = time.time()
+    views = read_fleet(ctx.redis, cfg, now)
+    down = {v.record.name for v in views if v.health == "down"}
+    if not down:
+        return 0
+    snapshot = snapshot_of(views, now)
+    router = Router("performance", rng=random.Random())
+    moved = 0
+    for view in views:
+        if view.record.name not in down or not sum(view.queued):
+            continue
+        for msg in waiting_messages(ctx.redis, view.record.name):
+            job = msg.job
+            profile = RequestProfile(model=str(job.get("model", "")),
+                                     endpoint=str(job.get("endpoint", "chat")),
+                                     task_type=str(job.get("task_type", "generation")),
+                                     priority=int(job.get("priority", 5)))
+            try:
+                decision = router.route(profile, snapshot, exclude=down)
+            except NoHostAvailable:
+                continue
+            if move(ctx.redis, msg, decision.host):
+                moved += 1
+                log.warning("moved request %s from down host %s to %s", msg.request_id,
+                            view.record.name, decision.host)
+    return moved
+
+
+def _forget_expired(app: Celery) -> int:
+    """Drop hosts whose record expired (a day without heartbeat) from the host set."""
+    cfg = app.sollol_config
+    ctx = get_context(cfg)
+    gone = [n for n in host_names(ctx.redis, cfg) if not ctx.redis.exists(cfg.key("host", n))]
+    if gone:
+        ctx.redis.srem(cfg.key("hosts"), *gone)
+    return len(gone)

@@ -54,7 +54,7 @@ def run_job(ctx: WorkerContext, request_id: str, job: Mapping[str, Any],
     if skip is not None:
         return skip
     writer = StreamWriter(ctx.redis, key, attempt, cfg.stream_maxlen, cfg.stream_ttl_s)
-    host = str(job.get("host") or ctx.host)
+    host = ctx.host or str(job.get("host", ""))  # a message moved off a dead host runs here
     model = str(job.get("model", ""))
     item = InFlight(request_id, host, inflight.member(model, request_id), delivery_tag, attempt)
     ctx.track(item)

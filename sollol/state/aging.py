@@ -1,0 +1,50 @@
+"""Fairness: messages that waited ``step_s`` at one priority level are promoted one level, atomically.
+
+kombu keeps one Redis list per priority level; workers BRPOP the highest non-empty level, so a
+steady stream of critical work would starve priority 1 forever. Every message SOLLOL publishes
+carries a ``sollol_t`` header (epoch s when it entered its current level). This Lua script looks at the
+oldest message of each level (the right end: BRPOP consumes from the right), and while it is
+older than ``step_s`` moves it to the back (left end) of the next higher level with its clock
+reset, updating its priority property so a later redelivery keeps the promotion. Levels are
+processed from high to low, so a message climbs at most one level per run: a priority-1 message
+reaches the top level after at most 9 × step_s of waiting, whatever the load above it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sollol.state.queues import LEVELS, KOMBU_SEP
+
+__all__ = ["AGING_LUA", "age_queue", "level_keys"]
+
+AGING_LUA = """
+local now, step, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local moved = 0
+for level = 2, #KEYS do
+  local src, dst = KEYS[level], KEYS[level - 1]
+  while moved < limit do
+    local raw = redis.call('LINDEX', src, -1)
+    if not raw then break end
+    local t = tonumber(string.match(raw, '"sollol_t": ([%d%.eE%+%-]+)'))
+    if not t or now - t < step then break end
+    redis.call('RPOP', src)
+    -- edit the JSON text in place (a decode/encode round trip would turn [] into {})
+    local new = string.gsub(raw, '"sollol_t": [%d%.eE%+%-]+', '"sollol_t": ' .. ARGV[1], 1)
+    new = string.gsub(new, '"priority": %d+', '"priority": ' .. (level - 2), 1)
+    redis.call('LPUSH', dst, new)
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
+
+def level_keys(queue: str) -> list[str]:
+    """The queue's kombu lists from level 0 (served first) to level 9."""
+    return [f"{queue}{KOMBU_SEP}{lvl}" if lvl else queue for lvl in range(LEVELS)]
+
+
+def age_queue(redis: Any, queue: str, now: float, step_s: float, limit: int = 1000) -> int:
+    """Promote overdue messages of ``queue`` one level; returns how many moved."""
+    return int(redis.eval(AGING_LUA, LEVELS, *level_keys(queue), now, step_s, limit))

@@ -1,0 +1,75 @@
+"""Host health from the signals in Redis: liveness lease, Ollama reachability, health checks, circuit.
+
+    down      no heartbeat; Ollama unreachable; circuit open; a health check sent through the
+              host's queue went unanswered while the worker had nothing running (not consuming)
+    degraded  circuit half-open (probing); the last health check failed or was slow; low success
+    healthy   otherwise
+
+``health:<host>`` HASH written by beat (sent_at) and by the worker's health_check task
+(checked_at, ok, latency_ms, error). Alerts (state changes) go to the ``alerts`` list.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from sollol.config import SOLLOLConfig
+
+__all__ = ["assess", "record_alert", "record_check"]
+
+SLOW_CHECK_MS = 2000.0
+LOW_SUCCESS = 0.8
+
+
+def _f(d: Mapping[str, str], key: str) -> float:
+    try:
+        return float(d.get(key, 0) or 0)
+    except ValueError:
+        return 0.0
+
+
+def assess(alive: bool, ollama_ok: bool, ollama_error: str, seen_at: float, running: int,
+           circuit: str, circuit_reason: str, check: Mapping[str, str], success_rate: float,
+           now: float, cfg: SOLLOLConfig) -> tuple[str, str]:
+    """(state, reason) of one host; reason is empty when healthy."""
+    if not alive:
+        return "down", f"no heartbeat for {now - seen_at:.0f} s" if seen_at else "no heartbeat"
+    if not ollama_ok:
+        return "down", f"Ollama unreachable: {ollama_error}"[:200]
+    if circuit == "open":
+        return "down", f"circuit open after repeated failures: {circuit_reason}"[:200]
+    sent, checked = _f(check, "sent_at"), _f(check, "checked_at")
+    overdue = sent - checked > 0 and now - sent > 3 * cfg.health_check_interval_s + 2
+    if overdue and running == 0:
+        return "down", f"worker not consuming its queue (health check waiting {now - sent:.0f} s)"
+    if circuit == "half_open":
+        return "degraded", "circuit half-open: probing after failures"
+    if checked and check.get("ok") == "0":
+        return "degraded", f"health check failed: {check.get('error', '')}"[:200]
+    if checked and _f(check, "latency_ms") > SLOW_CHECK_MS:
+        return "degraded", f"slow health check ({_f(check, 'latency_ms'):.0f} ms)"
+    if success_rate < LOW_SUCCESS:
+        return "degraded", f"low success rate ({success_rate:.0%})"
+    return "healthy", ""
+
+
+def record_check(redis: Any, cfg: SOLLOLConfig, host: str, ok: bool, latency_ms: float,
+                 error: str = "") -> None:
+    """The worker's answer to a health check (runs on the host's own worker)."""
+    key = cfg.key("health", host)
+    pipe = redis.pipeline(transaction=False)
+    pipe.hset(key, mapping={"checked_at": time.time(), "ok": int(ok),
+                            "latency_ms": round(latency_ms, 1), "error": error[:200]})
+    pipe.expire(key, 86_400)
+    pipe.execute()
+
+
+def record_alert(redis: Any, cfg: SOLLOLConfig, host: str, old: str, new: str, reason: str) -> None:
+    entry = {"ts": time.time(), "host": host, "from": old, "to": new, "reason": reason}
+    pipe = redis.pipeline(transaction=False)
+    pipe.lpush(cfg.key("alerts"), json.dumps(entry))
+    pipe.ltrim(cfg.key("alerts"), 0, 199)
+    pipe.execute()

@@ -44,6 +44,9 @@ def create_app(config: SOLLOLConfig | None = None, *, celery: Any = None,
         recorder=Recorder(client, cfg))
     _register_blueprints(app)
     register_error_handlers(app)
+    from sollol.api.metrics import init_metrics
+
+    app.extensions["sollol"].metrics = init_metrics(app, fleet.views)
     return app
 
 

@@ -35,6 +35,7 @@ from sollol.api.fleet_cache import FleetCache
 from sollol.config import SOLLOLConfig
 from sollol.router import Decision, NoHostAvailable, RequestProfile, Router
 from sollol.state import StreamReader
+from sollol.state.circuit import record_failure
 from sollol.state.queues import kombu_priority
 
 __all__ = ["MAX_ATTEMPTS", "Call", "Dispatcher"]
@@ -214,10 +215,22 @@ class Dispatcher:
             call.last_error = ModelNotFound(_not_found_message(call.endpoint, call.model_label))
         else:
             call.last_error = UpstreamError(message, status)
+        if reason in ("host", "upstream"):
+            self._host_failed(call.host, f"{status} {message}")
         retryable = bool(info.get("retryable")) and reason != "client"
         if not retryable or call.content_sent:
             raise call.last_error
         self._fail_over(call, f"{reason}: {message}")
+
+    def _host_failed(self, host: str, why: str) -> None:
+        """Feed the host's circuit breaker (shared with every gateway replica through Redis)."""
+        try:
+            state = record_failure(self.redis, self.cfg, host, why, time.time())
+        except redis_lib.RedisError:
+            return
+        if state == "open":
+            log.warning("circuit of host %s is open: %s", host, why)
+            self.fleet.refresh(quiet=True)
 
     def _fail_over(self, call: Call, why: str) -> None:
         if call.attempt >= MAX_ATTEMPTS:
@@ -245,6 +258,7 @@ class Dispatcher:
 
     def _give_up_or_move(self, call: Call, why: str) -> None:
         self.cancel_attempt(call)
+        self._host_failed(call.host, why)
         call.last_error = GatewayTimeout(why)
         if call.content_sent:
             raise call.last_error

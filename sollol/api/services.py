@@ -18,6 +18,7 @@ from sollol.api.errors import BadRequest, ModelNotFound
 from sollol.api.fleet_cache import FleetCache
 from sollol.config import SOLLOLConfig
 from sollol.router import Router, analyse_request
+from sollol.state.circuit import record_success
 
 __all__ = ["Recorder", "Services", "services", "start_call"]
 
@@ -25,7 +26,8 @@ log = logging.getLogger("sollol.gateway")
 
 
 class Recorder:
-    """Writes finished calls to ``sollol:decisions`` off the request path (batched, best effort)."""
+    """Writes finished calls to ``sollol:decisions`` and successes to the hosts' circuit breakers,
+    off the request path (batched, best effort)."""
 
     def __init__(self, redis: Any, cfg: SOLLOLConfig) -> None:
         self.redis = redis
@@ -53,6 +55,10 @@ class Recorder:
                 pipe.lpush(key, *[json.dumps(e, separators=(",", ":")) for e in batch])
                 pipe.ltrim(key, 0, self.cfg.decisions_kept - 1)
                 pipe.execute()
+                now = time.time()
+                for e in batch:
+                    if e["outcome"] == "ok" and e["host"]:
+                        record_success(self.redis, self.cfg, e["host"], now)
             except Exception as exc:
                 log.debug("could not record decisions: %s", exc)
                 time.sleep(1)
@@ -67,6 +73,7 @@ class Services:
     fleet: FleetCache
     dispatcher: Dispatcher
     recorder: Recorder
+    metrics: Any = None
 
     def finish(self, call: Call, outcome: str) -> None:
         """Account for a call that ended (answered, failed or abandoned by its client)."""
@@ -74,7 +81,7 @@ class Services:
             self.dispatcher.cancel(call)
         call.finished = True
         d = call.decision
-        self.recorder.record({
+        entry = {
             "ts": time.time(), "request_id": call.request_id, "model": call.profile.model,
             "endpoint": call.endpoint, "host": call.host, "priority": call.priority,
             "task_type": call.profile.task_type, "attempts": call.attempt, "outcome": outcome,
@@ -83,7 +90,10 @@ class Services:
             "actual_ms": round((time.monotonic() - call.t0) * 1000, 1),
             "queue_wait_ms": round(call.queue_wait_ms, 1),
             "reasoning": d.reasoning if d else "",
-        })
+        }
+        if self.metrics is not None:
+            self.metrics.observe(entry)
+        self.recorder.record(entry)
 
 
 def services() -> Services:

@@ -46,9 +46,7 @@ def _host(view: HostView, now: float) -> dict[str, Any]:
     rec, state = view.record, host_state(view, now)
     return {
         "name": rec.name, "url": rec.url, "worker": rec.worker, "machine": rec.machine,
-        "health": state.health, "circuit": state.circuit,
-        "reason": "" if state.health == "healthy" else (
-            rec.ollama_error or ("no heartbeat" if not rec.alive else "")),
+        "health": state.health, "circuit": state.circuit, "reason": view.reason,
         "version": rec.version, "slots": rec.slots, "vram_mb": rec.vram_mb,
         "tags": sorted(state.tags), "seen_s_ago": round(now - rec.seen_at, 1),
         "installed": sorted(state.installed), "loaded": [m.name for m in state.loaded],
@@ -69,3 +67,11 @@ def decisions() -> Response:
         limit = 50
     raw = svc.redis.lrange(svc.cfg.key("decisions"), 0, limit - 1)
     return json_response({"decisions": [json.loads(r) for r in raw]})
+
+
+@bp.get("/api/alerts")
+def alerts() -> Response:
+    """Host state changes recorded by beat's health rounds, newest first."""
+    svc = services()
+    raw = svc.redis.lrange(svc.cfg.key("alerts"), 0, 99)
+    return json_response({"alerts": [json.loads(r) for r in raw]})

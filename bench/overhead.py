@@ -1,0 +1,146 @@
+"""Latency SOLLOL adds: the same requests sent straight to a simulated node and through the gateway.
+
+One run, one machine, same sim node, 16 concurrent clients by default. Phases alternate
+(direct, gateway, direct, gateway, …) so drift in machine load hits both sides alike. Reports
+p50/p90/p99 of total latency and time-to-first-token for non-streaming and streaming requests,
+and the added latency (gateway minus direct) at each percentile.
+
+    .venv/bin/python bench/overhead.py                 # full run (~1–2 min)
+    .venv/bin/python bench/overhead.py --quick         # smoke run
+
+Targets (DESIGN.md): added p50 ≤ 3 ms, p99 ≤ 10 ms at 16 concurrent clients on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sollol.config import load_config  # noqa: E402
+from sollol.embedded_redis import free_port  # noqa: E402
+from sollol.launcher import Stack  # noqa: E402
+
+TOKENS = 8
+
+
+def _profile(port: int, slots: int) -> dict:
+    # A node fast enough that its own service time (~8 ms) is small and steady next to overheads.
+    return {"time_scale": 1.0, "nodes": [{
+        "name": "bench", "port": port, "num_parallel": slots, "max_loaded_models": 1,
+        "models": {"llama3.2": {"size_mb": 2000, "load_s": 1.0, "prompt_tps": 100000,
+                                "gen_tps": 1000}},
+        "loaded": ["llama3.2"]}]}
+
+
+def _one(client: httpx.Client, url: str, stream: bool) -> tuple[float, float]:
+    body = {"model": "llama3.2", "prompt": "Why is the sky blue?", "stream": stream,
+            "options": {"num_predict": TOKENS, "seed": 1}}
+    t0 = time.perf_counter()
+    if not stream:
+        r = client.post(url + "/api/generate", json=body)
+        r.raise_for_status()
+        total = time.perf_counter() - t0
+        return total, total
+    first = 0.0
+    with client.stream("POST", url + "/api/generate", json=body) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if not first:
+                first = time.perf_counter() - t0
+            if json.loads(line).get("done"):
+                break
+    return time.perf_counter() - t0, first
+
+
+def _phase(url: str, stream: bool, n: int, clients: int) -> list[tuple[float, float]]:
+    local = threading.local()
+
+    def task(_: int) -> tuple[float, float]:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(timeout=60)
+        return _one(local.client, url, stream)
+
+    with cf.ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(task, range(n)))
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+
+def run(requests: int, rounds: int, clients: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        node_port = free_port()
+        path = Path(tmp, "bench.yaml")
+        path.write_text(yaml.safe_dump(_profile(node_port, clients)))
+        cfg = load_config(env={}, port=free_port(), log_level="WARNING")
+        stack = Stack(cfg, sim_profile=str(path))
+        stack.start()
+        try:
+            direct, gateway = f"http://127.0.0.1:{node_port}", f"http://127.0.0.1:{cfg.port}"
+            results = {}
+            for stream in (False, True):
+                _phase(direct, stream, clients * 2, clients)  # warm up both paths
+                _phase(gateway, stream, clients * 2, clients)
+                d: list[tuple[float, float]] = []
+                g: list[tuple[float, float]] = []
+                for _ in range(rounds):
+                    d += _phase(direct, stream, requests // rounds, clients)
+                    g += _phase(gateway, stream, requests // rounds, clients)
+                results["stream" if stream else "non-stream"] = (d, g)
+        finally:
+            stack.stop()
+            stack.cleanup_logs()
+    return results
+
+
+def report(results: dict, clients: int) -> str:
+    lines = [f"Added latency, {clients} concurrent clients, {TOKENS} output tokens per request "
+             "(ms; gateway minus direct at the same percentile)", "",
+             "| mode | metric | direct p50 | gateway p50 | added p50 | direct p99 | gateway p99 | added p99 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for mode, (d, g) in results.items():
+        for idx, metric in ((0, "total"), (1, "first token")):
+            if mode == "non-stream" and idx == 1:
+                continue
+            dv, gv = [x[idx] for x in d], [x[idx] for x in g]
+            p50d, p50g, p99d, p99g = _pct(dv, 50), _pct(gv, 50), _pct(dv, 99), _pct(gv, 99)
+            lines.append(f"| {mode} | {metric} | {p50d:.2f} | {p50g:.2f} | {p50g - p50d:+.2f} | "
+                         f"{p99d:.2f} | {p99g:.2f} | {p99g - p99d:+.2f} |")
+        n = len(d)
+        lines.append(f"| {mode} | requests | {n} | {len(g)} | | mean direct "
+                     f"{statistics.mean(x[0] for x in d) * 1000:.2f} | mean gateway "
+                     f"{statistics.mean(x[0] for x in g) * 1000:.2f} | |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=2000, help="per mode and side")
+    ap.add_argument("--rounds", type=int, default=5, help="alternations of direct/gateway phases")
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--quick", action="store_true", help="200 requests, 2 rounds")
+    args = ap.parse_args()
+    if args.quick:
+        args.requests, args.rounds = 200, 2
+    results = run(args.requests, args.rounds, args.clients)
+    print(report(results, args.clients))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -75,3 +75,12 @@ def alerts() -> Response:
     svc = services()
     raw = svc.redis.lrange(svc.cfg.key("alerts"), 0, 99)
     return json_response({"alerts": [json.loads(r) for r in raw]})
+
+
+@bp.get("/dashboard")
+def dashboard() -> Response:
+    """A live view of hosts, queues, decisions and alerts (polls the JSON endpoints every second)."""
+    from importlib.resources import files
+
+    html = files("sollol.api").joinpath("static/dashboard.html").read_text(encoding="utf-8")
+    return Response(html, content_type="text/html; charset=utf-8")

@@ -84,3 +84,14 @@ def dashboard() -> Response:
 
     html = files("sollol.api").joinpath("static/dashboard.html").read_text(encoding="utf-8")
     return Response(html, content_type="text/html; charset=utf-8")
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The gateway's OpenAPI description (also used by the schemathesis tests)."""
+    from importlib.resources import files
+
+    import yaml
+
+    spec = yaml.safe_load(files("sollol.api").joinpath("openapi.yaml").read_text(encoding="utf-8"))
+    return json_response(spec)

@@ -17,9 +17,12 @@ import hashlib
 import math
 import random
 import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "CONCURRENCY_EXPONENT",
+    "chat_prompt_text",
     "count_tokens",
     "embedding_vector",
     "per_slot_tps",
@@ -45,6 +48,11 @@ def count_tokens(text: str) -> int:
     if not text:
         return 0
     return max(1, math.ceil(len(text) / 4))
+
+
+def chat_prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The text a chat request's prompt evaluation covers: ``role: content``, one message a line."""
+    return "\n".join(f"{m.get('role') or ''}: {m.get('content') or ''}" for m in messages)
 
 
 def prompt_eval_seconds(tokens: int, prompt_tps: float, active: int = 1) -> float:

@@ -55,6 +55,7 @@ class FailureSpec:
     busy_rate: float = 0.0  # 503 Ollama's "server busy" message
     hang_rate: float = 0.0  # never answers
     crash_mid_stream_rate: float = 0.0  # connection dropped after some chunks
+    error_mid_stream_rate: float = 0.0  # a final {"error": ...} line after some chunks
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def modified_ns(node: SimNode, spec: ModelSpec) -> int:
 
 
 def model_details(spec: ModelSpec, extended: bool) -> dict[str, Any]:
-    """``details``: the six keys; ``extended`` adds context/embedding length (tags/show ≥v0.30)."""
+    """``details``: the six keys; ``extended`` adds context/embedding length (tags, show)."""
     out: dict[str, Any] = {"parent_model": "", "format": "gguf", "family": spec.family,
                            "families": [spec.family], "parameter_size": spec.parameter_size,
                            "quantization_level": spec.quantization_level}

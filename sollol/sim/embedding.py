@@ -20,7 +20,7 @@ from sollol.sim.profile import ModelSpec
 from sollol.sim.protocol import RequestError, json_response, metrics, parse_keep_alive
 from sollol.sim.streaming import drop_connection
 
-__all__ = ["as_float32", "embed", "embeddings", "embed_inputs", "resize", "run_embedding"]
+__all__ = ["as_float32", "embed", "embed_inputs", "embeddings", "resize", "run_embedding"]
 
 
 async def embed(request: web.Request) -> web.Response:
@@ -36,8 +36,8 @@ async def embed(request: web.Request) -> web.Response:
     if spec is None:
         raise RequestError(404, f'model "{model}" not found, try pulling it first' if model.strip()
                            else "model '' not found")
-    outcome = await run_embedding(request, node, spec, texts, parse_options(body, go), keep_alive,
-                                  truncate)
+    outcome = await run_embedding(request, node, spec, texts, options=parse_options(body, go),
+                                  keep_alive_s=keep_alive, truncate=truncate)
     if outcome is None:
         return json_response({"model": model, "embeddings": []})
     vectors = [as_float32(resize(v, dimensions)) for v in outcome.vectors]
@@ -59,7 +59,8 @@ async def embeddings(request: web.Request) -> web.Response:
     if spec is None:
         raise RequestError(404, f'model "{model}" not found, try pulling it first')
     texts = [prompt] if prompt else []
-    outcome = await run_embedding(request, node, spec, texts, parse_options(body, go), keep_alive)
+    outcome = await run_embedding(request, node, spec, texts, options=parse_options(body, go),
+                                  keep_alive_s=keep_alive)
     if outcome is None:
         return json_response({"embedding": []})
     # A stable per-(model, text) length stands in for the raw, unnormalized hidden state.
@@ -67,7 +68,7 @@ async def embeddings(request: web.Request) -> web.Response:
     return json_response({"embedding": [x * scale for x in outcome.vectors[0]]})
 
 
-async def run_embedding(request: web.Request, node: SimNode, spec: ModelSpec, texts: list[str],
+async def run_embedding(request: web.Request, node: SimNode, spec: ModelSpec, texts: list[str], *,
                         options: dict[str, Any], keep_alive_s: float, truncate: bool = True
                         ) -> EmbedOutcome | None:
     """Faults, then the work; None for the load-only case of no input (keep_alive 0 unloads)."""
@@ -76,12 +77,13 @@ async def run_embedding(request: web.Request, node: SimNode, spec: ModelSpec, te
         if keep_alive_s == 0:
             node.scheduler.unload(spec.name)
         else:
-            runner = await node.scheduler.acquire(spec, node.load_config(spec, options), keep_alive_s)
-            node.scheduler.release(runner)
+            scheduler = node.scheduler
+            runner = await scheduler.acquire(spec, node.load_config(spec, options), keep_alive_s)
+            scheduler.release(runner)
         outcome = None
     else:
-        outcome = await embed_texts(node, spec, texts, options, keep_alive_s, started_of(request),
-                                    truncate)
+        outcome = await embed_texts(node, spec, texts, options=options, keep_alive_s=keep_alive_s,
+                                    started=started_of(request), truncate=truncate)
     if fault is FaultMode.CRASH_MID_STREAM:
         await drop_connection(request)  # the work was done; the answer never leaves the box
     if fault is FaultMode.ERROR_MID_STREAM:
@@ -90,7 +92,7 @@ async def run_embedding(request: web.Request, node: SimNode, spec: ModelSpec, te
 
 
 def embed_inputs(value: Any, message: str) -> list[str]:
-    """``input``: a string or a list of strings (``""``/``[]``/absent = none); 400 ``message`` else."""
+    """``input``: a string or list of strings (``""``, ``[]``, absent: none); else 400."""
     if value is None:
         return []
     if isinstance(value, str):

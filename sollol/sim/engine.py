@@ -38,7 +38,7 @@ class Generation:
     """One text generation on a node: ``async with`` obtains the lease and evaluates the prompt;
     :meth:`next_batch` then yields the planned tokens at the model's current per-slot speed."""
 
-    def __init__(self, node: SimNode, spec: ModelSpec, config: LoadConfig, keep_alive_s: float,
+    def __init__(self, node: SimNode, spec: ModelSpec, *, config: LoadConfig, keep_alive_s: float,
                  prompt_tokens: int, plan: TokenPlan, started: float) -> None:
         self.node, self.spec, self.plan = node, spec, plan
         self.prompt_tokens = prompt_tokens
@@ -120,7 +120,7 @@ def embedding_dim(spec: ModelSpec) -> int:
     return spec.embed_dim or GENERATIVE_EMBED_DIM
 
 
-async def embed_texts(node: SimNode, spec: ModelSpec, texts: list[str], options: dict[str, Any],
+async def embed_texts(node: SimNode, spec: ModelSpec, texts: list[str], *, options: dict[str, Any],
                       keep_alive_s: float, started: float, truncate: bool = True) -> EmbedOutcome:
     """Embed ``texts`` on ``node``: lease, evaluate every input at the model's embedding rate,
     return deterministic vectors (same (model, text) → same vector on every node).

@@ -55,7 +55,7 @@ def parse_fault_request(body: Any) -> tuple[FaultMode, float | None]:
 
 
 class Faults:
-    """The fault state of one node: a forced mode (with optional end time) over seeded random draws."""
+    """One node's fault state: a forced mode (with optional end) over seeded random draws."""
 
     def __init__(self, spec: FailureSpec, seed: int) -> None:
         self.spec = spec
@@ -93,7 +93,8 @@ class Faults:
     def _random_mode(self) -> FaultMode:
         s = self.spec
         rates = ((FaultMode.ERROR, s.error_rate), (FaultMode.BUSY, s.busy_rate),
-                 (FaultMode.HANG, s.hang_rate), (FaultMode.CRASH_MID_STREAM, s.crash_mid_stream_rate),
+                 (FaultMode.HANG, s.hang_rate),
+                 (FaultMode.CRASH_MID_STREAM, s.crash_mid_stream_rate),
                  (FaultMode.ERROR_MID_STREAM, s.error_mid_stream_rate))
         if not any(rate for _, rate in rates):
             return FaultMode.NONE  # the common case draws nothing, keeping the RNG sequence short

@@ -42,7 +42,8 @@ async def _serve(request: web.Request, parse: Parser, go_struct: str) -> web.Str
     fault = await node.faults.before_work()
     if req.load_only:
         reason = await load_or_unload(request, node, req, fault)
-        return json_response({**_head(req), **_message(req, ""), "done": True, "done_reason": reason})
+        return json_response({**_head(req), **_message(req, ""), "done": True,
+                              "done_reason": reason})
     if req.stream:
         return await _stream(request, node, req, fault)
     return await _single(request, node, req, fault)
@@ -66,8 +67,8 @@ async def load_or_unload(request: web.Request, node: SimNode, req: TextRequest,
 
 def generation_for(request: web.Request, node: SimNode, req: TextRequest,
                    plan: TokenPlan) -> Generation:
-    return Generation(node, req.spec, req.config(node), req.keep_alive_s, req.prompt_tokens, plan,
-                      started_of(request))
+    return Generation(node, req.spec, config=req.config(node), keep_alive_s=req.keep_alive_s,
+                      prompt_tokens=req.prompt_tokens, plan=plan, started=started_of(request))
 
 
 async def _stream(request: web.Request, node: SimNode, req: TextRequest,

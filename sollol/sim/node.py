@@ -55,7 +55,7 @@ class Lease:
 
 
 class SimNode:
-    """State of one node across crashes: the scheduler is rebuilt at each boot, counters are kept."""
+    """One node across crashes: the scheduler is rebuilt at each boot, counters are kept."""
 
     def __init__(self, spec: NodeSpec, time_scale: float, pacer: Pacer | None = None) -> None:
         self.spec = spec
@@ -70,7 +70,7 @@ class SimNode:
         self.boots = 0
         self.boot_ns = time.time_ns()  # installed models' modified_at derive from it
 
-    # --- lifecycle (inside the event loop) ----------------------------------------------------------
+    # --- lifecycle (inside the event loop) ----------------------------------------------------
     def boot(self) -> None:
         """Start serving: the profile's ``loaded`` models resident, an empty scheduler queue."""
         self.scheduler = Scheduler(self.spec, self.time_scale, self.stats)
@@ -81,15 +81,15 @@ class SimNode:
         """Lose everything resident, like a box that went down (counters survive)."""
         await self.scheduler.close()
 
-    # --- models --------------------------------------------------------------------------------------
+    # --- models -------------------------------------------------------------------------------
     def find_model(self, name: str) -> ModelSpec | None:
-        """The installed model ``name`` refers to, matched the way Ollama does (case, ``:latest``)."""
+        """The installed model ``name`` refers to, matched as Ollama does (case, ``:latest``)."""
         return self.spec.models.get(normalize_model(name)) if name.strip() else None
 
     def load_config(self, spec: ModelSpec, options: dict[str, Any]) -> LoadConfig:
         return LoadConfig.from_options(options, spec, self.spec.vram_mb)
 
-    # --- serving -------------------------------------------------------------------------------------
+    # --- serving ------------------------------------------------------------------------------
     @asynccontextmanager
     async def lease(self, spec: ModelSpec, config: LoadConfig, keep_alive_s: float,
                     started: float) -> AsyncIterator[Lease]:
@@ -112,7 +112,7 @@ class SimNode:
         if profile_seconds > 0:
             await asyncio.sleep(profile_seconds * self.time_scale)
 
-    # --- observation ---------------------------------------------------------------------------------
+    # --- observation --------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """The node as ``GET /_sim/state`` shows it (JSON-safe)."""
         sched = self.scheduler
@@ -139,7 +139,7 @@ class SimNode:
             "evictions": self.stats.evictions,
             "expirations": self.stats.expirations,
             "busy_rejections": self.stats.busy_rejections,
-            "requests": {**{k: 0 for k in ("received", "completed", "failed", "cancelled")},
+            "requests": {**dict.fromkeys(("received", "completed", "failed", "cancelled"), 0),
                          **self.requests, "in_flight": self.in_flight},
             "boots": self.boots,
         }

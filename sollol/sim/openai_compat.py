@@ -88,7 +88,8 @@ def _chat_native(body: dict[str, Any]) -> dict[str, Any]:
     for m in messages:
         text, images = _content(m.get("content") if isinstance(m, dict) else None)
         role = m.get("role", "user") if isinstance(m, dict) else "user"
-        native_msgs.append({"role": role, "content": text, **({"images": images} if images else {})})
+        msg = {"role": role, "content": text}
+        native_msgs.append({**msg, "images": images} if images else msg)
     fmt = (body.get("response_format") or {})
     native = {"model": body.get("model", ""), "messages": native_msgs, "stream": False,
               "options": _options(body), "tools": body.get("tools") or []}
@@ -110,7 +111,7 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
             "total_tokens": prompt + completion}
 
 
-# --- chat and completions ----------------------------------------------------------------------
+# --- chat and completions ---------------------------------------------------------------------
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -232,7 +233,7 @@ class _Shape:
         return {**self._base(True), "choices": [], "usage": usage}
 
 
-# --- embeddings and models ---------------------------------------------------------------------
+# --- embeddings and models --------------------------------------------------------------------
 
 
 async def embeddings(request: web.Request) -> web.Response:
@@ -251,7 +252,8 @@ async def embeddings(request: web.Request) -> web.Response:
     if spec is None:
         raise RequestError(404, f'model "{model}" not found, try pulling it first')
     dims = int(field(body, "dimensions", int, "EmbedRequest", 0))
-    outcome = await run_embedding(request, node, spec, texts, {}, node.spec.keep_alive_s)
+    outcome = await run_embedding(request, node, spec, texts, options={},
+                                  keep_alive_s=node.spec.keep_alive_s)
     vectors = [] if outcome is None else [as_float32(resize(v, dims)) for v in outcome.vectors]
     encode: Callable[[list[float]], Any] = _base64 if encoding == "base64" else (lambda v: v)
     tokens = 0 if outcome is None else outcome.prompt_tokens

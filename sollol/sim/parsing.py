@@ -1,4 +1,5 @@
-"""Request bodies as Ollama's Go decoder sees them: JSON whatever the Content-Type, Go's error texts.
+"""Request bodies as Ollama's Go decoder sees them: JSON whatever the Content-Type, Go's error
+texts.
 
 Type checks cover the fields the simulator acts on; unknown fields are ignored, like Go does.
 Wrong option types fail with 500, as Ollama's option merger does (ollama-api.md §3.1).

@@ -1,4 +1,5 @@
-"""The simulator's performance model as pure functions, shared by the live simulator and bench/policy.py.
+"""The simulator's performance model as pure functions, shared by the live simulator and
+bench/policy.py.
 
 Keeping the formulas here (and only here) is what lets the discrete-event policy benchmark claim
 that it models the same fleet that ``sollol sim`` serves over HTTP.
@@ -44,7 +45,7 @@ def per_slot_tps(single_tps: float, active: int) -> float:
 
 
 def count_tokens(text: str) -> int:
-    """Deterministic token estimate of ``text``: about 4 characters per token, at least 1 if non-empty."""
+    """Deterministic token estimate of ``text``: ~4 characters a token, at least 1 if non-empty."""
     if not text:
         return 0
     return max(1, math.ceil(len(text) / 4))

@@ -1,4 +1,5 @@
-"""Simulated fleet profiles: the YAML format of ``sollol sim --profile`` and ``sollol up --sim-profile``.
+"""Simulated fleet profiles: the YAML format of ``sollol sim --profile`` and
+``sollol up --sim-profile``.
 
 The same parsed :class:`FleetProfile` drives the live simulator (``sollol.sim``), the workers that
 ``sollol up`` starts in front of it, and the discrete-event policy benchmark in ``bench/``.
@@ -172,7 +173,8 @@ def _node(where: str, raw: Any, index: int, base_port: int) -> NodeSpec:
         models=models,
         vram_mb=vram,
         num_parallel=int(_num(f"{where}.num_parallel", raw.get("num_parallel", 4), 1)),
-        max_loaded_models=int(_num(f"{where}.max_loaded_models", raw.get("max_loaded_models", 3), 1)),
+        max_loaded_models=int(_num(f"{where}.max_loaded_models",
+                                   raw.get("max_loaded_models", 3), 1)),
         loaded=loaded,
         failures=_failures(f"{where}.failures", raw.get("failures")),
         keep_alive_s=_num(f"{where}.keep_alive_s", raw.get("keep_alive_s", 300)),
@@ -184,7 +186,7 @@ def _node(where: str, raw: Any, index: int, base_port: int) -> NodeSpec:
 
 def parse_profile(data: Any, base_port: int = DEFAULT_BASE_PORT,
                   time_scale: float | None = None) -> FleetProfile:
-    """Validate a decoded YAML/JSON profile; errors name the offending path (``nodes[1].models``)."""
+    """Validate a decoded YAML/JSON profile; errors name the offending path (``nodes[1]...``)."""
     if not isinstance(data, dict):
         raise ProfileError("profile: expected a mapping with a 'nodes' list")
     nodes_raw = data.get("nodes")

@@ -105,7 +105,7 @@ def rfc3339_local(epoch_ns: int) -> str:
 
 
 def expires_at(now_ns: int, keep_alive_s: float) -> str:
-    """``expires_at`` of a model idle from now: now + keep_alive, or Go's far future when forever."""
+    """``expires_at`` of a model idle from now: now + keep_alive, or Go's far future (forever)."""
     if math.isinf(keep_alive_s):
         return rfc3339_local(now_ns + _GO_MAX_DURATION_NS)
     return rfc3339_local(now_ns + int(keep_alive_s * 1e9))
@@ -119,7 +119,8 @@ _GO_TERM = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 def parse_go_duration(text: str) -> float:
-    """Go's ``time.ParseDuration`` in seconds: ``"1h30m"``, ``"-1m"``, ``"0"``; ValueError as Go words it."""
+    """Go's ``time.ParseDuration`` in seconds (``"1h30m"``, ``"-1m"``, ``"0"``); ValueError in Go's
+    words."""
     s = text
     sign = -1.0 if s.startswith("-") else 1.0
     s = s[1:] if s[:1] in "+-" and s else s
@@ -158,7 +159,8 @@ def parse_keep_alive(value: Any, default_s: float) -> float:
         except ValueError as exc:
             raise RequestError(400, str(exc)) from None
     else:
-        raise RequestError(400, f"json: cannot unmarshal {go_type(value)} into Go value of type string")
+        raise RequestError(400, f"json: cannot unmarshal {go_type(value)} into Go value of type "
+                                "string")
     return FOREVER_S if seconds < 0 else seconds
 
 
@@ -180,7 +182,7 @@ def with_default_tag(name: str) -> str:
 
 
 def full_model_name(normalized: str) -> str:
-    """The registry form Ollama prints in capability errors: ``registry.ollama.ai/library/x:tag``."""
+    """The form Ollama prints in capability errors: ``registry.ollama.ai/library/x:tag``."""
     return f"registry.ollama.ai/{normalized if '/' in normalized else 'library/' + normalized}"
 
 

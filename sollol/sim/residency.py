@@ -1,4 +1,5 @@
-"""One model resident on a node (a "runner" in Ollama's words): its slots, references and keep-alive.
+"""One model resident on a node (a "runner" in Ollama's words): its slots, references and
+keep-alive.
 
 A runner is LOADING while the scheduler loads it, LOADED while it serves, and UNLOADING once it is
 chosen for eviction or told to unload while requests still hold it. Requests hold a *reference*
@@ -71,7 +72,7 @@ class LoadConfig:
 
 
 class Slots:
-    """A FIFO semaphore of ``capacity`` parallel slots with unbounded waiting; ``active`` is live."""
+    """A FIFO semaphore of ``capacity`` parallel slots, unbounded waiting; ``active`` is live."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity

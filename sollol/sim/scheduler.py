@@ -106,7 +106,8 @@ class Scheduler:
         never fit on this node.
         """
         runner = self.runners.get(spec.name)
-        if runner is not None and runner.state is RunnerState.LOADED and runner.config.satisfies(config):
+        if (runner is not None and runner.state is RunnerState.LOADED
+                and runner.config.satisfies(config)):
             runner.take(keep_alive_s)
             return runner
         if self.pending >= self.node.max_queue:
@@ -247,7 +248,8 @@ class Scheduler:
         self.stats.load_seconds += time.monotonic() - started
         return runner
 
-    def _new_runner(self, spec: ModelSpec, config: LoadConfig | None, keep_alive_s: float) -> Runner:
+    def _new_runner(self, spec: ModelSpec, config: LoadConfig | None, keep_alive_s: float
+                    ) -> Runner:
         config = config or LoadConfig.from_options({}, spec, self.node.vram_mb)
         return Runner(spec, config, self.node.num_parallel, keep_alive_s,
                       on_gpu=self.node.vram_mb > 0)

@@ -40,6 +40,7 @@ INFERENCE_PATHS = frozenset({"/api/generate", "/api/chat", "/api/embed", "/api/e
                              "/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
 MAX_BODY_BYTES = 256 * 1024 * 1024  # Ollama sets no small limit; large embedding batches happen
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 class NodeControl(Protocol):
@@ -80,10 +81,10 @@ def build_app(node: SimNode, control: NodeControl, check_host: bool) -> web.Appl
     return app
 
 
-# --- middlewares ---------------------------------------------------------------------------------
+# --- middlewares ------------------------------------------------------------------------------
 
 
-def _conventions(check_host: bool) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def _conventions(check_host: bool) -> Middleware:
     @web.middleware
     async def conventions(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[STARTED] = time.monotonic()
@@ -93,22 +94,32 @@ def _conventions(check_host: bool) -> Callable[[web.Request, Handler], Awaitable
             return web.Response(status=204)  # CORS preflight from an allowed origin
         try:
             return await handler(request)
-        except web.HTTPNotFound:
-            return text_response(404, "404 page not found")
-        except web.HTTPMethodNotAllowed:
-            return text_response(405, "405 method not allowed")
-        except RequestError as exc:
-            if request.path.startswith("/v1/"):
-                return openai_compat.openai_error(exc.status, exc.message)
-            return error_response(exc.status, exc.message)
+        except (web.HTTPNotFound, web.HTTPMethodNotAllowed, RequestError) as exc:
+            return _error_response(request, exc)
+        except ConnectionError as exc:
+            # The client (or a simulated crash) closed the connection while we wrote: that is a
+            # cancellation, which aiohttp handles quietly, not a server error.
+            raise asyncio.CancelledError from exc
 
     return conventions
+
+
+def _error_response(request: web.Request, exc: Exception) -> web.Response:
+    """gin's plain-text 404/405, or the JSON error (OpenAI envelope under /v1)."""
+    if isinstance(exc, web.HTTPNotFound):
+        return text_response(404, "404 page not found")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return text_response(405, "405 method not allowed")
+    assert isinstance(exc, RequestError)
+    if request.path.startswith("/v1/"):
+        return openai_compat.openai_error(exc.status, exc.message)
+    return error_response(exc.status, exc.message)
 
 
 @web.middleware
 async def _accounting(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count inference requests and record ``X-SOLLOL-Request-Id`` arrivals and completions."""
-    if request.path not in INFERENCE_PATHS:
+    if request.method != "POST" or request.path not in INFERENCE_PATHS:
         return await handler(request)
     node = node_of(request)
     rid = request.headers.get(REQUEST_ID_HEADER)
@@ -152,7 +163,7 @@ def host_allowed(host_header: str) -> bool:
     return ip.is_loopback or ip.is_private or ip.is_unspecified or ip.is_link_local
 
 
-# --- simple Ollama routes ------------------------------------------------------------------------
+# --- simple Ollama routes ---------------------------------------------------------------------
 
 
 async def root(request: web.Request) -> web.Response:
@@ -185,7 +196,7 @@ async def show(request: web.Request) -> web.Response:
     return json_response(show_body(node, spec))
 
 
-# --- the simulator's own endpoints ---------------------------------------------------------------
+# --- the simulator's own endpoints ------------------------------------------------------------
 
 
 async def sim_state(request: web.Request) -> web.Response:

@@ -14,13 +14,15 @@ from sollol.sim import physics
 
 __all__ = ["TokenPlan", "context_ids", "plan_tokens"]
 
-_WORDS = tuple(
-    "the a model fleet token answer system of to and in is that for it as with on be by this "
-    "are from at or an will can each which their time when more about other some these into "
-    "over such only new two also first way then may well like even most after any same because "
-    "light river stone cloud signal layer vector garden window engine bridge pattern orbit field "
-    "quiet rapid simple careful gentle ancient modern bright narrow steady hidden open"
-    .split()
+_WORDS = (
+    "the", "a", "model", "fleet", "token", "answer", "system", "of", "to", "and", "in", "is",
+    "that", "for", "it", "as", "with", "on", "be", "by", "this", "are", "from", "at", "or", "an",
+    "will", "can", "each", "which", "their", "time", "when", "more", "about", "other", "some",
+    "these", "into", "over", "such", "only", "new", "two", "also", "first", "way", "then", "may",
+    "well", "like", "even", "most", "after", "any", "same", "because", "light", "river", "stone",
+    "cloud", "signal", "layer", "vector", "garden", "window", "engine", "bridge", "pattern",
+    "orbit", "field", "quiet", "rapid", "simple", "careful", "gentle", "ancient", "modern",
+    "bright", "narrow", "steady", "hidden", "open",
 )
 _SENTENCE_END = 0.08  # chance that a token ends the sentence instead of adding a word
 
@@ -65,6 +67,6 @@ def _words(rng: random.Random, count: int) -> list[str]:
 
 
 def context_ids(prompt_tokens: int, plan: TokenPlan, seed: int) -> list[int]:
-    """The deprecated ``context`` of /api/generate: one plausible token id per prompt and output token."""
+    """The deprecated ``context`` of /api/generate: a token id per prompt and output token."""
     rng = random.Random(seed)
     return [rng.randrange(1, 128000) for _ in range(prompt_tokens + len(plan.tokens))]

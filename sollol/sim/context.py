@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -11,8 +12,16 @@ from sollol.sim.node import SimNode
 __all__ = ["FAILED", "NODE_KEY", "STARTED", "node_of", "started_of"]
 
 NODE_KEY = web.AppKey("sim_node", SimNode)
-STARTED = "sim_started"  # request key: time.monotonic() when the handler started
-FAILED = "sim_failed"  # request key: the response was not a complete answer (mid-stream failure)
+
+
+def _request_key(name: str, kind: type) -> Any:
+    """A typed request-storage key (aiohttp ≥ 3.12 warns on plain strings), else the string."""
+    factory = getattr(web, "RequestKey", None)
+    return factory(name, kind) if factory is not None else name
+
+
+STARTED = _request_key("sim_started", float)  # time.monotonic() when the handler started
+FAILED = _request_key("sim_failed", bool)  # the response was not a complete answer
 
 
 def node_of(request: web.Request) -> SimNode:

@@ -111,7 +111,7 @@ def error_body(message: str, status: int, openai: bool) -> dict[str, Any]:
 
 
 def _render(message: str, status: int, retry_after_s: int | None = None) -> Response:
-    body = json.dumps(error_body(message, status, is_openai_request()))
+    body = json.dumps(error_body(message, status, is_openai_request()), separators=(",", ":"))
     resp = Response(body, status=status, content_type="application/json; charset=utf-8")
     if retry_after_s:
         resp.headers["Retry-After"] = str(retry_after_s)

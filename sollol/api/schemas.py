@@ -35,6 +35,15 @@ class _Any(fields.Field[Any]):
     """A field that accepts any JSON value; checks are done by ``validate``."""
 
 
+class _Bool(fields.Field[Any]):
+    """A JSON boolean and nothing else (marshmallow's Boolean also takes "yes", 1, "on")."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValidationError("must be true or false")
+        return value
+
+
 def _keep_alive(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValidationError("keep_alive must be a number of seconds or a duration like \"5m\"")
@@ -98,12 +107,12 @@ class _Base(Schema):
     model = fields.String(load_default="")
     options = _Any(allow_none=True, validate=_options)
     keep_alive = _Any(allow_none=True, validate=_keep_alive)
-    stream = fields.Boolean(allow_none=True)
+    stream = _Bool(allow_none=True)
     format = _Any(allow_none=True, validate=_format)
     think = _Any(allow_none=True, validate=_think)
-    truncate = fields.Boolean(allow_none=True)
-    shift = fields.Boolean(allow_none=True)
-    logprobs = fields.Boolean(allow_none=True)
+    truncate = _Bool(allow_none=True)
+    shift = _Bool(allow_none=True)
+    logprobs = _Bool(allow_none=True)
     top_logprobs = fields.Integer(allow_none=True, strict=True, validate=validate.Range(
         0, 20, error="top_logprobs must be between 0 and 20"))
 
@@ -147,7 +156,7 @@ class GenerateRequest(_Base):
     system = fields.String(allow_none=True)
     template = fields.String(allow_none=True)
     context = fields.List(fields.Integer(strict=True), allow_none=True)
-    raw = fields.Boolean(allow_none=True)
+    raw = _Bool(allow_none=True)
     images = _Any(allow_none=True, validate=_str_list)
 
     @validates_schema
@@ -171,7 +180,7 @@ class ShowRequest(Schema):
 
     model = fields.String(load_default="")
     name = fields.String(load_default="")
-    verbose = fields.Boolean(allow_none=True)
+    verbose = _Bool(allow_none=True)
 
 
 SCHEMAS: dict[str, Schema] = {

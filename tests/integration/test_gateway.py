@@ -30,7 +30,15 @@ def live(live_factory):
 
 @pytest.fixture
 def client(live):
-    return ollama.Client(host=live.url)
+    c = ollama.Client(host=live.url)
+    yield c
+    c._client.close()
+
+
+@pytest.fixture
+def oa(live):
+    with openai.OpenAI(base_url=live.url + "/v1", api_key="unused", max_retries=0) as c:
+        yield c
 
 
 MSG = [{"role": "user", "content": "Say hello"}]
@@ -43,12 +51,17 @@ def test_root_and_version_answer_like_ollama(live):
     assert "version" in httpx.get(live.url + "/api/version").json()
 
 
-def test_chat_non_streaming_with_routing_metadata(client):
+def test_chat_non_streaming(client):
     resp = client.chat(model="llama3.2", messages=MSG, options={"num_predict": 5})
     assert resp.done and resp.message.role == "assistant" and resp.message.content
     assert resp.eval_count == 5
-    routing = resp.model_extra["_sollol_routing"] if resp.model_extra else resp["_sollol_routing"]
-    assert routing["host"] in ("alpha", "beta")
+
+
+def test_routed_answers_carry_host_header_and_routing_metadata(live):
+    r = httpx.post(live.url + "/api/chat", timeout=30, json={
+        "model": "llama3.2", "messages": MSG, "stream": False, "options": {"num_predict": 3}})
+    routing = r.json()["_sollol_routing"]
+    assert r.headers["x-sollol-host"] == routing["host"] in ("alpha", "beta")
     for key in ("task_type", "complexity", "priority", "decision_score", "reasoning",
                 "alternatives", "attempts", "queue_wait_ms", "actual_duration_ms"):
         assert key in routing, key
@@ -94,13 +107,13 @@ def test_unknown_model_is_ollamas_404(client):
     assert "not found" in info.value.error
 
 
-def test_model_installed_only_on_one_host_goes_there(client):
-    resp = client.chat(model="qwen2.5-coder:7b", messages=MSG, options={"num_predict": 2})
-    assert resp["_sollol_routing"]["host"] == "beta"
+def test_model_installed_only_on_one_host_goes_there(live):
+    r = httpx.post(live.url + "/api/chat", timeout=60, json={
+        "model": "qwen2.5-coder:7b", "messages": MSG, "stream": False, "options": {"num_predict": 2}})
+    assert r.json()["_sollol_routing"]["host"] == "beta"
 
 
-def test_openai_chat_stream_and_not(live):
-    oa = openai.OpenAI(base_url=live.url + "/v1", api_key="unused")
+def test_openai_chat_stream_and_not(oa):
     resp = oa.chat.completions.create(model="llama3.2", messages=MSG, max_tokens=4)
     assert resp.choices[0].message.content and resp.usage.completion_tokens == 4
     chunks = list(oa.chat.completions.create(model="llama3.2", messages=MSG, max_tokens=4,
@@ -111,16 +124,14 @@ def test_openai_chat_stream_and_not(live):
     assert any(c.choices and c.choices[0].finish_reason == "length" for c in chunks)
 
 
-def test_openai_embeddings_and_models(live):
-    oa = openai.OpenAI(base_url=live.url + "/v1", api_key="unused")
+def test_openai_embeddings_and_models(oa):
     emb = oa.embeddings.create(model="nomic-embed-text", input=["x", "y"])
     assert len(emb.data) == 2 and len(emb.data[0].embedding) == 64
     ids = {m.id for m in oa.models.list()}
     assert "llama3.2:latest" in ids
 
 
-def test_openai_errors_are_in_openai_shape(live):
-    oa = openai.OpenAI(base_url=live.url + "/v1", api_key="unused", max_retries=0)
+def test_openai_errors_are_in_openai_shape(oa):
     with pytest.raises(openai.NotFoundError):
         oa.chat.completions.create(model="missing", messages=MSG)
     with pytest.raises(openai.BadRequestError) as info:

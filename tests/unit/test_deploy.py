@@ -20,7 +20,9 @@ SOLLOL_SERVICES = {n: s for n, s in SERVICES.items() if s.get("image", "").start
 
 @pytest.mark.skipif(not SCHEMA.exists(), reason="the Compose spec schema ships beside the repo")
 def test_compose_file_is_valid_against_the_compose_spec():
-    jsonschema.validate(COMPOSE, json.loads(SCHEMA.read_text()))
+    schema = json.loads(SCHEMA.read_text())  # declares draft-07 (without the trailing '#')
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.Draft7Validator(schema).validate(COMPOSE)
 
 
 def test_one_image_for_every_role_differing_only_in_command():

@@ -56,6 +56,7 @@ class SOLLOLConfig:
     ollama_read_timeout_s: float = 300.0  # max silence between two chunks from Ollama
     heartbeat_interval_s: float = 2.0
     heartbeat_ttl_s: float = 10.0  # host is down when its heartbeat is older than this
+    task_events: bool = False  # Celery task events; Flower switches them on at run time anyway
     # --- streams and state in Redis ------------------------------------------------------------
     key_prefix: str = "sollol:"
     stream_ttl_s: int = 300

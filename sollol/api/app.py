@@ -41,7 +41,7 @@ def create_app(config: SOLLOLConfig | None = None, *, celery: Any = None,
     app.extensions["sollol"] = Services(
         cfg=cfg, redis=client, celery=celery, router=router, fleet=fleet,
         dispatcher=Dispatcher(cfg, client, celery, router, fleet),
-        recorder=Recorder(client, cfg))
+        recorder=Recorder(client, cfg, fleet))
     _register_blueprints(app)
     register_error_handlers(app)
     from sollol.api.metrics import init_metrics

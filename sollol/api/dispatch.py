@@ -54,6 +54,7 @@ class Call:
     body: dict[str, Any]  # the native Ollama body sent to the host
     profile: RequestProfile
     model_label: str  # the model name as the client spelled it (for error messages)
+    client_streams: bool = True  # False: the worker joins the answer and sends it once
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     attempt: int = 0
     tried: list[str] = field(default_factory=list)
@@ -122,7 +123,7 @@ class Dispatcher:
             "endpoint": call.endpoint, "body": call.body, "host": call.host,
             "attempt": call.attempt, "model": call.profile.model,
             "task_type": call.profile.task_type, "priority": call.priority,
-            "enqueued_at": time.time(),
+            "stream": call.client_streams, "enqueued_at": time.time(),
         }
         try:
             if call.attempt > 1:  # supersede the earlier attempt: a late copy of it is skipped

@@ -8,7 +8,7 @@ from flask import Blueprint, Response
 
 from sollol.api.errors import NotImplementedByGateway
 from sollol.api.requests_in import json_body, priority, validated
-from sollol.api.responses import aggregate, final_object, json_response, ndjson_response
+from sollol.api.responses import final_object, json_response, ndjson_response
 from sollol.api.services import services, start_call
 from sollol.state.snapshot import HostView, expires_timestamp
 
@@ -59,14 +59,14 @@ def show() -> Response:
 def _infer(endpoint: str) -> Response:
     body = json_body()
     validated(endpoint, body)
-    prio = priority()
-    call, events = start_call(endpoint, body, prio)
+    stream = endpoint in STREAMING and body.get("stream") is not False  # absent means stream
+    call, events = start_call(endpoint, body, priority(), stream)
     svc = services()
-    if endpoint in STREAMING and body.get("stream") is not False:
+    if stream:
         return ndjson_response(call, events, on_close=lambda: svc.finish(
             call, "ok" if call.finished else "abandoned"))
     try:
-        obj = aggregate(call, events) if endpoint in STREAMING else final_object(call, events)
+        obj = final_object(call, events)
     except BaseException:
         svc.finish(call, "error")
         raise

@@ -14,7 +14,7 @@ from sollol.api.dispatch import Call
 from sollol.api.errors import BadRequest, GatewayError, ModelNotFound, error_body
 from sollol.api.native import tags
 from sollol.api.requests_in import json_body, priority, validated
-from sollol.api.responses import aggregate, final_object, json_response, routing_meta
+from sollol.api.responses import final_object, json_response, routing_meta
 from sollol.api.services import services, start_call
 
 __all__ = ["bp"]
@@ -32,22 +32,22 @@ def _translate(fn: Callable[[Any], dict[str, Any]], req: Any) -> dict[str, Any]:
         raise BadRequest(str(exc)) from None
 
 
-def _run(endpoint: str, native: dict[str, Any]) -> tuple[Call, Events]:
+def _run(endpoint: str, native: dict[str, Any], stream: bool) -> tuple[Call, Events]:
     validated(endpoint, native)
-    return start_call(endpoint, native, priority())
+    return start_call(endpoint, native, priority(), stream)
 
 
 @bp.post("/v1/chat/completions")
 def chat_completions() -> Response:
     req = json_body()
     native = _translate(oc.chat_request, req)
-    call, events = _run("chat", native)
+    call, events = _run("chat", native, bool(req.get("stream")))
     cid = oc.new_id("chatcmpl")
     if req.get("stream"):
         usage = bool((req.get("stream_options") or {}).get("include_usage"))
         state = oc.ChatStreamState(cid, str(req["model"]), usage)
         return _sse(call, events, lambda obj: state.on_line(obj))
-    obj = _joined(call, events, lambda: aggregate(call, events))
+    obj = _joined(call, events, lambda: final_object(call, events))
     out = oc.chat_completion(obj, cid, int(time.time()))
     out["model"] = req["model"]
     out["_sollol_routing"] = obj["_sollol_routing"]
@@ -58,12 +58,12 @@ def chat_completions() -> Response:
 def completions() -> Response:
     req = json_body()
     native = _translate(oc.completion_request, req)
-    call, events = _run("generate", native)
+    call, events = _run("generate", native, bool(req.get("stream")))
     cid = oc.new_id("cmpl")
     model = str(req["model"])
     if req.get("stream"):
         return _sse(call, events, lambda obj: [oc.completion_chunk(obj, cid, model)])
-    obj = _joined(call, events, lambda: aggregate(call, events))
+    obj = _joined(call, events, lambda: final_object(call, events))
     out = oc.completion(obj, cid, int(time.time()))
     out["model"] = model
     out["_sollol_routing"] = obj["_sollol_routing"]
@@ -74,7 +74,7 @@ def completions() -> Response:
 def embeddings() -> Response:
     req = json_body()
     native = _translate(oc.embed_request, req)
-    call, events = _run("embed", native)
+    call, events = _run("embed", native, False)
     obj = _joined(call, events, lambda: final_object(call, events))
     out = oc.embeddings_response(obj, str(req["model"]), req.get("encoding_format") or "float")
     out["_sollol_routing"] = obj["_sollol_routing"]

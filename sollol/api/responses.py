@@ -12,7 +12,7 @@ from flask import Response
 from sollol.api.dispatch import Call
 from sollol.api.errors import GatewayError
 
-__all__ = ["aggregate", "json_response", "ndjson_response", "routing_meta"]
+__all__ = ["final_object", "json_response", "ndjson_response", "routing_meta"]
 
 Events = Iterator[tuple[str, bytes]]
 _COMPACT = (",", ":")
@@ -74,40 +74,6 @@ def _line(ev: tuple[str, bytes], call: Call) -> bytes:
     if kind == "final":
         return json.dumps(_with_routing(data, call), separators=_COMPACT).encode() + b"\n"
     return data + b"\n"
-
-
-def aggregate(call: Call, events: Events) -> dict[str, Any]:
-    """Join a streamed chat/generate answer into the single object Ollama returns for stream:false."""
-    text: list[str] = []
-    thinking: list[str] = []
-    tool_calls: list[Any] = []
-    final: dict[str, Any] = {}
-    for kind, data in events:
-        obj = json.loads(data) if data else {}
-        if kind == "final":
-            final = obj
-        part = obj.get("message", obj)
-        text.append(part.get("content" if "message" in obj else "response", "") or "")
-        thinking.append(part.get("thinking", "") or "")
-        tool_calls.extend(part.get("tool_calls") or [])
-    _merge_parts(final, call.endpoint, "".join(text), "".join(thinking), tool_calls)
-    final["_sollol_routing"] = routing_meta(call)
-    return final
-
-
-def _merge_parts(final: dict[str, Any], endpoint: str, text: str, thinking: str,
-                 tool_calls: list[Any]) -> None:
-    if endpoint == "chat":
-        msg = final.setdefault("message", {"role": "assistant", "content": ""})
-        msg["content"] = text
-        if thinking:
-            msg["thinking"] = thinking
-        if tool_calls:
-            msg["tool_calls"] = tool_calls
-    else:
-        final["response"] = text
-        if thinking:
-            final["thinking"] = thinking
 
 
 def json_response(obj: Any, call: Call | None = None, status: int = 200) -> Response:

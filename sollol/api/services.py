@@ -29,9 +29,10 @@ class Recorder:
     """Writes finished calls to ``sollol:decisions`` and successes to the hosts' circuit breakers,
     off the request path (batched, best effort)."""
 
-    def __init__(self, redis: Any, cfg: SOLLOLConfig) -> None:
+    def __init__(self, redis: Any, cfg: SOLLOLConfig, fleet: FleetCache | None = None) -> None:
         self.redis = redis
         self.cfg = cfg
+        self.fleet = fleet
         self.q: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=10_000)
         self._thread: threading.Thread | None = None
 
@@ -43,6 +44,16 @@ class Recorder:
             self.q.put_nowait(entry)
         except queue.Full:
             pass
+
+    def _breaker_cares(self, host: str) -> bool:
+        """A success only matters to a circuit that is not closed or has failures counted."""
+        if self.fleet is None:
+            return True
+        view = next((v for v in self.fleet.views() if v.record.name == host), None)
+        if view is None:
+            return True
+        return view.circuit.get("state", "closed") != "closed" or \
+            view.circuit.get("failures", "0") not in ("0", "")
 
     def _loop(self) -> None:
         key = self.cfg.key("decisions")
@@ -57,7 +68,7 @@ class Recorder:
                 pipe.execute()
                 now = time.time()
                 for e in batch:
-                    if e["outcome"] == "ok" and e["host"]:
+                    if e["outcome"] == "ok" and e["host"] and self._breaker_cares(e["host"]):
                         record_success(self.redis, self.cfg, e["host"], now)
             except Exception as exc:
                 log.debug("could not record decisions: %s", exc)
@@ -101,7 +112,8 @@ def services() -> Services:
     return svc
 
 
-def start_call(endpoint: str, body: dict[str, Any], prio: int) -> tuple[Call, Iterator[tuple[str, bytes]]]:
+def start_call(endpoint: str, body: dict[str, Any], prio: int, stream: bool = False
+               ) -> tuple[Call, Iterator[tuple[str, bytes]]]:
     """Analyse, route and publish one request; returns the call and the iterator of its output."""
     svc = services()
     label = str(body.get("model") or body.get("name") or "")
@@ -113,6 +125,7 @@ def start_call(endpoint: str, body: dict[str, Any], prio: int) -> tuple[Call, It
     if endpoint == "show" and "model" not in body:
         body["model"] = label
     analysed = analyse_request(endpoint if endpoint != "show" else "chat", body, prio)
-    call = Call(endpoint=endpoint, body=body, profile=analysed, model_label=label)
+    call = Call(endpoint=endpoint, body=body, profile=analysed, model_label=label,
+                client_streams=stream)
     svc.dispatcher.submit(call)
     return call, svc.dispatcher.events(call)

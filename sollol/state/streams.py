@@ -8,7 +8,9 @@ killed, a host that failed over) is recognised and dropped instead of reaching t
 Entry kinds (field ``k``):
     start      a worker began the attempt; ``d`` = JSON {host, worker, attempt}
     chunk      one NDJSON line from Ollama, verbatim (not the last)
-    final      the last line (``done: true``) or the whole body of a non-streamed call
+    tick       the worker is alive (sent while it joins an answer the client wants in one piece)
+    final      the last line (``done: true``), the joined answer when the client did not
+               stream, or the whole body of a non-streamed endpoint (embed, show)
     error      ``d`` = JSON {status, error, reason, retryable}; reason is host | model_missing |
                client | upstream | cancelled
     cancelled  the worker stopped because the client went away
@@ -17,12 +19,13 @@ Entry kinds (field ``k``):
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["KINDS", "StreamEvent", "StreamReader", "StreamWriter"]
 
-KINDS = ("start", "chunk", "final", "error", "cancelled")
+KINDS = ("start", "chunk", "tick", "final", "error", "cancelled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,27 +40,41 @@ class StreamEvent:
 
 
 class StreamWriter:
-    """Appends one attempt's output to a request stream (worker side)."""
+    """Appends one attempt's output to a request stream (worker side).
+
+    ``on_close`` callbacks get the pipeline that carries the closing entry (final, error or
+    cancelled), so bookkeeping such as releasing the request's lease costs no extra round trip.
+    """
+
+    TERMINAL = ("final", "error", "cancelled")
 
     def __init__(self, redis: Any, key: str, attempt: int, maxlen: int = 100_000,
-                 ttl_s: int = 300) -> None:
+                 ttl_s: int = 300, written: int = 0) -> None:
         self.redis = redis
         self.key = key
         self.attempt = str(attempt)
-        self.maxlen = maxlen
+        self.maxlen = str(maxlen)
         self.ttl_s = ttl_s
-        self.written = 0
+        self.written = written
+        self.closed = False
+        self.on_close: list[Callable[[Any], None]] = []
 
     def emit(self, kind: str, data: bytes | str = b"") -> None:
-        """XADD one entry; the key's TTL is (re)set on the first and on every closing entry."""
-        fields = {"k": kind, "a": self.attempt, "d": data}
-        if self.written == 0 or kind in ("final", "error", "cancelled"):
+        """XADD one entry; the key's TTL is (re)set on the first and on the closing entry."""
+        args = ("XADD", self.key, "MAXLEN", "~", self.maxlen, "*", "k", kind, "a", self.attempt,
+                "d", data)
+        closing = kind in self.TERMINAL
+        if self.written == 0 or closing:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
+            pipe.execute_command(*args)
             pipe.expire(self.key, self.ttl_s)
+            if closing:
+                self.closed = True
+                for fn in self.on_close:
+                    fn(pipe)
             pipe.execute()
         else:
-            self.redis.xadd(self.key, fields, maxlen=self.maxlen, approximate=True)
+            self.redis.execute_command(*args)
         self.written += 1
 
     def emit_json(self, kind: str, obj: Any) -> None:

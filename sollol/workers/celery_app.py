@@ -35,6 +35,7 @@ def celery_settings(cfg: SOLLOLConfig) -> dict[str, Any]:
     }
     return {
         "broker_url": url,
+        "broker_transport": "sollol.workers.transport:Transport",  # kombu redis, fewer allocations
         "result_backend": url,
         "broker_transport_options": transport,
         "result_backend_transport_options": {"visibility_timeout": cfg.visibility_timeout_s},
@@ -52,7 +53,7 @@ def celery_settings(cfg: SOLLOLConfig) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "worker_pool": "threads",  # requests are I/O-bound HTTP calls to the local Ollama
         "worker_concurrency": cfg.worker_slots,
-        "worker_send_task_events": True,  # Flower
+        "worker_send_task_events": cfg.task_events,  # 3 publishes per task; Flower enables them
         "worker_hijack_root_logger": False,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "result_expires": 3600,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import queue
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -13,6 +16,8 @@ from sollol.config import SOLLOLConfig
 from sollol.workers.ollama import OllamaClient, Upstream
 
 __all__ = ["InFlight", "WorkerContext", "get_context", "set_context"]
+
+log = logging.getLogger("sollol.worker")
 
 
 @dataclass
@@ -39,6 +44,29 @@ class WorkerContext:
     lock: threading.Lock = field(default_factory=threading.Lock)
     loaded_models: set[str] | None = None  # from the last /api/ps; None until the first heartbeat
     refresh: threading.Event = field(default_factory=threading.Event)
+    scripts: Any = None  # registered Lua scripts (begin)
+    samples: queue.Queue[tuple[str, str, Any, Any]] = field(
+        default_factory=lambda: queue.Queue(maxsize=10_000))
+    _learner: threading.Thread | None = None
+
+    def learn(self, host: str, model: str, sample: Any, task_type: Any) -> None:
+        """Queue a timing sample for the learner thread (never blocks a request)."""
+        if self._learner is None or not self._learner.is_alive():
+            self._learner = threading.Thread(target=self._learn_loop, name="sollol-learner",
+                                             daemon=True)
+            self._learner.start()
+        with contextlib.suppress(queue.Full):
+            self.samples.put_nowait((host, model, sample, task_type))
+
+    def _learn_loop(self) -> None:
+        from sollol.state.stats import record_sample
+
+        while True:
+            host, model, sample, task_type = self.samples.get()
+            try:
+                record_sample(self.redis, self.cfg, host, model, sample, task_type)
+            except Exception as exc:  # learning must never take the worker down
+                log.warning("could not record timings for %s on %s: %s", model, host, exc)
 
     def refresh_soon(self) -> None:
         """Ask the heartbeat to re-read Ollama's models now (after a load or a 404)."""
@@ -51,7 +79,10 @@ class WorkerContext:
                                       health_check_interval=15, retry_on_timeout=True)
         ollama = OllamaClient(cfg.ollama_url, cfg.ollama_connect_timeout_s,
                               cfg.ollama_read_timeout_s, pool=cfg.worker_slots + 4)
-        return cls(cfg=cfg, redis=client, ollama=ollama, host=cfg.host_name)
+        from sollol.workers.runner import BEGIN_LUA
+
+        scripts = type("Scripts", (), {"begin": client.register_script(BEGIN_LUA)})()
+        return cls(cfg=cfg, redis=client, ollama=ollama, host=cfg.host_name, scripts=scripts)
 
     def track(self, item: InFlight) -> None:
         with self.lock:

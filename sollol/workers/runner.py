@@ -12,59 +12,82 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from sollol.protocol import AnswerJoiner
 from sollol.router import TimingSample
 from sollol.state import StreamWriter, inflight
-from sollol.state.stats import record_sample
 from sollol.workers.context import InFlight, WorkerContext
 from sollol.workers.errors import ModelMissing, OllamaError, StreamBroken
 from sollol.workers.ollama import STREAMING, Upstream
 
-__all__ = ["run_job", "skip_reason"]
+__all__ = ["BEGIN_LUA", "begin", "run_job"]
 
 log = logging.getLogger("sollol.worker")
-TERMINAL = (b"final", b"error", b"cancelled")
 NS = 1e9
+TICK_S = 2.0  # liveness entries while joining a non-streamed answer
 
 
-def skip_reason(ctx: WorkerContext, request_id: str, attempt: int) -> str | None:
-    """Why this attempt must not run: it already ended (a redelivered message), a later attempt
-    superseded it (failover), or the client went away. None if it should run."""
+# One round trip to start an attempt: refuse it if it already ended (a redelivered message),
+# if a later attempt superseded it (failover) or if its client went away; else announce it on the
+# stream and take a lease in running:<host>.
+BEGIN_LUA = """
+local attempt = tonumber(ARGV[1])
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last > 0 then
+  local f, kind, att = last[1][2], nil, 0
+  for i = 1, #f, 2 do
+    if f[i] == 'k' then kind = f[i + 1] elseif f[i] == 'a' then att = tonumber(f[i + 1]) end
+  end
+  if (kind == 'final' or kind == 'error' or kind == 'cancelled') and att >= attempt then
+    return 'duplicate'
+  end
+end
+local current = redis.call('GET', KEYS[2])
+if current and tonumber(current) > attempt then return 'superseded' end
+local cancel = redis.call('GET', KEYS[3])
+if cancel and tonumber(cancel) >= attempt then return 'cancelled' end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'k', 'start', 'a', ARGV[1], 'd', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+redis.call('EXPIRE', KEYS[4], 86400)
+return 'ok'
+"""
+
+
+def begin(ctx: WorkerContext, request_id: str, attempt: int, host: str, member: str) -> str:
+    """Start an attempt atomically; returns "ok" or why it must not run (duplicate, superseded,
+    cancelled)."""
     cfg = ctx.cfg
-    pipe = ctx.redis.pipeline(transaction=False)
-    pipe.xrevrange(cfg.key("stream", request_id), count=1)
-    pipe.get(cfg.key("attempt", request_id))
-    pipe.get(cfg.key("cancel", request_id))
-    last, current, cancel = pipe.execute()
-    if last and last[0][1].get(b"k") in TERMINAL and int(last[0][1].get(b"a", 0)) >= attempt:
-        return "duplicate"
-    if current is not None and int(current) > attempt:
-        return "superseded"
-    if cancel is not None and int(cancel) >= attempt:
-        return "cancelled"
-    return None
+    start = json.dumps({"host": host, "worker": ctx.worker_name, "attempt": attempt})
+    keys = (cfg.key("stream", request_id), cfg.key("attempt", request_id),
+            cfg.key("cancel", request_id), cfg.key("running", host))
+    out = ctx.scripts.begin(keys=keys, args=(attempt, start, member,
+                                              time.time() + inflight.lease_s(cfg),
+                                              cfg.stream_maxlen, cfg.stream_ttl_s))
+    return out.decode() if isinstance(out, bytes) else str(out)
 
 
 def run_job(ctx: WorkerContext, request_id: str, job: Mapping[str, Any],
             delivery_tag: str | None = None) -> str:
     """Execute ``job`` (endpoint, body, host, attempt, …) for ``request_id``; returns the outcome."""
     cfg = ctx.cfg
-    key = cfg.key("stream", request_id)
     attempt = int(job.get("attempt", 1))
-    skip = skip_reason(ctx, request_id, attempt)
-    if skip is not None:
-        return skip
-    writer = StreamWriter(ctx.redis, key, attempt, cfg.stream_maxlen, cfg.stream_ttl_s)
     host = ctx.host or str(job.get("host", ""))  # a message moved off a dead host runs here
     model = str(job.get("model", ""))
     item = InFlight(request_id, host, inflight.member(model, request_id), delivery_tag, attempt)
+    verdict = begin(ctx, request_id, attempt, host, item.member)
+    if verdict != "ok":
+        return verdict
+    writer = StreamWriter(ctx.redis, cfg.key("stream", request_id), attempt, cfg.stream_maxlen,
+                          cfg.stream_ttl_s, written=1)
+    running_key = cfg.key("running", host)
+    writer.on_close.append(lambda pipe: pipe.zrem(running_key, item.member))
     ctx.track(item)
-    inflight.begin(ctx.redis, cfg, host, item.member)
     try:
-        writer.emit_json("start", {"host": host, "worker": ctx.worker_name, "attempt": attempt})
         return _execute(ctx, item, job, writer)
     finally:
         ctx.untrack(request_id)
-        inflight.end(ctx.redis, cfg, host, item.member)
+        if not writer.closed:
+            inflight.end(ctx.redis, cfg, host, item.member)
 
 
 def _execute(ctx: WorkerContext, item: InFlight, job: Mapping[str, Any],
@@ -78,7 +101,7 @@ def _execute(ctx: WorkerContext, item: InFlight, job: Mapping[str, Any],
         item.upstream = upstream
         if item.cancelled:
             upstream.abort()
-        final = _relay(ctx, upstream, writer, endpoint)
+        final = _relay(ctx, upstream, writer, endpoint, bool(job.get("stream", True)))
     except OllamaError as exc:
         _report_error(ctx, item, job, writer, exc, cold)
         return exc.reason
@@ -94,23 +117,39 @@ def _execute(ctx: WorkerContext, item: InFlight, job: Mapping[str, Any],
     return "ok"
 
 
-def _relay(ctx: WorkerContext, upstream: Upstream, writer: StreamWriter,
-           endpoint: str) -> dict[str, Any] | None:
-    """Copy Ollama's output to the stream; returns the final object, or None if aborted."""
+def _relay(ctx: WorkerContext, upstream: Upstream, writer: StreamWriter, endpoint: str,
+           client_streams: bool = True) -> dict[str, Any] | None:
+    """Copy Ollama's output to the stream; returns the final object, or None if aborted.
+
+    When the client did not ask for a stream, lines are joined here and sent once (with a
+    ``tick`` entry at most every TICK_S so the gateway knows the request is alive)."""
     if endpoint not in STREAMING:
         body = b"".join(ctx.ollama.lines(upstream)) if not upstream.aborted else b""
         if upstream.aborted:
             return None
         writer.emit("final", body)
         return {}
+    joiner = None if client_streams else AnswerJoiner(endpoint)
+    last_tick = time.monotonic()
     for line in ctx.ollama.lines(upstream):
         if line.startswith(b'{"error"'):
             message = json.loads(line).get("error", "error")
             raise _MidStreamError(message, chunks=writer.written - 1)
         if b'"done":true' in line:
-            writer.emit("final", line)
-            return dict(json.loads(line))
-        writer.emit("chunk", line)
+            final = dict(json.loads(line))
+            if joiner is None:
+                writer.emit("final", line)
+            else:
+                joiner.add(final)
+                writer.emit("final", json.dumps(joiner.result(), separators=(",", ":")))
+            return final
+        if joiner is None:
+            writer.emit("chunk", line)
+            continue
+        joiner.add(json.loads(line))
+        if time.monotonic() - last_tick >= TICK_S:
+            last_tick = time.monotonic()
+            writer.emit("tick")
     if upstream.aborted:
         return None
     raise StreamBroken("Ollama closed the stream without a final object")
@@ -162,10 +201,7 @@ def _learn(ctx: WorkerContext, host: str, job: Mapping[str, Any], final: Mapping
 
 
 def _store(ctx: WorkerContext, host: str, job: Mapping[str, Any], sample: TimingSample) -> None:
+    """Hand the sample to the worker's learner thread: learning never delays an answer."""
     model = str(job.get("model", ""))
-    if not model or str(job.get("endpoint")) == "show":
-        return
-    try:
-        record_sample(ctx.redis, ctx.cfg, host, model, sample, job.get("task_type"))
-    except Exception:  # learning must never fail a request
-        log.warning("could not record timings for %s on %s", model, host, exc_info=True)
+    if model and str(job.get("endpoint")) != "show":
+        ctx.learn(host, model, sample, job.get("task_type"))

@@ -51,13 +51,17 @@ def model_details(spec: ModelSpec, extended: bool) -> dict[str, Any]:
 def tags_body(node: SimNode) -> dict[str, Any]:
     """GET /api/tags: installed models, newest ``modified_at`` first; ``[]`` when none."""
     specs = sorted(node.spec.models.values(), key=lambda s: -modified_ns(node, s))
-    return {"models": [{
-        "name": s.name, "model": s.name,
-        "modified_at": rfc3339_local(modified_ns(node, s)),
-        "size": int(s.size_mb * MIB), "digest": digest(s),
-        "details": model_details(s, extended=True),
-        "capabilities": list(s.capabilities),
-    } for s in specs]}
+    return {"models": [_tag(node, s) for s in specs]}
+
+
+def _tag(node: SimNode, spec: ModelSpec) -> dict[str, Any]:
+    entry = {"name": spec.name, "model": spec.name,
+             "modified_at": rfc3339_local(modified_ns(node, spec)),
+             "size": int(spec.size_mb * MIB), "digest": digest(spec),
+             "details": model_details(spec, extended=True)}
+    if spec.capabilities:  # omitempty
+        entry["capabilities"] = list(spec.capabilities)
+    return entry
 
 
 def ps_body(node: SimNode) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -63,8 +64,27 @@ def _profile(args: argparse.Namespace) -> FleetProfile:
 
 
 def _control_port(args: argparse.Namespace) -> int | None:
-    port = args.base_port - 1 if args.control_port is None else args.control_port
-    return None if port < 0 else port
+    """The asked-for control port; the default one (base-port - 1) is skipped if taken, since
+    the nodes matter more than their remote control."""
+    if args.control_port is not None:
+        return None if args.control_port < 0 else args.control_port
+    port = args.base_port - 1
+    if not 0 < port < 65536 or not _can_bind(args.host, port):
+        print(f"sollol sim: control port {port} unavailable; running without a control server "
+              "(choose one with --control-port)", file=sys.stderr)
+        return None
+    return port
+
+
+def _can_bind(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _print_table(fleet: AsyncSimFleet) -> None:
@@ -88,9 +108,7 @@ async def serve(profile: FleetProfile, host: str, control_port: int | None) -> N
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with AsyncSimFleet(profile, host, control_port) as fleet:
-            _print_table(fleet)
-            await stop.wait()
+        await AsyncSimFleet(profile, host, control_port).run(stop, on_ready=_print_table)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

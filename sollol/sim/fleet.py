@@ -15,7 +15,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -81,6 +81,14 @@ class AsyncSimFleet:
             self._control = None
         for server in self.servers.values():
             await server.stop()
+
+    async def run(self, stop: asyncio.Event | None = None,
+                  on_ready: Callable[[AsyncSimFleet], None] | None = None) -> None:
+        """Serve in the foreground until ``stop`` is set (forever without one), then close."""
+        async with self:
+            if on_ready is not None:
+                on_ready(self)
+            await (stop or asyncio.Event()).wait()
 
     async def __aenter__(self) -> AsyncSimFleet:
         return await self.start()

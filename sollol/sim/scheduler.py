@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections import deque
@@ -25,6 +26,8 @@ from sollol.sim.protocol import BUSY_MESSAGE, RequestError
 from sollol.sim.residency import LoadConfig, Runner, RunnerState
 
 __all__ = ["CPU_RAM_BUDGET_MB", "Scheduler", "SchedulerStats", "memory_budget_mb"]
+
+log = logging.getLogger(__name__)
 
 # A CPU-only box (vram_mb 0) keeps models in system RAM; 32 GiB is a typical desktop.
 CPU_RAM_BUDGET_MB = 32768.0
@@ -182,7 +185,10 @@ class Scheduler:
                 continue  # the client went away while queued
             try:
                 runner = await self._place(entry)
-            except RequestError as exc:
+            except Exception as exc:  # a failed placement must not stop the scheduler
+                if not isinstance(exc, RequestError):
+                    log.exception("scheduling %s failed", entry.spec.name)
+                    exc = RequestError(500, f"error loading model: {exc}")
                 if not entry.future.done():
                     entry.future.set_exception(exc)
                 continue

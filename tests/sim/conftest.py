@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from sollol.sim import FleetProfile, SimFleet, parse_profile
@@ -73,6 +74,14 @@ def start_fleet() -> Iterator[Callable[..., SimFleet]]:
 def get_json(url: str, timeout: float = 10) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())
+
+
+def start_reading(response: httpx.Response) -> Iterator[str]:
+    """Read a stream's first line; keep the returned iterator, since dropping it closes the
+    response, which the server sees as the client going away."""
+    lines = response.iter_lines()
+    next(lines)
+    return lines
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import signal
@@ -12,13 +13,14 @@ import threading
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
 import psutil
 import pytest
 
-from sollol.sim import SimFleet, load_profile, uniform_profile
+from sollol.sim import AsyncSimFleet, SimFleet, load_profile, uniform_profile
 from sollol.sim.cli import build_parser, main
-from tests.sim.conftest import make_profile, node
+from tests.sim.conftest import make_profile, node, start_reading
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +38,7 @@ def test_stopping_the_fleet_leaves_no_sockets_or_threads_behind():
     assert ports | {control} <= _listening_ports()
     with httpx.stream("POST", fleet.urls["a"] + "/api/generate", json={
             "model": "llama3.2", "prompt": "x", "options": {"num_predict": 1_000_000}}) as r:
-        next(r.iter_lines())  # a stream in flight while stopping
+        _held = start_reading(r)  # a stream in flight while stopping
         fleet.stop()
     assert not (ports | {control}) & _listening_ports()
     assert set(threading.enumerate()) <= threads_before
@@ -124,3 +126,32 @@ def test_shipped_profiles_start(path: Path):
         for name, url in fleet.urls.items():
             tags = httpx.get(url + "/api/tags").json()["models"]
             assert {m["name"] for m in tags} == set(profile.node(name).models)
+
+
+def test_the_default_control_port_is_skipped_when_taken(capsys):
+    from sollol.sim.cli import _control_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = build_parser().parse_args(["--base-port", str(port + 1)])
+        assert _control_port(args) is None
+    assert "running without a control server" in capsys.readouterr().err
+    assert _control_port(build_parser().parse_args(["--control-port", "-1"])) is None
+
+
+def test_the_async_fleet_runs_inside_the_callers_event_loop():
+    async def scenario() -> str:
+        stop = asyncio.Event()
+        fleet = AsyncSimFleet(make_profile([node("a")]))
+        ready = asyncio.Event()
+        task = asyncio.create_task(fleet.run(stop, on_ready=lambda _: ready.set()))
+        await ready.wait()
+        async with aiohttp.ClientSession() as session, session.get(fleet.urls["a"]) as r:
+            text = await r.text()
+        stop.set()
+        await task
+        return text
+
+    assert asyncio.run(scenario()) == "Ollama is running"

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import httpx
 import pytest
 
 from sollol.sim.protocol import BUSY_MESSAGE
-from tests.sim.conftest import CHAT, CODER, EMBED, node, wait_for
+from tests.sim.conftest import CHAT, CODER, EMBED, node, start_reading, wait_for
 
 SLOW_LOAD = {**CODER, "load_s": 25.0}  # 0.5 s of wall time at time_scale 0.02
+HOLD_S = 0.3  # how long a test keeps a slot or a victim busy (a lower bound on waits)
 
 
 def post(url: str, path: str, body: dict[str, Any], timeout: float = 30) -> httpx.Response:
@@ -58,22 +60,21 @@ def test_cold_model_pays_its_load_time_and_warm_requests_do_not(start_fleet):
 
 
 def test_one_slot_makes_the_second_request_wait_for_the_first(start_fleet):
-    f = start_fleet(node("n", num_parallel=1, models={"llama3.2": {**CHAT, "gen_tps": 50}}),
-                    time_scale=0.2)  # 40 tokens = 0.8 s profile = 160 ms real each
+    f = start_fleet(node("n", num_parallel=1))
     url = f.urls["n"]
-    body = {"model": "llama3.2", "prompt": "a", "options": {"num_predict": 40}}
-    with httpx.stream("POST", url + "/api/generate", json=body, timeout=30) as first:
-        lines = first.iter_lines()
-        next(lines)  # the first request holds the only slot
-        t, second = in_background(generate, url, options={"num_predict": 40})
+    endless = {"model": "llama3.2", "prompt": "a", "options": {"num_predict": 1_000_000}}
+    with httpx.stream("POST", url + "/api/generate", json=endless, timeout=30) as first:
+        _held = start_reading(first)  # the first request holds the only slot
+        t, second = in_background(generate, url, options={"num_predict": 5})
         wait_for(lambda: f.state("n")["models"]["llama3.2:latest"]["waiting"] == 1,
                  what="the second request to wait for the slot")
-        final_first = json.loads(list(lines)[-1])
-    t.join(30)
-    final_second = second["result"]
-    # the second one's total includes waiting for the whole first generation
-    assert final_second["total_duration"] >= 1.5 * final_second["eval_duration"]
-    assert final_second["total_duration"] >= 0.8 * final_first["eval_duration"]
+        time.sleep(HOLD_S)
+    t.join(30)  # leaving the stream disconnected the first request and freed the slot
+    final = second["result"]
+    # the second request's total_duration includes at least the time the slot was held
+    waited = final["total_duration"] - final["eval_duration"] - final["prompt_eval_duration"]
+    assert waited >= HOLD_S * 1e9
+    assert final["load_duration"] < HOLD_S * 1e9  # slot waiting is not load time
 
 
 def test_concurrent_requests_share_throughput_sublinearly(start_fleet):
@@ -109,28 +110,19 @@ def test_a_model_that_does_not_fit_evicts_the_idle_one_with_the_shortest_keep_al
 
 
 def test_eviction_waits_for_the_victims_in_flight_request(start_fleet):
-    f = start_fleet(node("n", max_loaded_models=1, models={
-        "llama3.2": {**CHAT, "gen_tps": 50}, "qwen2.5-coder:7b": CODER}), time_scale=0.1)
+    f = start_fleet(node("n", max_loaded_models=1))
     url = f.urls["n"]
-    body = {"model": "llama3.2", "prompt": "a", "options": {"num_predict": 30}}
-    done: list[str] = []
-    with httpx.stream("POST", url + "/api/generate", json=body, timeout=30) as busy:
-        lines = busy.iter_lines()
-        next(lines)
-
-        def load_coder() -> dict[str, Any]:
-            result = generate(url, "qwen2.5-coder:7b", options={"num_predict": 1})
-            done.append("coder")
-            return result
-
-        t, coder = in_background(load_coder)
+    endless = {"model": "llama3.2", "prompt": "a", "options": {"num_predict": 1_000_000}}
+    with httpx.stream("POST", url + "/api/generate", json=endless, timeout=30) as busy:
+        _held = start_reading(busy)
+        t, coder = in_background(generate, url, "qwen2.5-coder:7b", options={"num_predict": 1})
         wait_for(lambda: f.state("n")["models"]["llama3.2:latest"]["state"] == "unloading",
-                 what="llama to be marked for eviction")
-        list(lines)
-        done.append("llama")
+                 what="llama to be chosen for eviction")
+        assert ps_names(url) == ["llama3.2:latest"]  # still resident while it works
+        time.sleep(HOLD_S)
     t.join(30)
-    assert "result" in coder, coder
-    assert done == ["llama", "coder"]  # the load waited for the victim's generation to finish
+    # the coder's load waited for the victim's request to end, then loaded (4 s x 0.02)
+    assert coder["result"]["load_duration"] >= (HOLD_S + 0.8 * 4.0 * 0.02) * 1e9
     assert ps_names(url) == ["qwen2.5-coder:7b"]
 
 
@@ -154,17 +146,17 @@ def test_client_disconnect_cancels_generation_and_frees_the_slot(start_fleet):
     url = f.urls["n"]
     body = {"model": "llama3.2", "prompt": "a", "options": {"num_predict": 1_000_000}}
     with httpx.stream("POST", url + "/api/generate", json=body, timeout=30) as r:
-        next(r.iter_lines())
+        _held = start_reading(r)
         assert f.state("n")["models"]["llama3.2:latest"]["active"] == 1
-    wait_for(lambda: f.state("n")["models"]["llama3.2:latest"]["refs"] == 0,
-             what="the slot to be freed")
-    assert f.state("n")["requests"]["cancelled"] == 1
+    wait_for(lambda: f.state("n")["requests"]["cancelled"] == 1, what="the handler to end")
+    assert f.state("n")["models"]["llama3.2:latest"]["refs"] == 0
     assert generate(url, options={"num_predict": 2})["eval_count"] == 2
 
 
 def test_busy_503_when_the_pending_load_queue_is_full(start_fleet):
+    # time_scale 0.06: the slow load takes 1.5 s, ample for the steps below on a busy machine
     f = start_fleet(node("n", max_queue=1, models={"llama3.2": CHAT, "slow": SLOW_LOAD,
-                                                   "nomic-embed-text": EMBED}))
+                                                   "nomic-embed-text": EMBED}), time_scale=0.06)
     url = f.urls["n"]
     loading, _ = in_background(generate, url, "slow", options={"num_predict": 1})
     wait_for(lambda: f.state("n")["loading"] == "slow:latest", what="the slow load to start")
@@ -179,7 +171,7 @@ def test_busy_503_when_the_pending_load_queue_is_full(start_fleet):
     queued.join(30)
     loading.join(30)
     # the embed waited behind the slow load: one load at a time
-    assert queued_out["result"].json()["load_duration"] >= 0.3 * 25.0 * 0.02 * 1e9
+    assert queued_out["result"].json()["load_duration"] >= 0.3 * 25.0 * 0.06 * 1e9
     assert f.state("n")["busy_rejections"] == 1
 
 

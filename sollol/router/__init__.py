@@ -1,5 +1,12 @@
-"""SOLLOL's routing engine: pure (no I/O, no clock, no global RNG). Frozen dataclasses in, a Decision out."""
+"""SOLLOL's routing engine: pure (no I/O, no clock, no global RNG). Frozen dataclasses in, a
+Decision out: ``analyse_request`` → ``RequestProfile``; ``Router.route(profile, snapshot)`` →
+``Decision``; workers fold Ollama's timings back with ``update_stats``.
+"""
 
+from sollol.router.analysis import analyse_request
+from sollol.router.errors import NoHostAvailable, RoutingError
+from sollol.router.estimate import Estimator, Prediction, predict_duration_s
+from sollol.router.learning import TimingSample, update_output_tokens, update_stats
 from sollol.router.model import (
     PRIORITY_LEVELS,
     Alternative,
@@ -10,14 +17,29 @@ from sollol.router.model import (
     ModelStats,
     RequestProfile,
 )
+from sollol.router.strategies import STRATEGIES, Router
+from sollol.router.tuning import Tuning, Weights
 
 __all__ = [
     "PRIORITY_LEVELS",
+    "STRATEGIES",
     "Alternative",
     "Decision",
+    "Estimator",
     "FleetSnapshot",
     "HostState",
     "LoadedModel",
     "ModelStats",
+    "NoHostAvailable",
+    "Prediction",
     "RequestProfile",
+    "Router",
+    "RoutingError",
+    "TimingSample",
+    "Tuning",
+    "Weights",
+    "analyse_request",
+    "predict_duration_s",
+    "update_output_tokens",
+    "update_stats",
 ]

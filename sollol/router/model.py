@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 __all__ = [
     "PRIORITY_LEVELS",
@@ -24,10 +25,10 @@ __all__ = [
 
 PRIORITY_LEVELS = 10  # SOLLOL priorities are 1..10, 10 = critical
 
-_EMPTY: Mapping[str, object] = MappingProxyType({})
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})
 
 
-def _frozen_map() -> Mapping[str, object]:
+def _frozen_map() -> Mapping[Any, Any]:
     return _EMPTY
 
 
@@ -67,7 +68,7 @@ class HostState:
     vram_mb: float = 0.0  # 0 = unknown
     running: int = 0  # requests executing on this host now
     running_by_model: Mapping[str, int] = field(default_factory=_frozen_map)
-    queued: tuple[int, ...] = (0,) * PRIORITY_LEVELS  # queued[p - 1] = messages waiting at priority p
+    queued: tuple[int, ...] = (0,) * PRIORITY_LEVELS  # queued[p - 1]: messages waiting at p
     stats: Mapping[str, ModelStats] = field(default_factory=_frozen_map)  # model → learned rates
     health: str = "healthy"  # healthy | degraded | down
     circuit: str = "closed"  # closed | open | half_open
@@ -134,7 +135,7 @@ class Decision:
     host: str
     score: float  # in [0, 1]
     strategy: str
-    predicted_ms: float  # predicted completion time on ``host`` (queue + load + prompt + generation)
+    predicted_ms: float  # predicted completion on ``host``: queue + load + prompt + generation
     factors: Mapping[str, float] = field(default_factory=_frozen_map)  # factor → value in [0, 1]
     reasoning: str = ""
     alternatives: tuple[Alternative, ...] = ()

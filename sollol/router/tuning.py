@@ -1,0 +1,80 @@
+"""The router's knobs in one place: factor weights and the estimator's constants, with units.
+
+Scorers never read these; :mod:`sollol.router.strategies` combines the factors with
+:class:`Weights` and :mod:`sollol.router.estimate` reads :class:`Tuning`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from types import MappingProxyType
+
+__all__ = ["CONCURRENCY_EXPONENT", "DEFAULT_OUTPUT_TOKENS", "Tuning", "Weights"]
+
+# Same value as sollol.sim.physics.CONCURRENCY_EXPONENT (a test pins them together): k requests
+# sharing a model each run at solo_rate × k^(exponent - 1).
+CONCURRENCY_EXPONENT = 0.7
+
+# Typical generated tokens per task type before any has been learned (snapshot.output_tokens).
+DEFAULT_OUTPUT_TOKENS = MappingProxyType({
+    "generation": 200.0, "chat": 200.0, "classification": 20.0, "extraction": 150.0,
+    "summarization": 150.0, "analysis": 300.0, "code": 300.0, "embedding": 0.0,
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """Exponents of the weighted geometric mean that combines the factors into one score.
+
+    score = Π factor_i ^ (w_i / Σw): in [0, 1], 1 only when every factor is 1, and a factor of 0
+    vetoes the host. Predicted completion time dominates; the rest break near-ties and express
+    preferences an estimate of time cannot (health, specialization, keeping fast hosts free).
+    """
+
+    speed: float = 0.60  # best predicted cost / this host's predicted cost
+    success: float = 0.10  # learned success rate
+    health: float = 0.10  # degraded / half-open circuit
+    gpu: float = 0.05  # GPU-needing request on a CPU box
+    load: float = 0.05  # occupancy: the tie-breaker between equally fast hosts
+    priority: float = 0.04  # low priorities leave busy fast hosts to high priorities
+    specialization: float = 0.03  # host tags matching the task type ("code")
+    headroom: float = 0.03  # memory left for the model without evicting another
+
+    def __post_init__(self) -> None:
+        values = [getattr(self, f.name) for f in fields(self)]
+        if any(v < 0 for v in values) or sum(values) <= 0:
+            raise ValueError(f"weights must be ≥ 0 with a positive sum, got {values}")
+
+    def normalized(self) -> tuple[tuple[str, float], ...]:
+        """(factor, weight / Σ weights) for every factor with a positive weight."""
+        total = sum(getattr(self, f.name) for f in fields(self))
+        return tuple((f.name, getattr(self, f.name) / total) for f in fields(self)
+                     if getattr(self, f.name) > 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """Constants of the completion-time estimate and of the routing rules (seconds unless noted)."""
+
+    # Rates before a host has a sample and no host of its kind has one either (conservative).
+    gpu_prompt_tps: float = 1000.0
+    gpu_gen_tps: float = 40.0
+    gpu_embed_tps: float = 4000.0
+    cpu_prompt_tps: float = 100.0
+    cpu_gen_tps: float = 8.0
+    cpu_embed_tps: float = 500.0
+    load_s_per_gb: float = 1.0  # default load time: load_base_s + size × this (CPU boxes × 2)
+    load_base_s: float = 1.0
+    # Costs that are not this request's time but the fleet's: a cold load churns residency, an
+    # eviction throws away a model others may want next (busy: they wait for it to drain, too).
+    cold_penalty_s: float = 6.0
+    evict_idle_penalty_s: float = 10.0
+    evict_busy_penalty_s: float = 45.0
+    # Session affinity holds while (running + queued at ≥ p) / slots on the host stays below this.
+    affinity_cap: float = 1.0
+    # Share of decisions in which a half-open host is eligible at all (it is penalized when it is).
+    half_open_share: float = 0.1
+    degraded_factor: float = 0.25  # health factor of a degraded host
+    half_open_factor: float = 0.3  # health factor of a half-open circuit (multiplies the above)
+    cpu_gpu_need_factor: float = 0.2  # gpu factor of a CPU box for a GPU-needing request
+    load_saturation: float = 4.0  # load factor reaches 0 at this many requests per slot

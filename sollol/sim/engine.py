@@ -10,6 +10,7 @@ real wall-clock time measured here, as Ollama measures itself.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class Generation:
         self._stack = AsyncExitStack()
         self.lease: Lease | None = None
         self.produced = 0
+        self._words = plan.words()
         self._prompt_ns = 0
         self._eval_start = self._eval_end = 0.0
         self._deadline = 0.0
@@ -79,7 +81,7 @@ class Generation:
 
         One sleep covers several tokens when a token takes less than the pacer's tick.
         """
-        remaining = len(self.plan.tokens) - self.produced
+        remaining = self.plan.count - self.produced
         if remaining <= 0 or self.lease is None:
             return ()
         active = self.lease.runner.slots.active
@@ -91,7 +93,7 @@ class Generation:
         delay = self._deadline - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        batch = self.plan.tokens[self.produced:self.produced + count]
+        batch = tuple(itertools.islice(self._words, count))
         self.produced += count
         self._eval_end = time.monotonic()
         return batch

@@ -81,13 +81,13 @@ async def _stream(request: web.Request, node: SimNode, req: TextRequest,
         await out.write(encode(tokens))
 
     async with generation_for(request, node, req, plan) as gen:
-        if not await drive(gen, cut_point(node, fault, len(plan.tokens)), emit):
+        if not await drive(gen, cut_point(node, fault, plan.count), emit):
             if fault is FaultMode.CRASH_MID_STREAM:
                 await out.drop()
             request[FAILED] = True
             await out.write(ndjson_line({"error": MID_STREAM_ERROR}))
         else:
-            await out.write(ndjson_line(_final(node, req, "", gen, plan)))
+            await out.write(ndjson_line(_final(req, "", gen, plan)))
     return await out.finish()
 
 
@@ -95,11 +95,11 @@ async def _single(request: web.Request, node: SimNode, req: TextRequest,
                   fault: FaultMode) -> web.Response:
     plan = req.plan(node)
     async with generation_for(request, node, req, plan) as gen:
-        if not await drive(gen, cut_point(node, fault, len(plan.tokens))):
+        if not await drive(gen, cut_point(node, fault, plan.count)):
             if fault is FaultMode.CRASH_MID_STREAM:
                 await drop_connection(request)
             raise RequestError(500, MID_STREAM_ERROR)  # stream:false failures come back as 500
-        final = _final(node, req, plan.text, gen, plan)
+        final = _final(req, plan.text, gen, plan)
     return json_response(final)
 
 
@@ -113,12 +113,11 @@ def _message(req: TextRequest, text: str) -> dict[str, Any]:
     return {"response": text}
 
 
-def _final(node: SimNode, req: TextRequest, text: str, gen: Generation,
-           plan: TokenPlan) -> dict[str, Any]:
+def _final(req: TextRequest, text: str, gen: Generation, plan: TokenPlan) -> dict[str, Any]:
     """The ``done:true`` object: done_reason, ``context`` (generate, not raw), then the metrics."""
     obj = {**_head(req), **_message(req, text), "done": True, "done_reason": plan.done_reason}
     if req.kind == "generate" and not req.raw:
-        obj["context"] = context_ids(req.prompt_tokens, plan, node.spec.seed)
+        obj["context"] = context_ids(req.prompt_tokens, plan)
     obj.update(gen.final_metrics())
     return obj
 

@@ -90,7 +90,8 @@ def _chat_native(body: dict[str, Any]) -> dict[str, Any]:
         role = m.get("role", "user") if isinstance(m, dict) else "user"
         msg = {"role": role, "content": text}
         native_msgs.append({**msg, "images": images} if images else msg)
-    fmt = (body.get("response_format") or {})
+    fmt = body.get("response_format")
+    fmt = fmt if isinstance(fmt, dict) else {}
     native = {"model": body.get("model", ""), "messages": native_msgs, "stream": False,
               "options": _options(body), "tools": body.get("tools") or []}
     if fmt.get("type") == "json_object":
@@ -148,7 +149,7 @@ async def _single(request: web.Request, node: SimNode, req: TextRequest, fault: 
                   shape: _Shape) -> web.Response:
     plan = req.plan(node)
     async with generation_for(request, node, req, plan) as gen:
-        if not await drive(gen, cut_point(node, fault, len(plan.tokens))):
+        if not await drive(gen, cut_point(node, fault, plan.count)):
             if fault is FaultMode.CRASH_MID_STREAM:
                 await drop_connection(request)
             raise RequestError(500, "an error was encountered while running the model")
@@ -165,7 +166,7 @@ async def _stream(request: web.Request, node: SimNode, req: TextRequest, fault: 
         await out.write(shape.token_events(tokens))
 
     async with generation_for(request, node, req, plan) as gen:
-        if not await drive(gen, cut_point(node, fault, len(plan.tokens)), emit):
+        if not await drive(gen, cut_point(node, fault, plan.count), emit):
             if fault is FaultMode.CRASH_MID_STREAM:
                 await out.drop()
             # Ollama pushes the native error line through its converter: a stray empty chunk,

@@ -38,6 +38,7 @@ __all__ = ["INFERENCE_PATHS", "NodeControl", "build_app", "host_allowed"]
 
 INFERENCE_PATHS = frozenset({"/api/generate", "/api/chat", "/api/embed", "/api/embeddings",
                              "/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
+_HOSTNAME = socket.gethostname().lower()
 MAX_BODY_BYTES = 256 * 1024 * 1024  # Ollama sets no small limit; large embedding batches happen
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
@@ -154,7 +155,7 @@ def host_allowed(host_header: str) -> bool:
     elif host.count(":") == 1:
         host = host.split(":", 1)[0]
     host = host.lower()
-    if host in ("", "localhost", socket.gethostname().lower()):
+    if host in ("", "localhost", _HOSTNAME):
         return True
     try:
         ip = ipaddress.ip_address(host)

@@ -8,6 +8,7 @@ otherwise drawn by :func:`sollol.sim.physics.sample_output_tokens` from an RNG s
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sollol.sim import physics
@@ -25,48 +26,52 @@ _WORDS = (
     "bright", "narrow", "steady", "hidden", "open",
 )
 _SENTENCE_END = 0.08  # chance that a token ends the sentence instead of adding a word
+_TEXT_SALT = 0x5EED  # the text RNG differs from the one that drew the length
 
 
 @dataclass(frozen=True)
 class TokenPlan:
-    """The generated tokens (each one streamed chunk) and why generation stopped."""
+    """How many tokens a request generates (each one streamed chunk), why it stops, and the seed
+    of their text. Tokens are produced lazily, so a huge ``num_predict`` costs nothing upfront."""
 
-    tokens: tuple[str, ...]
+    count: int
     done_reason: str  # "length" when num_predict stopped it, else "stop"
+    seed: int
+
+    def words(self) -> Iterator[str]:
+        """The tokens in order: the same sequence every time for the same plan."""
+        return _words(random.Random(self.seed ^ _TEXT_SALT), self.count)
 
     @property
     def text(self) -> str:
-        return "".join(self.tokens)
+        return "".join(self.words())
 
 
 def plan_tokens(node_seed: int, model: str, prompt: str, options_seed: int | None,
                 num_predict: int | None) -> TokenPlan:
-    """The tokens a request generates: exactly ``num_predict`` if > 0, else a seeded sample."""
-    rng = random.Random(physics.seed_for(node_seed, model, prompt, options_seed))
+    """The plan of a request: exactly ``num_predict`` tokens if > 0, else a seeded sample."""
+    seed = physics.seed_for(node_seed, model, prompt, options_seed)
     if num_predict is not None and num_predict > 0:
-        count, reason = num_predict, "length"
-    else:
-        count, reason = physics.sample_output_tokens(rng), "stop"
-    return TokenPlan(tuple(_words(rng, count)), reason)
+        return TokenPlan(num_predict, "length", seed)
+    return TokenPlan(physics.sample_output_tokens(random.Random(seed)), "stop", seed)
 
 
-def _words(rng: random.Random, count: int) -> list[str]:
+def _words(rng: random.Random, count: int) -> Iterator[str]:
     """``count`` word tokens with leading spaces and the odd full stop, capitalized sentences."""
-    out: list[str] = []
     sentence_start = True
-    for _ in range(count):
-        if out and not sentence_start and rng.random() < _SENTENCE_END:
-            out.append(".")
+    for i in range(count):
+        if i and not sentence_start and rng.random() < _SENTENCE_END:
             sentence_start = True
+            yield "."
             continue
         word = rng.choice(_WORDS)
         word = word.capitalize() if sentence_start else word
-        out.append(word if not out else " " + word)
         sentence_start = False
-    return out
+        yield word if i == 0 else " " + word
 
 
-def context_ids(prompt_tokens: int, plan: TokenPlan, seed: int) -> list[int]:
-    """The deprecated ``context`` of /api/generate: a token id per prompt and output token."""
-    rng = random.Random(seed)
-    return [rng.randrange(1, 128000) for _ in range(prompt_tokens + len(plan.tokens))]
+def context_ids(prompt_tokens: int, plan: TokenPlan) -> list[int]:
+    """The deprecated ``context`` of /api/generate: a token id per prompt and output token
+    (cheap arithmetic, not an RNG, since it can be long)."""
+    base = plan.seed % 100_003
+    return [(base + i * 7919) % 127_999 + 1 for i in range(prompt_tokens + plan.count)]

@@ -125,9 +125,9 @@ def test_unknown_fault_modes_and_nodes_are_rejected(sim: SimFleet):
 
 def test_profile_failure_rates_are_seeded_and_counted(start_fleet):
     f = start_fleet(node("flaky", failures={"busy_rate": 0.5}))
-    statuses = [httpx.post(f.urls["flaky"] + "/api/generate", json={
-        "model": "llama3.2", "prompt": "x", "stream": False, "options": {"num_predict": 1}}
-    ).status_code for _ in range(40)]
+    body = {"model": "llama3.2", "prompt": "x", "stream": False, "options": {"num_predict": 1}}
+    with httpx.Client(base_url=f.urls["flaky"]) as http:
+        statuses = [http.post("/api/generate", json=body).status_code for _ in range(40)]
     assert set(statuses) == {200, 503}
     assert f.state("flaky")["faults_injected"]["busy"] == statuses.count(503)
 

@@ -78,11 +78,13 @@ def test_num_gpu_minus_one_accepts_any_loaded_split():
 
 
 def test_token_plans_are_exact_with_num_predict_and_seeded_without():
-    assert len(plan_tokens(0, "m:latest", "p", None, 37).tokens) == 37
+    exact = plan_tokens(0, "m:latest", "p", None, 37)
+    assert exact.count == len(list(exact.words())) == 37 and exact.done_reason == "length"
     a, b = plan_tokens(0, "m:latest", "p", 1, None), plan_tokens(0, "m:latest", "p", 1, None)
-    assert a == b and a.done_reason == "stop"
-    lengths = {len(plan_tokens(0, "m:latest", f"prompt {i}", None, None).tokens) for i in range(50)}
+    assert a == b and a.text == b.text and a.done_reason == "stop"
+    lengths = {plan_tokens(0, "m:latest", f"prompt {i}", None, None).count for i in range(50)}
     assert len(lengths) > 10  # heavy-tailed, not constant
+    assert plan_tokens(0, "m:latest", "p", None, 10**9).count == 10**9  # lazy: costs nothing
 
 
 def test_chat_prompt_tokens_count_roles_and_contents():

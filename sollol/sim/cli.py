@@ -67,8 +67,8 @@ def _control_port(args: argparse.Namespace) -> int | None:
     """The asked-for control port; the default one (base-port - 1) is skipped if taken, since
     the nodes matter more than their remote control."""
     if args.control_port is not None:
-        return None if args.control_port < 0 else args.control_port
-    port = args.base_port - 1
+        return None if args.control_port < 0 else int(args.control_port)
+    port = int(args.base_port) - 1
     if not 0 < port < 65536 or not _can_bind(args.host, port):
         print(f"sollol sim: control port {port} unavailable; running without a control server "
               "(choose one with --control-port)", file=sys.stderr)

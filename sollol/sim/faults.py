@@ -71,7 +71,7 @@ class Faults:
 
     def draw(self) -> FaultMode:
         """The failure (or NONE) for one inference request; counts what it injects."""
-        mode = self.mode if self.mode is not FaultMode.DOWN else FaultMode.NONE
+        mode: FaultMode = self.mode if self.mode is not FaultMode.DOWN else FaultMode.NONE
         if mode is FaultMode.NONE:
             mode = self._random_mode()
         if mode is not FaultMode.NONE:

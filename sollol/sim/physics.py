@@ -41,7 +41,7 @@ MAX_DEFAULT_OUTPUT_TOKENS = 2048
 def per_slot_tps(single_tps: float, active: int) -> float:
     """Tokens/s each of ``active`` concurrent requests gets (≥ 1 active); single_tps when alone."""
     k = max(1, active)
-    return single_tps * k ** (CONCURRENCY_EXPONENT - 1.0)
+    return float(single_tps * k ** (CONCURRENCY_EXPONENT - 1.0))
 
 
 def count_tokens(text: str) -> int:

@@ -230,7 +230,8 @@ class Scheduler:
         else the first (shortest keep-alive)."""
         ranked = sorted(self.runners.values(), key=lambda r: (r.keep_alive_s, r.spec.name))
         idle = [r for r in ranked if r.refs == 0]
-        return (idle or ranked or [None])[0]
+        candidates = idle or ranked
+        return candidates[0] if candidates else None
 
     async def _evict(self, runner: Runner) -> None:
         """Unload ``runner`` once its in-flight requests are done (its keep-alive becomes 0)."""

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from sollol.sim import embedding, native, openai_compat
 from sollol.sim.catalog import ps_body, show_body, tags_body
@@ -41,13 +42,13 @@ INFERENCE_PATHS = frozenset({"/api/generate", "/api/chat", "/api/embed", "/api/e
 _HOSTNAME = socket.gethostname().lower()
 MAX_BODY_BYTES = 256 * 1024 * 1024  # Ollama sets no small limit; large embedding batches happen
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 class NodeControl(Protocol):
     """What ``/_sim`` endpoints need from whoever runs the node's listener."""
 
-    url: str
+    @property
+    def url(self) -> str: ...
 
     def request_fault(self, mode: FaultMode, duration_s: float | None) -> None: ...
 
@@ -64,21 +65,23 @@ def build_app(node: SimNode, control: NodeControl, check_host: bool) -> web.Appl
     app[NODE_KEY] = node
     app[CONTROL_KEY] = control
     r = app.router
-    for path, handler in (("/", root), ("/api/version", version), ("/api/tags", tags)):
+    heads: tuple[tuple[str, Handler], ...] = (
+        ("/", root), ("/api/version", version), ("/api/tags", tags))
+    for path, handler in heads:
         r.add_get(path, handler)  # GET and HEAD
-    r.add_route("GET", "/api/ps", ps)
-    r.add_route("GET", "/v1/models", openai_compat.models)
-    r.add_route("GET", "/v1/models/{model:.+}", openai_compat.model)
-    for path, handler in (("/api/show", show), ("/api/generate", native.generate),
-                          ("/api/chat", native.chat), ("/api/embed", embedding.embed),
-                          ("/api/embeddings", embedding.embeddings),
-                          ("/v1/chat/completions", openai_compat.chat_completions),
-                          ("/v1/completions", openai_compat.completions),
-                          ("/v1/embeddings", openai_compat.embeddings),
-                          ("/_sim/fault", sim_fault)):
-        r.add_route("POST", path, handler)
-    r.add_route("GET", "/_sim/state", sim_state)
-    r.add_route("GET", "/_sim/requests", sim_requests)
+    gets: tuple[tuple[str, Handler], ...] = (
+        ("/api/ps", ps), ("/v1/models", openai_compat.models),
+        ("/v1/models/{model:.+}", openai_compat.model),
+        ("/_sim/state", sim_state), ("/_sim/requests", sim_requests))
+    posts: tuple[tuple[str, Handler], ...] = (
+        ("/api/show", show), ("/api/generate", native.generate), ("/api/chat", native.chat),
+        ("/api/embed", embedding.embed), ("/api/embeddings", embedding.embeddings),
+        ("/v1/chat/completions", openai_compat.chat_completions),
+        ("/v1/completions", openai_compat.completions),
+        ("/v1/embeddings", openai_compat.embeddings), ("/_sim/fault", sim_fault))
+    for method, routes in (("GET", gets), ("POST", posts)):
+        for path, handler in routes:
+            r.add_route(method, path, handler)  # GET only: HEAD and others get 405
     return app
 
 

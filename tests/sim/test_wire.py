@@ -9,6 +9,7 @@ import socket
 import httpx
 import pytest
 
+from sollol.sim import FleetProfile, NodeSpec, SimFleet
 from sollol.sim.protocol import BUSY_MESSAGE
 
 CREATED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
@@ -138,3 +139,19 @@ def test_host_header_check_on_loopback(url: str):
 
 def test_busy_message_has_ollamas_two_spaces():
     assert "again.  maximum" in BUSY_MESSAGE
+
+
+def test_a_node_with_nothing_installed_lists_empty_arrays_and_null_openai_data():
+    bare = FleetProfile(nodes=(NodeSpec(name="bare", port=0, models={}),), time_scale=0.02)
+    with SimFleet(bare) as f:
+        url = f.urls["bare"]
+        assert httpx.get(url + "/api/tags").json() == {"models": []}
+        assert httpx.get(url + "/api/ps").json() == {"models": []}
+        assert httpx.get(url + "/v1/models").json() == {"object": "list", "data": None}
+
+
+def test_embed_without_truncation_refuses_input_longer_than_the_context(url: str):
+    r = httpx.post(url + "/api/embed", json={"model": "nomic-embed-text", "truncate": False,
+                                             "input": "word " * 40_000})
+    assert r.status_code == 400
+    assert r.json() == {"error": "the input length exceeds the context length"}

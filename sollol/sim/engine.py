@@ -86,7 +86,9 @@ class Generation:
             return ()
         active = self.lease.runner.slots.active
         per_token = self.node.time_scale / physics.per_slot_tps(self.spec.gen_tps, active)
-        count = min(remaining, max(1, int(self.node.pacer.tick_s() / per_token)))
+        # The first token goes out alone so batching never delays time-to-first-token.
+        per_tick = 1 if self.produced == 0 else int(self.node.pacer.tick_s() / per_token)
+        count = min(remaining, max(1, per_tick))
         loop = asyncio.get_running_loop()
         # Pace against a deadline so sleep overshoot does not slow streams down; cap the debt.
         self._deadline = max(self._deadline, loop.time() - _MAX_LAG_S) + count * per_token

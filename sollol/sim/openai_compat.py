@@ -21,7 +21,7 @@ from aiohttp import web
 from sollol.sim.catalog import openai_model, tags_body
 from sollol.sim.context import FAILED, node_of
 from sollol.sim.embedding import as_float32, embed_inputs, resize, run_embedding
-from sollol.sim.faults import FaultMode
+from sollol.sim.faults import MID_STREAM_ERROR, FaultMode
 from sollol.sim.native import generation_for, load_or_unload
 from sollol.sim.node import SimNode
 from sollol.sim.parsing import field, read_body
@@ -152,7 +152,7 @@ async def _single(request: web.Request, node: SimNode, req: TextRequest, fault: 
         if not await drive(gen, cut_point(node, fault, plan.count)):
             if fault is FaultMode.CRASH_MID_STREAM:
                 await drop_connection(request)
-            raise RequestError(500, "an error was encountered while running the model")
+            raise RequestError(500, MID_STREAM_ERROR)
     usage = _usage(req.prompt_tokens, gen.produced)
     return json_response(shape.whole(plan.text, plan.done_reason, usage), openai=True)
 

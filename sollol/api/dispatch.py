@@ -190,8 +190,15 @@ class Dispatcher:
 
     def _handle(self, call: Call, kind: str, data: bytes) -> tuple[str, bytes] | None:
         if kind == "start":
-            call.started_at = time.monotonic()
-            call.queue_wait_ms = (call.started_at - call.dispatched_at) * 1000
+            if call.started_at is not None and call.content_sent:
+                # the same attempt started again: its worker died and the broker redelivered it.
+                # Replaying would send the client text twice; end with a clear error instead.
+                raise UpstreamError("the worker running this request was lost mid-answer and the "
+                                    "request restarted; the partial answer above is incomplete", 502)
+            now = time.monotonic()
+            if call.started_at is None:
+                call.queue_wait_ms = (now - call.dispatched_at) * 1000
+            call.started_at = now
             info = json.loads(data)
             call.host = info.get("host", call.host)
             return None
@@ -256,6 +263,8 @@ class Dispatcher:
                 self._give_up_or_move(call, f"host {call.host} went down")
         elif now - last_event > self.cfg.idle_chunk_timeout_s:
             self._give_up_or_move(call, f"host {call.host} stopped answering")
+        elif self._host_down(call.host) and now - last_event > self._down_grace_s():
+            self._give_up_or_move(call, f"host {call.host} went down mid-request")
 
     def _give_up_or_move(self, call: Call, why: str) -> None:
         self.cancel_attempt(call)
@@ -281,16 +290,8 @@ class Dispatcher:
 
     def _survive_broker_loss(self, call: Call, reader: StreamReader) -> StreamReader:
         """Redis went away mid-call: wait for it, then resubmit if it lost the call's state."""
-        waited = 0.0
-        while True:
-            try:
-                alive = self.redis.exists(reader.key)
-                break
-            except redis_lib.RedisError as exc:
-                if waited > self.cfg.first_chunk_timeout_s:
-                    raise BrokerUnavailable(f"SOLLOL's Redis is unreachable: {exc}") from exc
-                time.sleep(0.25)
-                waited += 0.25
+        deadline = time.monotonic() + self.cfg.first_chunk_timeout_s
+        alive = self._wait_for_redis(reader.key, deadline)
         if alive or call.dispatched_at == 0:
             return reader
         if call.content_sent:
@@ -298,8 +299,26 @@ class Dispatcher:
         log.warning("request %s: Redis lost its state; resubmitting", call.request_id)
         call.tried.clear()
         call.attempt = min(call.attempt, MAX_ATTEMPTS - 1)
-        self.submit(call)
-        return StreamReader(self.redis, reader.key)
+        while True:  # hosts re-register within a heartbeat; the broker may still be starting
+            self.fleet.refresh(quiet=True)
+            try:
+                self.submit(call)
+                return StreamReader(self.redis, reader.key)
+            except (BrokerUnavailable, ModelNotFound, NoHealthyHost):
+                if time.monotonic() > deadline:
+                    raise
+                call.attempt = min(call.attempt, MAX_ATTEMPTS - 1)
+                time.sleep(0.25)
+
+    def _wait_for_redis(self, key: str, deadline: float) -> bool:
+        """Block until Redis answers again; True if ``key`` survived the outage."""
+        while True:
+            try:
+                return bool(self.redis.exists(key))
+            except redis_lib.RedisError as exc:
+                if time.monotonic() > deadline:
+                    raise BrokerUnavailable(f"SOLLOL's Redis is unreachable: {exc}") from exc
+                time.sleep(0.25)
 
 
 def _not_found_message(endpoint: str, model: str) -> str:

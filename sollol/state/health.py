@@ -2,8 +2,11 @@
 
     down      no heartbeat; Ollama unreachable; circuit open; a health check sent through the
               host's queue went unanswered while the worker had nothing running (not consuming)
-    degraded  circuit half-open (probing); the last health check failed or was slow; low success
+    degraded  circuit half-open (probing); the last health check failed or was slow
     healthy   otherwise
+
+A low success rate is not a health state here: it is a routing factor (the router weighs it), and
+as a state it would never recover once traffic stopped going to the host.
 
 ``health:<host>`` HASH written by beat (sent_at) and by the worker's health_check task
 (checked_at, ok, latency_ms, error). Alerts (state changes) go to the ``alerts`` list.
@@ -21,7 +24,6 @@ from sollol.config import SOLLOLConfig
 __all__ = ["assess", "record_alert", "record_check"]
 
 SLOW_CHECK_MS = 2000.0
-LOW_SUCCESS = 0.8
 
 
 def _f(d: Mapping[str, str], key: str) -> float:
@@ -32,8 +34,8 @@ def _f(d: Mapping[str, str], key: str) -> float:
 
 
 def assess(alive: bool, ollama_ok: bool, ollama_error: str, seen_at: float, running: int,
-           circuit: str, circuit_reason: str, check: Mapping[str, str], success_rate: float,
-           now: float, cfg: SOLLOLConfig) -> tuple[str, str]:
+           circuit: str, circuit_reason: str, check: Mapping[str, str], now: float,
+           cfg: SOLLOLConfig) -> tuple[str, str]:
     """(state, reason) of one host; reason is empty when healthy."""
     if not alive:
         return "down", f"no heartbeat for {now - seen_at:.0f} s" if seen_at else "no heartbeat"
@@ -51,8 +53,6 @@ def assess(alive: bool, ollama_ok: bool, ollama_error: str, seen_at: float, runn
         return "degraded", f"health check failed: {check.get('error', '')}"[:200]
     if checked and _f(check, "latency_ms") > SLOW_CHECK_MS:
         return "degraded", f"slow health check ({_f(check, 'latency_ms'):.0f} ms)"
-    if success_rate < LOW_SUCCESS:
-        return "degraded", f"low success rate ({success_rate:.0%})"
     return "healthy", ""
 
 

@@ -116,8 +116,7 @@ def _assess(view: HostView, now: float, cfg: SOLLOLConfig) -> tuple[str, str]:
         return "down", f"drained by the operator: {view.circuit['drain']}"
     return assess(rec.alive, rec.ollama_ok, rec.ollama_error, rec.seen_at,
                   sum(view.running.values()), view.circuit["state"],
-                  view.circuit.get("reason", ""), view.check, host_success_rate(view.stats),
-                  now, cfg)
+                  view.circuit.get("reason", ""), view.check, now, cfg)
 
 
 def host_state(view: HostView, now: float) -> HostState:

@@ -112,7 +112,7 @@ def _health_check(app: Celery) -> bool:
         return False
     started = time.monotonic()
     try:
-        ctx.ollama.session.head(ctx.ollama.base_url + "/", timeout=3).raise_for_status()
+        ctx.ollama.head("/")
         ctx.ollama.get_json("/api/version")
         ctx.ollama.get_json("/api/ps")
     except Exception as exc:

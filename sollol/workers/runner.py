@@ -97,10 +97,11 @@ def _execute(ctx: WorkerContext, item: InFlight, job: Mapping[str, Any],
     cold = model not in ctx.loaded_models if ctx.loaded_models is not None else False
     started = time.monotonic()
     try:
-        upstream = ctx.ollama.open(endpoint, dict(job["body"]))
-        item.upstream = upstream
+        upstream = ctx.ollama.start(endpoint, dict(job["body"]), item.request_id)
+        item.upstream = upstream  # from here on a cancellation can abort the call
         if item.cancelled:
             upstream.abort()
+        ctx.ollama.wait(upstream)
         final = _relay(ctx, upstream, writer, endpoint, bool(job.get("stream", True)))
     except OllamaError as exc:
         _report_error(ctx, item, job, writer, exc, cold)
@@ -124,7 +125,7 @@ def _relay(ctx: WorkerContext, upstream: Upstream, writer: StreamWriter, endpoin
     When the client did not ask for a stream, lines are joined here and sent once (with a
     ``tick`` entry at most every TICK_S so the gateway knows the request is alive)."""
     if endpoint not in STREAMING:
-        body = b"".join(ctx.ollama.lines(upstream)) if not upstream.aborted else b""
+        body = ctx.ollama.body(upstream)
         if upstream.aborted:
             return None
         writer.emit("final", body)

@@ -7,6 +7,7 @@ process per host, control worker and beat, so the tests exercise what users run.
 from __future__ import annotations
 
 import json
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -95,6 +96,8 @@ def live_factory(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathF
         except Exception:
             stack.stop()
             raise
+        # as `sollol up` does: restart workers, beat and control when they die
+        threading.Thread(target=stack.supervise, name="supervisor", daemon=True).start()
         return Live(url=f"http://127.0.0.1:{cfg.port}", cfg=cfg,
                     redis=redis.Redis.from_url(redis_server.url), stack=stack, profile=profile,
                     control_url=f"http://127.0.0.1:{control}")

@@ -193,7 +193,9 @@ class Estimator:
         """Predicted completion of this request on ``host`` (see the module docstring)."""
         model, slots = self.profile.model, max(1, host.slots)
         ahead = host.running + host.queued_at_or_above(self.priority)
-        wait = (ahead - slots + 1) / slots * self.service_mix_s(host) if ahead >= slots else 0.0
+        wait = 0.0
+        if ahead >= slots:
+            wait = (ahead - slots + 1) / slots * self.service_mix_s(host) * self.tuning.wait_factor
         r = self.rates(host, model, self.embedding)
         load = penalty = 0.0
         if not host.is_loaded(model):
@@ -202,7 +204,15 @@ class Estimator:
         speed = slowdown(k)
         prompt = self.profile.prompt_tokens / (r.prompt_tps * speed)
         gen = self.out_tokens / (r.gen_tps * speed) if self.out_tokens else 0.0
+        if k > 1 and self.tuning.corunner_weight and not self.embedding:
+            penalty += self._corunner_cost(host, model, k)
         return Prediction(wait, load, prompt, gen, penalty)
+
+    def _corunner_cost(self, host: HostState, model: str, k: int) -> float:
+        """Seconds the k−1 requests already sharing ``model`` lose when this one joins."""
+        remaining = 0.5 * self.typical_service_s(host, model)
+        return (self.tuning.corunner_weight * (k - 1) * remaining
+                * (slowdown(k - 1) / slowdown(k) - 1.0))
 
     def _cold(self, host: HostState, model: str, r: Rates) -> tuple[float, float]:
         """(seconds to make ``model`` resident on ``host``, penalty) — evicting if it must."""

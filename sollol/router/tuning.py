@@ -65,6 +65,13 @@ class Tuning:
     cpu_embed_tps: float = 500.0
     load_s_per_gb: float = 1.0  # default load time: load_base_s + size × this (CPU boxes × 2)
     load_base_s: float = 1.0
+    # Queue waits run longer than (ahead − slots + 1) / slots mean services: outputs are
+    # heavy-tailed (log-normal σ = 1: mean residual service E[S²] / 2E[S] ≈ 1.36 E[S]) and higher
+    # priorities keep arriving while a request waits. Calibrated in bench/policy.py's simulation.
+    wait_factor: float = 1.5
+    # Joining k−1 requests on a model slows each of them by (k / (k−1))^(1−e): that time, summed
+    # over co-runners (half a typical service left each), is charged to the newcomer's cost.
+    corunner_weight: float = 1.0
     # Costs that are not this request's time but the fleet's: a cold load churns residency, an
     # eviction throws away a model others may want next (busy: they wait for it to drain, too).
     cold_penalty_s: float = 6.0

@@ -1,0 +1,180 @@
+"""Routing policies compared in a deterministic discrete-event simulation of a SOLLOL fleet.
+
+The SAME ``sollol.router.Router`` that the gateway runs decides every request; the fleet is a
+model (bench/_des.py) of the SAME profiles the live simulator serves, with the SAME formulas
+(``sollol.sim.physics``). Every strategy sees the same arrival trace per (profile, seed, load)
+(common random numbers); several seeds; warm-up excluded. Output is reproducible: the same flags
+print the same tables and draw the same plots.
+
+    .venv/bin/python bench/policy.py                # full run (~5–10 min on 2 cores)
+    .venv/bin/python bench/policy.py --quick        # smoke run (< 60 s)
+    .venv/bin/python bench/policy.py --profiles deploy/sim/mixed.yaml --loads 0.5,0.75 --seeds 3
+
+Targets (DESIGN.md), mixed profile at 50–75 % load: performance p99 ≤ 0.5× least_connections and
+≤ 0.4× round_robin, p50 ≤ 0.7× least_connections, cold loads ≤ 2 % of requests; identical
+nodes: within 5 % of least_connections (p50 and p99). ``--check`` exits 1 if one is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))
+
+import _des_report as report  # noqa: E402
+from _des import Simulation  # noqa: E402
+from _des_workload import capacity, make_jobs, unit_trace  # noqa: E402
+
+from sollol.router import STRATEGIES, Router  # noqa: E402
+from sollol.sim.profile import FleetProfile, load_profile  # noqa: E402
+
+DEFAULT_PROFILES = ("deploy/sim/mixed.yaml", "deploy/sim/identical.yaml")
+DEFAULT_LOADS = (0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.1)
+TARGET_LOADS = (0.5, 0.6, 0.75)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    profile_path: str
+    strategy: str
+    load: float  # fraction of capacity
+    seed: int
+    duration: float  # arrival window, s
+    warmup: float  # s excluded from statistics
+    report_active: bool
+
+
+def run_one(spec: RunSpec) -> report.Outcome:
+    """One simulation: a strategy on the (profile, seed) trace at ``load`` × capacity."""
+    profile = load_profile(BENCH.parent / spec.profile_path)
+    rate = spec.load * capacity(profile).total
+    trace = unit_trace(profile, spec.seed, n=max(1, int(rate * spec.duration)))
+    jobs = make_jobs(trace, rate)
+    router = Router(spec.strategy, rng=random.Random(spec.seed * 7919 + 17))
+    Simulation(profile, router, learn_active=spec.report_active).run(jobs)
+    return report.outcome_of(jobs, spec.warmup, spec.duration)
+
+
+def _args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profiles", nargs="+", default=list(DEFAULT_PROFILES))
+    p.add_argument("--loads", default=",".join(map(str, DEFAULT_LOADS)),
+                   help="fractions of fleet capacity, comma-separated")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 1..N (default 5)")
+    p.add_argument("--duration", type=float, default=3600.0, help="arrival window, seconds")
+    p.add_argument("--warmup", type=float, default=300.0, help="excluded from statistics, s")
+    p.add_argument("--strategies", default=",".join(STRATEGIES))
+    p.add_argument("--jobs", type=int, default=2, help="worker processes")
+    p.add_argument("--report-active", action="store_true",
+                   help="workers report concurrency with their timing samples (TimingSample.active;"
+                        " today's worker does not)")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--out-dir", default=str(BENCH))
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: loads 0.5,0.75, 2 seeds, 1200 s, warm-up 200 s")
+    p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.loads, a.seeds, a.duration, a.warmup = "0.5,0.75", 2, 1200.0, 200.0
+    return a
+
+
+def simulate(a: argparse.Namespace, path: str, loads: Sequence[float], strategies: Sequence[str]
+             ) -> report.Cells:
+    seeds = range(1, a.seeds + 1)
+    keys = [(load, s, seed) for load in loads for s in strategies for seed in seeds]
+    specs = [RunSpec(path, s, load, seed, a.duration, a.warmup, a.report_active)
+             for load, s, seed in keys]
+    if a.jobs > 1:
+        with ProcessPoolExecutor(a.jobs) as pool:
+            outcomes = list(pool.map(run_one, specs, chunksize=1))
+    else:
+        outcomes = [run_one(x) for x in specs]
+    by_cell: dict[tuple[float, str], list[report.Outcome]] = {}
+    for (load, s, _), o in zip(keys, outcomes, strict=True):
+        by_cell.setdefault((load, s), []).append(o)
+    return {k: report.summarize(v) for k, v in by_cell.items()}
+
+
+def describe(profile: FleetProfile, path: str) -> str:
+    cap = capacity(profile)
+    nodes = ", ".join(f"{n} {r:.2f}/s" for n, r in cap.per_node.items())
+    return (f"capacity of {path}: {cap.total:.2f} requests/s ({nodes}; generative share "
+            f"only, mean prompt {cap.mean_prompt:.0f} tokens, mean output "
+            f"{cap.mean_output:.0f} tokens)")
+
+
+def check(name: str, cells: report.Cells, loads: Sequence[float]) -> list[str]:
+    """Target misses for one profile, as sentences."""
+    missed = []
+    for load in (x for x in loads if x in TARGET_LOADS):
+        me = cells.get((load, "performance"))
+        lc, rr = cells.get((load, "least_connections")), cells.get((load, "round_robin"))
+        if me is None or lc is None:
+            continue
+        if "identical" in name:
+            for q in ("p50", "p99"):
+                r = getattr(me, q) / getattr(lc, q)
+                if r > 1.05:
+                    missed.append(f"{name} {load:.0%}: {q} {r:.3f}× least_connections > 1.05")
+            continue
+        if me.p99 > 0.5 * lc.p99:
+            missed.append(f"{name} {load:.0%}: p99 {me.p99 / lc.p99:.2f}× least_connections")
+        if me.p50 > 0.7 * lc.p50:
+            missed.append(f"{name} {load:.0%}: p50 {me.p50 / lc.p50:.2f}× least_connections")
+        if rr is not None and me.p99 > 0.4 * rr.p99:
+            missed.append(f"{name} {load:.0%}: p99 {me.p99 / rr.p99:.2f}× round_robin")
+        if me.cold > 0.02:
+            missed.append(f"{name} {load:.0%}: cold loads {me.cold:.2%} > 2 %")
+    return missed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = _args(argv)
+    loads = [float(x) for x in a.loads.split(",")]
+    strategies = [s.strip() for s in a.strategies.split(",")]
+    print(f"# bench/policy.py {' '.join(sys.argv[1:] if argv is None else argv)}")
+    print(f"seeds 1..{a.seeds}, arrival window {a.duration:.0f} s, warm-up {a.warmup:.0f} s "
+          f"excluded, workers report concurrency: {a.report_active}\n")
+    missed: list[str] = []
+    for path in a.profiles:
+        started = time.perf_counter()
+        profile = load_profile(BENCH.parent / path)
+        name = Path(path).stem
+        print(f"## {name}\n\n{describe(profile, path)}\n")
+        cells = simulate(a, path, loads, strategies)
+        print("### latency (seconds, pooled over seeds)\n")
+        print(report.latency_table(cells, loads, strategies) + "\n")
+        if "performance" in strategies and len(strategies) > 1:
+            print("### performance ÷ baseline (pooled; range over seeds in brackets)\n")
+            print(report.ratio_table(cells, loads, strategies) + "\n")
+        print("### p99 Celery-queue wait by priority band (seconds)\n")
+        print(report.priority_table(cells, loads, strategies) + "\n")
+        mid = min(loads, key=lambda x: abs(x - 0.75))
+        print("### where requests went\n")
+        print(report.host_table(cells, mid, strategies) + "\n")
+        if not a.no_plots:
+            out = Path(a.out_dir) / f"policy_{name}.png"
+            report.plot(cells, loads, strategies, f"{name}: {a.seeds} seeds × "
+                        f"{a.duration:.0f} s per point", str(out))
+            print(f"plot: {out.relative_to(BENCH.parent) if out.is_absolute() else out}\n")
+        missed += check(name, cells, loads)
+        print(f"({name}: {time.perf_counter() - started:.0f} s of computation)\n",
+              file=sys.stderr)
+    print("### targets\n")
+    print("\n".join(f"- MISSED {m}" for m in missed) if missed else "- all targets met")
+    return 1 if (missed and a.check) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The completion-time estimate behind the `performance` strategy."""
+
+from __future__ import annotations
+
+import pytest
+
+from sollol.router import Estimator, Tuning, predict_duration_s
+from sollol.router.estimate import expected_output_tokens, slowdown
+
+from .fleet import CODER, EMBED, LLAMA, host, request, snap, stats
+
+T = Tuning()
+FAST = stats(prompt_tps=4000, gen_tps=100, load_s=3.0)
+
+
+def predict(h: object, profile: object = None, *others: object, **kw: object) -> object:
+    profile = profile or request(prompt_tokens=400, output_tokens=100)
+    return Estimator(profile, snap(h, *others, **kw)).predict(h)  # type: ignore[arg-type]
+
+
+def test_an_idle_host_with_the_model_loaded_costs_prompt_plus_generation() -> None:
+    p = predict(host("a", learned={LLAMA: FAST}))
+    assert (p.wait_s, p.load_s, p.penalty_s) == (0.0, 0.0, 0.0)
+    assert p.prompt_s == pytest.approx(0.1) and p.gen_s == pytest.approx(1.0)
+
+
+def test_sharing_the_model_slows_the_request_as_the_simulator_does() -> None:
+    p = predict(host("a", learned={LLAMA: FAST}, running=2))  # 3 requests share the model
+    assert p.gen_s == pytest.approx(1.0 / slowdown(3))
+    assert p.penalty_s > 0  # and the two already running slow down too
+
+
+def test_queue_wait_counts_work_at_or_above_the_priority_per_slot() -> None:
+    h = host("a", learned={LLAMA: FAST}, running=4, queued={5: 3, 1: 50}, slots=4)
+    e = Estimator(request(output_tokens=100), snap(h))
+    # 4 running + 3 queued ahead → the 4th departure frees a worker: (7 − 4 + 1) / 4 services
+    assert e.predict(h).wait_s == pytest.approx(1.0 * e.service_mix_s(h) * T.wait_factor)
+    # nothing learned about llama's outputs yet: this request's 100 tokens stand for them
+    assert e.service_mix_s(h) == pytest.approx(0.05 + 100 / (100 * slowdown(4)))
+
+
+def test_free_worker_means_no_wait() -> None:
+    assert predict(host("a", learned={LLAMA: FAST}, running=3, slots=4)).wait_s == 0.0
+
+
+def test_cold_model_adds_its_learned_load_time_and_the_churn_penalty() -> None:
+    p = predict(host("a", loaded=(), learned={LLAMA: FAST}))
+    assert p.load_s == 3.0 and p.penalty_s == T.cold_penalty_s
+
+
+def test_evicting_a_busy_model_waits_for_it_and_costs_more() -> None:
+    idle = host("a", installed=(LLAMA, CODER), loaded=(CODER,), max_loaded_models=1,
+                learned={LLAMA: FAST})
+    busy = host("b", installed=(LLAMA, CODER), loaded=(CODER,), max_loaded_models=1,
+                running=1, running_by_model={CODER: 1}, learned={LLAMA: FAST})
+    pi, pb = predict(idle), predict(busy)
+    assert pi.penalty_s == T.cold_penalty_s + T.evict_idle_penalty_s
+    assert pb.penalty_s == T.cold_penalty_s + T.evict_busy_penalty_s
+    assert pb.load_s > pi.load_s == 3.0  # it waits for the coder request to drain
+
+
+def test_a_host_without_samples_borrows_the_median_of_its_kind() -> None:
+    learned = [host(f"g{i}", learned={LLAMA: stats(gen_tps=v)}) for i, v in
+               enumerate((50, 100, 400))]
+    new = host("new")
+    p = predict(new, request(prompt_tokens=0, output_tokens=100), *learned)
+    assert p.gen_s == pytest.approx(1.0)  # median 100 tok/s, not the mean 183
+
+
+def test_without_any_sample_defaults_are_conservative_and_cpu_boxes_slower() -> None:
+    gpu, cpu = host("g"), host("c", tags=("cpu",), vram_mb=0.0)
+    profile = request(prompt_tokens=0, output_tokens=80)
+    assert predict(gpu, profile).gen_s == pytest.approx(80 / T.gpu_gen_tps)
+    assert predict(cpu, profile).gen_s == pytest.approx(80 / T.cpu_gen_tps)
+
+
+def test_embeddings_generate_nothing_and_use_embedding_rates() -> None:
+    h = host("a", installed=(EMBED,), loaded=(EMBED,))
+    p = predict(h, request(EMBED, task_type="embedding", endpoint="embed", prompt_tokens=400))
+    assert p.gen_s == 0.0 and p.prompt_s == pytest.approx(400 / T.gpu_embed_tps)
+
+
+@pytest.mark.parametrize(("profile", "learned", "expected"), [
+    (request(output_tokens=64), {}, 64.0),  # the client fixed it
+    (request(), {(LLAMA, "chat"): 321.0}, 321.0),  # learned for (model, task)
+    (request(task_type="classification"), {}, 20.0),  # the task type's default
+    (request(task_type="embedding", endpoint="embed"), {(LLAMA, "embedding"): 9.0}, 0.0),
+])
+def test_expected_output_tokens(profile: object, learned: dict[tuple[str, str], float],
+                                expected: float) -> None:
+    assert expected_output_tokens(profile, snap(output_tokens=learned)) == expected  # type: ignore[arg-type]
+
+
+def test_predict_duration_s_is_the_estimate_total() -> None:
+    h = host("a", learned={LLAMA: FAST}, running=4, queued={5: 2})
+    profile = request(output_tokens=100)
+    assert predict_duration_s(profile, h, snap(h)) == pytest.approx(
+        Estimator(profile, snap(h)).predict(h).total_s)

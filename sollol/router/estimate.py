@@ -10,12 +10,13 @@
     cost       = predicted + penalties (cold load, eviction): what the speed factor compares
 
 Rates come from the host's learned :class:`ModelStats`; without a sample, from the median of
-hosts of the same kind (GPU / CPU) that have one, else from conservative defaults in Tuning.
+the eligible hosts of the same kind (GPU / CPU) that have one, else from conservative defaults
+in Tuning. Load times come from the host's own cold samples, else from the model's size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from statistics import median
 from typing import NamedTuple
 
@@ -23,7 +24,7 @@ from sollol.router.model import FleetSnapshot, HostState, RequestProfile
 from sollol.router.tuning import CONCURRENCY_EXPONENT, DEFAULT_OUTPUT_TOKENS, Tuning
 
 __all__ = ["DEFAULT_TUNING", "Estimator", "Prediction", "Rates", "expected_output_tokens",
-           "is_cpu", "predict_duration_s"]
+           "predict_duration_s", "slowdown"]
 
 DEFAULT_TUNING = Tuning()
 _SLOWDOWN = tuple(max(1, k) ** (CONCURRENCY_EXPONENT - 1.0) for k in range(65))
@@ -56,10 +57,6 @@ class Prediction(NamedTuple):
         return self.total_s + self.penalty_s
 
 
-def is_cpu(host: HostState) -> bool:
-    return "cpu" in host.tags
-
-
 def slowdown(k: int) -> float:
     """Per-request speed factor when ``k`` requests share a model: k^(e−1), 1 when alone."""
     return _SLOWDOWN[k] if k < len(_SLOWDOWN) else float(k ** (CONCURRENCY_EXPONENT - 1.0))
@@ -81,21 +78,36 @@ def _looks_like_embedder(model: str) -> bool:
 
 
 class Estimator:
-    """Predictions for one request against one snapshot; memoizes fleet medians and the typical
-    service time of other models, so scoring N hosts stays O(N)."""
+    """Predictions for one request against one snapshot.
 
-    __slots__ = ("_fleet", "_typical", "embedding", "out_tokens", "priority", "profile",
-                 "snapshot", "tuning")
+    ``peers`` (default: every host in the snapshot) are the hosts whose learned rates for the
+    request's model give the median that stands in for a host without samples; the Router
+    passes the eligible hosts. Fleet medians and typical output lengths are memoized, so
+    estimating N hosts stays O(N). Hot path: :meth:`cost_s` over every candidate.
+    """
+
+    __slots__ = ("_corunner", "_fleet", "_out", "_pi", "_prompt", "_typical", "_wait_factor",
+                 "embedding", "max_gen_tps", "model", "out_tokens", "peers", "priority",
+                 "profile", "snapshot", "tuning")
 
     def __init__(self, profile: RequestProfile, snapshot: FleetSnapshot,
-                 tuning: Tuning = DEFAULT_TUNING) -> None:
+                 tuning: Tuning = DEFAULT_TUNING, peers: Sequence[HostState] | None = None
+                 ) -> None:
         self.profile = profile
         self.snapshot = snapshot
         self.tuning = tuning
+        self.peers = snapshot.hosts if peers is None else peers
+        self.model = profile.model
         self.priority = profile.priority
         self.embedding = profile.task_type == "embedding" or profile.endpoint in (
             "embed", "embeddings")
         self.out_tokens = expected_output_tokens(profile, snapshot)
+        self.max_gen_tps = 0.0  # the fastest generation rate seen by cost_s / predict so far
+        self._pi = profile.priority - 1
+        self._prompt = float(profile.prompt_tokens)
+        self._out = self.out_tokens
+        self._wait_factor = tuning.wait_factor
+        self._corunner = tuning.corunner_weight if not self.embedding else 0.0
         self._fleet: dict[tuple[str, bool], Rates] = {}
         self._typical: dict[str, float] = {}
 
@@ -106,64 +118,61 @@ class Estimator:
         st = host.stats.get(model)
         if st is not None and st.prompt_tps and (st.gen_tps or embedding):
             return Rates(st.prompt_tps, st.gen_tps or 1.0, st.load_s or 0.0)
-        fleet = self._fleet_rates(model, is_cpu(host), embedding)
+        fleet = self._fleet_rates(model, "cpu" in host.tags, embedding)
         if st is None:
             return Rates(fleet.prompt_tps, fleet.gen_tps, 0.0)
         return Rates(st.prompt_tps or fleet.prompt_tps, st.gen_tps or fleet.gen_tps,
                      st.load_s or 0.0)
 
-    def load_s(self, host: HostState, model: str, r: Rates) -> float:
-        """Seconds to load ``model`` on ``host``: learned, else the fleet median, else from size."""
-        if r.load_s:
-            return r.load_s
-        fleet = self._fleet_rates(model, is_cpu(host), self.embedding)
-        return fleet.load_s or self._default_load_s(host, model)
+    def load_s(self, host: HostState, model: str, learned: float) -> float:
+        """Seconds to load ``model`` on ``host``: learned there, else estimated from its size.
+        (Other hosts' load times say little: disks and PCIe links differ more than GPUs do.)"""
+        return learned or self._default_load_s(host, model)
 
     def _fleet_rates(self, model: str, cpu: bool, embedding: bool) -> Rates:
         key = (model, cpu)
         cached = self._fleet.get(key)
         if cached is None:
-            cached = self._fleet[key] = self._median_rates(model, cpu, embedding)
+            hosts = self.peers if model == self.model else self.snapshot.hosts
+            cached = self._fleet[key] = self._median_rates(hosts, model, cpu, embedding)
         return cached
 
-    def _median_rates(self, model: str, cpu: bool, embedding: bool) -> Rates:
-        prompt: list[float] = []
-        gen: list[float] = []
-        load: list[float] = []
-        for h in self.snapshot.hosts:
-            st = h.stats.get(model)
-            if st is None or is_cpu(h) != cpu:
-                continue
-            if st.prompt_tps:
-                prompt.append(st.prompt_tps)
-            if st.gen_tps:
-                gen.append(st.gen_tps)
-            if st.load_s:
-                load.append(st.load_s)
+    def _median_rates(self, hosts: Sequence[HostState], model: str, cpu: bool,
+                      embedding: bool) -> Rates:
+        learned = [st for h in hosts
+                   if (st := h.stats.get(model)) is not None and ("cpu" in h.tags) == cpu]
+        prompt = [st.prompt_tps for st in learned if st.prompt_tps]
+        gen = [st.gen_tps for st in learned if st.gen_tps]
         t = self.tuning
         if embedding:
             default_prompt = t.cpu_embed_tps if cpu else t.gpu_embed_tps
         else:
             default_prompt = t.cpu_prompt_tps if cpu else t.gpu_prompt_tps
         return Rates(median(prompt) if prompt else default_prompt,
-                     median(gen) if gen else (t.cpu_gen_tps if cpu else t.gpu_gen_tps),
-                     median(load) if load else 0.0)
+                     median(gen) if gen else (t.cpu_gen_tps if cpu else t.gpu_gen_tps), 0.0)
 
     def _default_load_s(self, host: HostState, model: str) -> float:
         t = self.tuning
         base = t.load_base_s + host.installed.get(model, 2000.0) / 1000.0 * t.load_s_per_gb
-        return base * 2.0 if is_cpu(host) else base
+        return base * 2.0 if "cpu" in host.tags else base
 
     # --- service times ------------------------------------------------------------------------
     def typical_service_s(self, host: HostState, model: str) -> float:
         """Seconds a typical request for ``model`` keeps a worker of ``host`` busy (resident,
         sharing the model with the host's running requests)."""
-        out = self._typical_out(model)
-        r = self.rates(host, model, out == 0.0)
-        k = min(host.slots, host.running) or 1
+        return self._typical_service(host, model, slowdown(min(host.slots, host.running) or 1))
+
+    def _typical_service(self, host: HostState, model: str, speed: float) -> float:
+        out = self._typical.get(model)
+        if out is None:
+            out = self._typical_out(model)
+        st = host.stats.get(model)
         if out == 0.0:
-            return _MIX_OVERHEAD_S + 200.0 / r.prompt_tps
-        return _MIX_OVERHEAD_S + out / (r.gen_tps * slowdown(k))
+            rate = st.prompt_tps if st is not None and st.prompt_tps else self.rates(
+                host, model, True).prompt_tps
+            return _MIX_OVERHEAD_S + 200.0 / rate
+        rate = st.gen_tps if st is not None and st.gen_tps else self.rates(host, model).gen_tps
+        return _MIX_OVERHEAD_S + out / (rate * speed)
 
     def _typical_out(self, model: str) -> float:
         cached = self._typical.get(model)
@@ -171,7 +180,7 @@ class Estimator:
             seen = [v for (m, _), v in self.snapshot.output_tokens.items() if m == model]
             if seen:
                 cached = sum(seen) / len(seen)
-            elif model == self.profile.model:
+            elif model == self.model:
                 cached = self.out_tokens
             else:
                 cached = 0.0 if _looks_like_embedder(model) else DEFAULT_OUTPUT_TOKENS["chat"]
@@ -180,52 +189,103 @@ class Estimator:
 
     def service_mix_s(self, host: HostState) -> float:
         """Mean service time of the requests running on ``host`` (this request's if none)."""
-        by_model: Mapping[str, int] = host.running_by_model
+        speed = slowdown(min(host.slots, host.running) or 1)
         total = n = 0.0
-        for model, count in by_model.items():
+        for model, count in host.running_by_model.items():
             if count > 0:
-                total += count * self.typical_service_s(host, model)
+                total += count * self._typical_service(host, model, speed)
                 n += count
-        return total / n if n else self.typical_service_s(host, self.profile.model)
+        return total / n if n else self._typical_service(host, self.model, speed)
 
     # --- the estimate -------------------------------------------------------------------------
     def predict(self, host: HostState) -> Prediction:
         """Predicted completion of this request on ``host`` (see the module docstring)."""
-        model, slots = self.profile.model, max(1, host.slots)
-        ahead = host.running + host.queued_at_or_above(self.priority)
+        return Prediction(*self.parts(host))
+
+    def cost_s(self, host: HostState) -> float:
+        """``predict(host).cost_s``, without building the Prediction (the routing hot path)."""
+        wait, load, prompt, gen, penalty = self.parts(host)
+        return wait + load + prompt + gen + penalty
+
+    def lower_bound(self, host: HostState) -> float:
+        """A cheap bound, ``≤ cost_s(host)`` always: the exact prompt and generation time, the
+        queue wait at the smallest possible service time, and the cold penalty — without the
+        service mix, load time, eviction and co-runner terms. Lets the Router skip hosts."""
+        model = self.model
+        st = host.stats.get(model)
+        if st is not None and st.prompt_tps and (st.gen_tps or self.embedding):
+            prompt_tps, gen_tps = st.prompt_tps, st.gen_tps or 1.0
+        else:
+            prompt_tps, gen_tps, _ = self.rates(host, model, self.embedding)
+        if gen_tps > self.max_gen_tps:  # noqa: PLR1730 (hot path: a compare beats a max() call)
+            self.max_gen_tps = gen_tps
+        slots = host.slots if host.slots > 0 else 1
+        n = host.running_by_model.get(model, 0)
+        k = n + 1 if n < slots else slots
+        speed = _SLOWDOWN[k] if k < len(_SLOWDOWN) else slowdown(k)
+        t = self._prompt / (prompt_tps * speed) + (self._out / (gen_tps * speed)
+                                                    if self._out else 0.0)
+        ahead = host.running + sum(host.queued[self._pi:])
+        if ahead >= slots:
+            t += (ahead - slots + 1) / slots * _MIX_OVERHEAD_S * self._wait_factor
+        for m in host.loaded:
+            if m.name == model:
+                return t
+        return t + self.tuning.cold_penalty_s
+
+    def parts(self, host: HostState) -> tuple[float, float, float, float, float]:
+        """(wait, load, prompt, generation, penalty) seconds of :meth:`predict`, as a plain
+        tuple: it runs for every candidate host of every request, so it is kept flat."""
+        model = self.model
+        slots = host.slots if host.slots > 0 else 1
+        ahead = host.running + sum(host.queued[self._pi:])
         wait = 0.0
         if ahead >= slots:
-            wait = (ahead - slots + 1) / slots * self.service_mix_s(host) * self.tuning.wait_factor
-        r = self.rates(host, model, self.embedding)
+            wait = (ahead - slots + 1) / slots * self.service_mix_s(host) * self._wait_factor
+        st = host.stats.get(model)
+        if st is not None and st.prompt_tps and (st.gen_tps or self.embedding):
+            prompt_tps, gen_tps, learned_load = st.prompt_tps, st.gen_tps or 1.0, st.load_s or 0.0
+        else:
+            prompt_tps, gen_tps, learned_load = self.rates(host, model, self.embedding)
+        if gen_tps > self.max_gen_tps:  # noqa: PLR1730 (hot path: a compare beats a max() call)
+            self.max_gen_tps = gen_tps
+        n = host.running_by_model.get(model, 0)
+        k = n + 1 if n < slots else slots
+        speed = _SLOWDOWN[k] if k < len(_SLOWDOWN) else slowdown(k)
+        prompt = self._prompt / (prompt_tps * speed)
+        gen = self._out / (gen_tps * speed) if self._out else 0.0
         load = penalty = 0.0
-        if not host.is_loaded(model):
-            load, penalty = self._cold(host, model, r)
-        k = min(host.running_by_model.get(model, 0) + 1, slots)
-        speed = slowdown(k)
-        prompt = self.profile.prompt_tokens / (r.prompt_tps * speed)
-        gen = self.out_tokens / (r.gen_tps * speed) if self.out_tokens else 0.0
-        if k > 1 and self.tuning.corunner_weight and not self.embedding:
-            penalty += self._corunner_cost(host, model, k)
-        return Prediction(wait, load, prompt, gen, penalty)
+        for m in host.loaded:
+            if m.name == model:
+                break
+        else:
+            load, penalty = self._cold(host, learned_load)
+        if k > 1 and self._corunner:
+            penalty += self._corunner_cost(host, prompt_tps, gen_tps, k)
+        return wait, load, prompt, gen, penalty
 
-    def _corunner_cost(self, host: HostState, model: str, k: int) -> float:
-        """Seconds the k−1 requests already sharing ``model`` lose when this one joins."""
-        remaining = 0.5 * self.typical_service_s(host, model)
-        return (self.tuning.corunner_weight * (k - 1) * remaining
-                * (slowdown(k - 1) / slowdown(k) - 1.0))
+    def _corunner_cost(self, host: HostState, prompt_tps: float, gen_tps: float, k: int) -> float:
+        """Seconds the k−1 requests already sharing the model lose when this one joins."""
+        out = self._typical.get(self.model)
+        if out is None:
+            out = self._typical_out(self.model)
+        if out == 0.0:
+            return 0.0
+        typical = _MIX_OVERHEAD_S + out / (gen_tps * slowdown(min(host.slots, host.running) or 1))
+        return self._corunner * (k - 1) * 0.5 * typical * (slowdown(k - 1) / slowdown(k) - 1.0)
 
-    def _cold(self, host: HostState, model: str, r: Rates) -> tuple[float, float]:
-        """(seconds to make ``model`` resident on ``host``, penalty) — evicting if it must."""
-        t = self.tuning
-        load = self.load_s(host, model, r)
+    def _cold(self, host: HostState, learned_load: float) -> tuple[float, float]:
+        """(seconds to make the model resident on ``host``, penalty) — evicting if it must."""
+        t, model = self.tuning, self.model
+        load = self.load_s(host, model, learned_load)
         penalty = t.cold_penalty_s
-        size = host.installed.get(model, 0.0)
-        used = sum(m.size_mb for m in host.loaded)
-        full = len(host.loaded) >= host.max_loaded_models or (
-            host.vram_mb > 0 and used + size > host.vram_mb)
-        if full:
-            busy = host.running_by_model
-            if any(busy.get(m.name, 0) == 0 for m in host.loaded):
+        used, idle, busy = 0.0, False, host.running_by_model
+        for m in host.loaded:
+            used += m.size_mb
+            idle = idle or not busy.get(m.name, 0)
+        if len(host.loaded) >= host.max_loaded_models or (
+                host.vram_mb > 0 and used + host.installed.get(model, 0.0) > host.vram_mb):
+            if idle:
                 penalty += t.evict_idle_penalty_s
             else:  # Ollama waits for the victim's in-flight requests before loading
                 load += self.service_mix_s(host)

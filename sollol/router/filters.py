@@ -17,18 +17,14 @@ from sollol.router.model import HostState
 __all__ = ["eligible_hosts", "rejection_reason"]
 
 
-def _usable(host: HostState, model: str, exclude: Collection[str]) -> bool:
-    return (model in host.installed and host.health != "down" and host.circuit != "open"
-            and host.name not in exclude)
-
-
 def eligible_hosts(hosts: Sequence[HostState], model: str, exclude: Collection[str],
                    rng: random.Random, half_open_share: float) -> list[HostState]:
     """Hosts that may serve ``model``, in snapshot order; raises :class:`NoHostAvailable`."""
     closed: list[HostState] = []
     probing: list[HostState] = []
-    for h in hosts:
-        if _usable(h, model, exclude):
+    for h in hosts:  # runs over the whole fleet for every request: keep it flat
+        if (model in h.installed and h.health != "down" and h.circuit != "open"
+                and h.name not in exclude):
             (probing if h.circuit == "half_open" else closed).append(h)
     if not probing:
         if closed:

@@ -22,10 +22,11 @@ from collections.abc import Collection, Sequence
 from types import MappingProxyType
 
 from sollol.router import scorers
-from sollol.router.estimate import Estimator, Prediction
+from sollol.router.estimate import Estimator
 from sollol.router.explain import reasoning
 from sollol.router.filters import eligible_hosts
 from sollol.router.model import Alternative, Decision, FleetSnapshot, HostState, RequestProfile
+from sollol.router.ranking import Ranking
 from sollol.router.tuning import Tuning, Weights
 
 __all__ = ["STRATEGIES", "Router"]
@@ -59,38 +60,15 @@ class Router:
         """The host for ``profile``; never one in ``exclude``. Raises NoHostAvailable."""
         hosts = eligible_hosts(snapshot.hosts, profile.model, exclude, self.rng,
                                self.tuning.half_open_share)
-        est = Estimator(profile, snapshot, self.tuning)
-        preds = [est.predict(h) for h in hosts]
-        factors = self._factors(profile, hosts, preds, est)
-        scores = [self._combine(f) for f in factors]
-        pick, why = self._pick(profile, snapshot, hosts, scores)
-        return self._decision(profile, hosts, pick, why=why, preds=preds, factors=factors,
-                              scores=scores)
-
-    # --- scoring ------------------------------------------------------------------------------
-    def _factors(self, profile: RequestProfile, hosts: Sequence[HostState],
-                 preds: Sequence[Prediction], est: Estimator) -> list[tuple[float, ...]]:
-        best = min(p.cost_s for p in preds)
-        gens = [est.rates(h, profile.model, est.embedding).gen_tps for h in hosts]
-        fastest = max(gens)
-        t, model = self.tuning, profile.model
-        return [(scorers.speed(best, p.cost_s), scorers.success(h, model), scorers.health(h, t),
-                 scorers.gpu(profile, h, t), scorers.load(h),
-                 scorers.priority(profile, h, g / fastest),
-                 scorers.specialization(profile.task_type, h.tags), scorers.headroom(h, model))
-                for h, p, g in zip(hosts, preds, gens, strict=True)]
-
-    def _combine(self, factors: tuple[float, ...]) -> float:
-        """Weighted geometric mean Π f_i^w_i (Σ w_i = 1): in [0, 1]."""
-        score = 1.0
-        for f, w in zip(factors, self._exponents, strict=True):
-            if f < 1.0 and w:
-                score *= f ** w if f > 0.0 else 0.0
-        return score
+        est = Estimator(profile, snapshot, self.tuning, peers=hosts)
+        ranking = Ranking(profile, hosts, est, self._exponents, self.tuning)
+        ranking.evaluate()
+        pick, why = self._pick(profile, snapshot, hosts, ranking)
+        return self._decision(profile, ranking, pick, why)
 
     # --- picking ------------------------------------------------------------------------------
     def _pick(self, profile: RequestProfile, snapshot: FleetSnapshot,
-              hosts: Sequence[HostState], scores: Sequence[float]) -> tuple[int, str]:
+              hosts: Sequence[HostState], ranking: Ranking) -> tuple[int, str]:
         """Index of the chosen host and the rule that chose it ("" = the score)."""
         s = self.strategy
         if s in ("performance", "priority"):
@@ -98,7 +76,7 @@ class Router:
             if sticky is not None:
                 return sticky, "session affinity"
         if s == "performance":
-            return max(range(len(hosts)), key=scores.__getitem__), ""
+            return ranking.best(), ""
         if s == "round_robin":
             self._turn += 1
             return (self._turn - 1) % len(hosts), "next in turn"
@@ -132,18 +110,19 @@ class Router:
         return None
 
     # --- the answer ---------------------------------------------------------------------------
-    def _decision(self, profile: RequestProfile, hosts: Sequence[HostState], pick: int, *,
-                  why: str, preds: Sequence[Prediction], factors: Sequence[tuple[float, ...]],
-                  scores: Sequence[float]) -> Decision:
-        order = sorted((i for i in range(len(hosts)) if i != pick), key=lambda i: -scores[i])
-        alts = tuple(Alternative(hosts[i].name, round(scores[i], 4),
-                                 round(preds[i].total_s * 1000.0, 1))
-                     for i in order[:MAX_ALTERNATIVES])
-        others = [(a.host, a.predicted_ms / 1000.0) for a in alts]
+    def _decision(self, profile: RequestProfile, ranking: Ranking, pick: int, why: str
+                  ) -> Decision:
+        hosts, est = ranking.hosts, ranking.est
+        score = ranking.score(pick)
+        alts = tuple(Alternative(hosts[i].name, round(ranking.scores[i], 4),
+                                 round(est.predict(hosts[i]).total_s * 1000.0, 1))
+                     for i in ranking.runners_up(pick, MAX_ALTERNATIVES))
+        pred = est.predict(hosts[pick])
         text = reasoning(self.strategy, hosts[pick], profile.model, profile.priority,
-                         pred=preds[pick], others=others, why=why)
-        return Decision(host=hosts[pick].name, score=scores[pick], strategy=self.strategy,
-                        predicted_ms=preds[pick].total_s * 1000.0,
-                        factors=MappingProxyType(dict(zip(scorers.FACTORS, factors[pick],
+                         pred=pred, others=[(a.host, a.predicted_ms / 1000.0) for a in alts],
+                         why=why)
+        return Decision(host=hosts[pick].name, score=score, strategy=self.strategy,
+                        predicted_ms=pred.total_s * 1000.0,
+                        factors=MappingProxyType(dict(zip(scorers.FACTORS, ranking.factors[pick],
                                                           strict=True))),
                         reasoning=text, alternatives=alts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,8 @@ from sollol.router import (
     RequestProfile,
     Router,
 )
+from sollol.router.estimate import Estimator
+from sollol.router.ranking import Ranking
 
 MODELS = ("llama3.2:latest", "qwen2.5-coder:7b", "nomic-embed-text:latest")
 rates = st.one_of(st.none(), st.floats(0.5, 1e5))
@@ -94,3 +97,34 @@ def test_route_never_returns_an_ineligible_host(fleet: FleetSnapshot, profile: R
     assert d.predicted_ms >= 0.0
     assert all(0.0 <= a.score <= 1.0 and a.host != d.host for a in d.alternatives)
     assert len(d.alternatives) <= 3 and d.reasoning
+
+
+@settings(max_examples=150, deadline=None)
+@given(fleet=fleets(), profile=profiles)
+def test_lower_bound_never_exceeds_the_cost(fleet: FleetSnapshot,
+                                            profile: RequestProfile) -> None:
+    est = Estimator(profile, fleet)
+    for h in fleet.hosts:
+        if profile.model in h.installed:
+            assert est.lower_bound(h) <= est.cost_s(h) + 1e-9
+
+
+@settings(max_examples=150, deadline=None)
+@given(fleet=fleets(), profile=profiles)
+def test_pruning_picks_what_scoring_every_host_would(fleet: FleetSnapshot,
+                                                     profile: RequestProfile) -> None:
+    router = Router("performance")
+    hosts = [h for h in fleet.hosts if _eligible(h, profile.model, set())
+             and h.circuit != "half_open"]
+    if not hosts:
+        return
+    est = Estimator(profile, fleet, router.tuning, peers=hosts)
+    pruned = Ranking(profile, hosts, est, router._exponents, router.tuning)
+    pruned.evaluate()
+    full = Ranking(profile, hosts, Estimator(profile, fleet, router.tuning, peers=hosts),
+                   router._exponents, router.tuning)
+    every = sorted((full.score(i) for i in range(len(hosts))), reverse=True)
+    got = sorted((pruned.scores[i] for i in [pruned.best(), *pruned.runners_up(
+        pruned.best(), 3)]), reverse=True)
+    assert got == pytest.approx(every[:len(got)])
+    assert len(got) == min(4, len(hosts))

@@ -88,11 +88,7 @@ class Dispatcher:
     # --- routing and publishing ---------------------------------------------------------------
     def submit(self, call: Call) -> Decision:
         """Pick a host (never one already tried) and publish the next attempt there."""
-        snapshot = self.fleet.snapshot()
-        try:
-            decision = self.router.route(call.profile, snapshot, exclude=call.tried)
-        except NoHostAvailable as exc:
-            raise self._no_host(call, exc) from None
+        snapshot, decision = self._route(call)
         self._admit(decision.host, snapshot)
         call.attempt += 1
         call.decision, call.host = decision, decision.host
@@ -102,10 +98,29 @@ class Dispatcher:
         self.fleet.note_dispatch(decision.host, call.priority)
         return decision
 
+    def _route(self, call: Call) -> tuple[Any, Decision]:
+        """Route on the latest snapshot. When hosts that had the model are missing — Redis just
+        restarted and they are re-registering — wait up to a heartbeat TTL rather than fail."""
+        deadline = time.monotonic() + self.cfg.heartbeat_ttl_s
+        while True:
+            snapshot = self.fleet.snapshot()
+            try:
+                return snapshot, self.router.route(call.profile, snapshot, exclude=call.tried)
+            except NoHostAvailable as exc:
+                transient = exc.model_unknown and (
+                    not snapshot.hosts or self.fleet.recently_seen(call.profile.model))
+                if not transient or time.monotonic() > deadline:
+                    raise self._no_host(call, exc) from None
+            time.sleep(0.1)
+            self.fleet.refresh(quiet=True)
+
     def _no_host(self, call: Call, exc: NoHostAvailable) -> GatewayError:
         if call.last_error is not None:
             return call.last_error
-        if exc.model_unknown:
+        if exc.model_unknown and not self.fleet.snapshot().hosts:
+            return NoHealthyHost("no Ollama hosts have registered with SOLLOL yet; start a worker "
+                                 "(`celery -A sollol worker -Q <host>`) or retry in a moment")
+        if exc.model_unknown and not self.fleet.recently_seen(call.profile.model):
             return ModelNotFound(_not_found_message(call.endpoint, call.model_label))
         return NoHealthyHost(f"no healthy host can serve model '{call.model_label}' right now: "
                              f"{exc.reason}")

@@ -38,8 +38,10 @@ def fleet() -> Response:
     """Every host with its state, models, load and learned rates (what the router sees)."""
     svc = services()
     now = time.time()
+    views = svc.fleet.views()
     return json_response({"strategy": svc.router.strategy, "time": now,
-                          "hosts": [_host(v, now) for v in svc.fleet.views()]})
+                          "snapshot_age_ms": round(min(svc.fleet.age_s(), 86_400) * 1000, 1),
+                          "hosts": [_host(v, now) for v in views]})
 
 
 def _host(view: HostView, now: float) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class FleetCache:
         self._read_started = 0.0
         self.last_ok = 0.0  # monotonic time of the last successful read
         self.last_error = ""
+        self._seen_models: dict[str, float] = {}  # model → monotonic time last seen installed
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -77,6 +78,9 @@ class FleetCache:
             self._deltas = [d for d in self._deltas if d[0] >= started]
             self.last_ok = time.monotonic()
             self.last_error = ""
+            for host in base.hosts:
+                for model in host.installed:
+                    self._seen_models[model] = self.last_ok
 
     def snapshot(self) -> FleetSnapshot:
         """The freshest snapshot with local deltas applied (reads inline only the very first time)."""
@@ -95,6 +99,12 @@ class FleetCache:
             self.refresh()
         with self._lock:
             return list(self._views)
+
+    def recently_seen(self, model: str, within_s: float = 300.0) -> bool:
+        """Was ``model`` installed on some host in the last ``within_s`` seconds? (Then a fleet
+        that lacks it now — a Redis restart, hosts re-registering — answers 503, not 404.)"""
+        seen = self._seen_models.get(model)
+        return seen is not None and time.monotonic() - seen < within_s
 
     def age_s(self) -> float:
         return time.monotonic() - self.last_ok if self.last_ok else float("inf")

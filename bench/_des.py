@@ -18,13 +18,16 @@ What it models, and from where:
   ``update_stats`` (embeddings report only their wall time, as the worker does) and its output
   length with ``update_output_tokens``; the router sees them in the next snapshot.
 
-The router gets a ``FleetSnapshot`` built from this state at every arrival, exactly the fields
-the gateway reads from Redis (queued per priority, running per model, resident models, learned
-stats). It sees them without the gateway's ≤ 250 ms cache staleness.
+The router gets a ``FleetSnapshot`` built from this state the way the gateway builds it: the
+fields it reads from Redis (queued per priority, running per model, resident models, learned
+stats), re-read every ``cache_s`` (the FleetCache period, 250 ms by default) with the dispatches
+made since added as local deltas, and resident models as of each worker's last heartbeat
+(every ``heartbeat_s``, 2 s by default). ``cache_s = heartbeat_s = 0`` gives an exact view.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -117,15 +120,26 @@ class Host:
         self.installed = MappingProxyType({n: s.size_mb for n, s in spec.models.items()})
         self.tags = frozenset(spec.tags)
         self._state: HostState | None = None
+        self.loaded_view: tuple[LoadedModel, ...] = ()  # /api/ps as of the last heartbeat
+        self.next_heartbeat = 0.0
+
+    def heartbeat(self, now: float, period: float) -> None:
+        """The worker republishes /api/ps every ``period`` seconds (0: always current)."""
+        if now < self.next_heartbeat:
+            return
+        self.next_heartbeat = now + period
+        loaded = tuple(LoadedModel(name=r.spec.name, size_mb=r.spec.size_mb,
+                                   on_gpu=self.spec.vram_mb > 0)
+                       for r in self.runners.values() if r.state == LOADED)
+        if loaded != self.loaded_view:
+            self.loaded_view = loaded
+            self._state = None
 
     def state(self, now: float) -> HostState:
         """The gateway's view of this host (cached until the host changes)."""
         if self._state is None:
-            loaded = tuple(LoadedModel(name=r.spec.name, size_mb=r.spec.size_mb,
-                                       on_gpu=self.spec.vram_mb > 0)
-                           for r in self.runners.values() if r.state == LOADED)
             self._state = HostState(
-                name=self.name, installed=self.installed, loaded=loaded,
+                name=self.name, installed=self.installed, loaded=self.loaded_view,
                 slots=self.spec.num_parallel, max_loaded_models=self.spec.max_loaded_models,
                 vram_mb=self.spec.vram_mb, running=self.busy,
                 running_by_model=MappingProxyType(dict(self.running_by_model)),
@@ -141,8 +155,16 @@ class Simulation:
     """Runs one arrival trace through one router over one fleet profile."""
 
     def __init__(self, profile: FleetProfile, router: Router, *, learn_active: bool = False,
+                 cache_s: float = 0.25, heartbeat_s: float = 2.0,
                  on_decision: Callable[[Job, str], None] | None = None) -> None:
         self.hosts = [Host(n) for n in profile.nodes]
+        for i, h in enumerate(self.hosts):  # heartbeats are not synchronized across hosts
+            h.heartbeat(0.0, 0.0)
+            h.next_heartbeat = heartbeat_s * (i + 1) / len(self.hosts)
+        self.cache_s, self.heartbeat_s = cache_s, heartbeat_s
+        self._base: FleetSnapshot | None = None
+        self._base_at = 0.0
+        self._deltas: dict[str, list[int]] = {}
         self.by_name = {h.name: h for h in self.hosts}
         self.router = router
         self.learn_active = learn_active
@@ -197,8 +219,22 @@ class Simulation:
 
     # --- routing and the Celery side ----------------------------------------------------------
     def snapshot(self) -> FleetSnapshot:
-        return FleetSnapshot(hosts=tuple(h.state(self.now) for h in self.hosts), now=self.now,
-                             output_tokens=self._outtok_view)
+        """What the gateway's FleetCache hands the router: a read at most ``cache_s`` old, plus
+        the dispatches made since that read (its local deltas)."""
+        now = self.now
+        if self._base is None or now - self._base_at >= self.cache_s:
+            for h in self.hosts:
+                h.heartbeat(now, self.heartbeat_s)
+            self._base = FleetSnapshot(hosts=tuple(h.state(now) for h in self.hosts), now=now,
+                                       output_tokens=self._outtok_view)
+            self._base_at = now
+            self._deltas.clear()
+        if not self._deltas:
+            return self._base
+        return dataclasses.replace(self._base, hosts=tuple(
+            dataclasses.replace(h, queued=tuple(q + d for q, d in zip(h.queued, extra,
+                                                                      strict=True)))
+            if (extra := self._deltas.get(h.name)) else h for h in self._base.hosts))
 
     def _arrive(self, job: Job) -> None:
         try:
@@ -208,6 +244,8 @@ class Simulation:
             return
         host = self.by_name[decision.host]
         job.host = host.name
+        if self.cache_s > 0:
+            self._deltas.setdefault(host.name, [0] * PRIORITY_LEVELS)[job.profile.priority - 1] += 1
         if self.on_decision is not None:
             self.on_decision(job, decision.host)
         host.queues[job.profile.priority - 1].append(job)

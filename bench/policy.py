@@ -51,6 +51,8 @@ class RunSpec:
     duration: float  # arrival window, s
     warmup: float  # s excluded from statistics
     report_active: bool
+    cache_s: float  # the gateway's snapshot cache period
+    heartbeat_s: float  # how often workers republish resident models
 
 
 def run_one(spec: RunSpec) -> report.Outcome:
@@ -60,7 +62,8 @@ def run_one(spec: RunSpec) -> report.Outcome:
     trace = unit_trace(profile, spec.seed, n=max(1, int(rate * spec.duration)))
     jobs = make_jobs(trace, rate)
     router = Router(spec.strategy, rng=random.Random(spec.seed * 7919 + 17))
-    Simulation(profile, router, learn_active=spec.report_active).run(jobs)
+    Simulation(profile, router, learn_active=spec.report_active, cache_s=spec.cache_s,
+               heartbeat_s=spec.heartbeat_s).run(jobs)
     return report.outcome_of(jobs, spec.warmup, spec.duration)
 
 
@@ -78,6 +81,10 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--report-active", action="store_true",
                    help="workers report concurrency with their timing samples (TimingSample.active;"
                         " today's worker does not)")
+    p.add_argument("--cache-ms", type=float, default=250.0,
+                   help="gateway snapshot cache period (SOLLOL_SNAPSHOT_CACHE_MS; 0 = exact view)")
+    p.add_argument("--heartbeat-s", type=float, default=2.0,
+                   help="how often workers republish resident models (0 = exact view)")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--out-dir", default=str(BENCH))
     p.add_argument("--quick", action="store_true",
@@ -93,8 +100,8 @@ def simulate(a: argparse.Namespace, path: str, loads: Sequence[float], strategie
              ) -> report.Cells:
     seeds = range(1, a.seeds + 1)
     keys = [(load, s, seed) for load in loads for s in strategies for seed in seeds]
-    specs = [RunSpec(path, s, load, seed, a.duration, a.warmup, a.report_active)
-             for load, s, seed in keys]
+    specs = [RunSpec(path, s, load, seed, a.duration, a.warmup, a.report_active,
+                     a.cache_ms / 1000.0, a.heartbeat_s) for load, s, seed in keys]
     if a.jobs > 1:
         with ProcessPoolExecutor(a.jobs) as pool:
             outcomes = list(pool.map(run_one, specs, chunksize=1))
@@ -145,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     strategies = [s.strip() for s in a.strategies.split(",")]
     print(f"# bench/policy.py {' '.join(sys.argv[1:] if argv is None else argv)}")
     print(f"seeds 1..{a.seeds}, arrival window {a.duration:.0f} s, warm-up {a.warmup:.0f} s "
-          f"excluded, workers report concurrency: {a.report_active}\n")
+          f"excluded; snapshot cache {a.cache_ms:.0f} ms + local deltas, heartbeat "
+          f"{a.heartbeat_s:g} s; workers report concurrency: {a.report_active}\n")
     missed: list[str] = []
     for path in a.profiles:
         started = time.perf_counter()

@@ -140,23 +140,31 @@ class Dispatcher:
             "task_type": call.profile.task_type, "priority": call.priority,
             "stream": call.client_streams, "enqueued_at": time.time(),
         }
-        try:
-            if call.attempt > 1:  # supersede the earlier attempt: a late copy of it is skipped
-                self.redis.set(self.cfg.key("attempt", call.request_id), call.attempt,
-                               ex=self.cfg.stream_ttl_s)
-            self.celery.send_task(
-                INFER_TASK, args=[call.request_id, job], queue=call.host,
-                routing_key=call.host, priority=kombu_priority(call.priority),
-                expires=self.cfg.message_expires_s, ignore_result=True,
-                task_id=f"{call.request_id}-{call.attempt}",
-                headers={"sollol_t": round(time.time(), 3)},  # aging clock (state/aging.py)
-                # keep user text out of the message headers (size; aging edits them as text)
-                argsrepr=f"['{call.request_id}', <{call.endpoint} {call.profile.model}>]",
-                kwargsrepr="{}",
-            )
-        except (redis_lib.ConnectionError, OSError, OperationalError) as exc:
-            raise BrokerUnavailable(f"SOLLOL's Redis is unreachable: {exc}") from exc
+        deadline = time.monotonic() + self.cfg.broker_wait_s
+        while True:
+            try:
+                self._send(call, job)
+                break
+            except (redis_lib.ConnectionError, OSError, OperationalError) as exc:
+                if time.monotonic() > deadline:  # Redis is away, not just restarting
+                    raise BrokerUnavailable(f"SOLLOL's Redis is unreachable: {exc}") from exc
+                time.sleep(0.2)
         call.dispatched_at = time.monotonic()
+
+    def _send(self, call: Call, job: dict[str, Any]) -> None:
+        if call.attempt > 1:  # supersede the earlier attempt: a late copy of it is skipped
+            self.redis.set(self.cfg.key("attempt", call.request_id), call.attempt,
+                           ex=self.cfg.stream_ttl_s)
+        self.celery.send_task(
+            INFER_TASK, args=[call.request_id, job], queue=call.host,
+            routing_key=call.host, priority=kombu_priority(call.priority),
+            expires=self.cfg.message_expires_s, ignore_result=True,
+            task_id=f"{call.request_id}-{call.attempt}",
+            headers={"sollol_t": round(time.time(), 3)},  # aging clock (state/aging.py)
+            # keep user text out of the message headers (size; aging edits them as text)
+            argsrepr=f"['{call.request_id}', <{call.endpoint} {call.profile.model}>]",
+            kwargsrepr="{}",
+        )
 
     def cancel(self, call: Call) -> None:
         """The client went away: tell the worker to stop and free Ollama's slot."""

@@ -86,9 +86,8 @@ def _check_option(key: str, value: Any) -> str | None:
         return f'option "{key}" must be of type float'
     if key in _BOOL_OPTIONS and not isinstance(value, bool):
         return f'option "{key}" must be of type boolean'
-    if key == "stop" and not (isinstance(value, str) or (
-            isinstance(value, list) and all(isinstance(v, str) for v in value))):
-        return 'option "stop" must be of type array'
+    if key == "stop" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        return 'option "stop" must be of type array of strings'
     return None
 
 

@@ -95,7 +95,7 @@ class Dispatcher:
         call.tried.append(decision.host)
         call.started_at = None
         self._publish(call)
-        self.fleet.note_dispatch(decision.host, call.priority)
+        self.fleet.note_dispatch(call.request_id, decision.host, call.priority)
         return decision
 
     def _route(self, call: Call) -> tuple[Any, Decision]:

@@ -1,15 +1,18 @@
 """The fleet as the gateway sees it: a snapshot at most ``snapshot_cache_ms`` old, never read inline.
 
 A background thread re-reads the fleet from Redis (two pipelined round trips) every
-``snapshot_cache_ms``; requests take the latest snapshot for free. Dispatches made since that read
-started are added back on top (local deltas), so a burst of requests inside one refresh period
-does not pile onto the host that looked idlest at the last read.
+``snapshot_cache_ms``; requests take the latest snapshot for free. What this gateway did since that
+read started is applied on top (local deltas): its dispatches count as queued, so a burst inside
+one refresh period does not pile onto the host that looked idlest; its calls that finished no
+longer count as running, so back-to-back requests do not see a busy host that is idle.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
+from types import MappingProxyType
 import threading
 import time
 from typing import Any
@@ -33,8 +36,8 @@ class FleetCache:
         self._views: list[HostView] = []
         self._base: FleetSnapshot | None = None
         self._composed: FleetSnapshot | None = None
-        self._deltas: list[tuple[float, str, int]] = []  # (monotonic time, host, priority)
-        self._read_started = 0.0
+        self._queued: dict[str, tuple[float, str, int]] = {}  # request id → (time, host, priority)
+        self._done: list[tuple[float, str, str]] = []  # (time, host, model) finished since read
         self.last_ok = 0.0  # monotonic time of the last successful read
         self.last_error = ""
         self._seen_models: dict[str, float] = {}  # model → monotonic time last seen installed
@@ -75,7 +78,8 @@ class FleetCache:
             return
         with self._lock:
             self._views, self._base, self._composed = views, base, None
-            self._deltas = [d for d in self._deltas if d[0] >= started]
+            self._queued = {k: d for k, d in self._queued.items() if d[0] >= started}
+            self._done = [d for d in self._done if d[0] >= started]
             self.last_ok = time.monotonic()
             self.last_error = ""
             for host in base.hosts:
@@ -89,7 +93,8 @@ class FleetCache:
             self.refresh()
         with self._lock:
             if self._composed is None:
-                self._composed = _apply(self._base, self._deltas)  # type: ignore[arg-type]
+                self._composed = _apply(self._base, list(self._queued.values()),  # type: ignore[arg-type]
+                                        self._done)
             return self._composed
 
     def views(self) -> list[HostView]:
@@ -109,22 +114,42 @@ class FleetCache:
     def age_s(self) -> float:
         return time.monotonic() - self.last_ok if self.last_ok else float("inf")
 
-    def note_dispatch(self, host: str, priority: int) -> None:
+    def note_dispatch(self, request_id: str, host: str, priority: int) -> None:
+        """This gateway just queued ``request_id`` on ``host``."""
         with self._lock:
-            self._deltas.append((time.monotonic(), host, priority))
+            self._queued[request_id] = (time.monotonic(), host, priority)
+            self._composed = None
+
+    def note_finish(self, request_id: str, host: str, model: str) -> None:
+        """A call of this gateway ended: it no longer occupies a slot on ``host``."""
+        with self._lock:
+            if self._queued.pop(request_id, None) is None:  # the snapshot saw it: undo its slot
+                self._done.append((time.monotonic(), host, model))
             self._composed = None
 
 
-def _apply(base: FleetSnapshot, deltas: list[tuple[float, str, int]]) -> FleetSnapshot:
-    if not deltas:
+def _apply(base: FleetSnapshot, queued: list[tuple[float, str, int]],
+           done: list[tuple[float, str, str]]) -> FleetSnapshot:
+    if not queued and not done:
         return base
     extra: dict[str, list[int]] = {}
-    for _, host, prio in deltas:
+    for _, host, prio in queued:
         extra.setdefault(host, [0] * 10)[prio - 1] += 1
-    hosts = tuple(_add_queued(h, extra[h.name]) if h.name in extra else h for h in base.hosts)
+    finished: dict[str, Counter[str]] = {}
+    for _, host, model in done:
+        finished.setdefault(host, Counter())[model] += 1
+    hosts = tuple(_adjust(h, extra.get(h.name), finished.get(h.name)) for h in base.hosts)
     return dataclasses.replace(base, hosts=hosts)
 
 
-def _add_queued(host: HostState, extra: list[int]) -> HostState:
-    return dataclasses.replace(host, queued=tuple(q + e for q, e in zip(host.queued, extra,
-                                                                        strict=True)))
+def _adjust(host: HostState, extra: list[int] | None, finished: Counter[str] | None) -> HostState:
+    if extra is None and finished is None:
+        return host
+    changes: dict[str, object] = {}
+    if extra is not None:
+        changes["queued"] = tuple(q + e for q, e in zip(host.queued, extra, strict=True))
+    if finished:
+        by_model = {m: max(0, n - finished.get(m, 0)) for m, n in host.running_by_model.items()}
+        changes["running"] = max(0, host.running - sum(finished.values()))
+        changes["running_by_model"] = MappingProxyType(by_model)
+    return dataclasses.replace(host, **changes)  # type: ignore[arg-type]

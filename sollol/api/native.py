@@ -124,6 +124,6 @@ def _expires(m: dict[str, Any]) -> float:
 
 def _version_key(v: str) -> tuple[int, ...]:
     parts = []
-    for p in v.split("-")[0].split("."):
+    for p in v.split("-", maxsplit=1)[0].split("."):
         parts.append(int(p) if p.isdigit() else 0)
     return tuple(parts)

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
-    "CompatError",
     "ChatStreamState",
+    "CompatError",
     "chat_completion",
     "chat_request",
     "completion",

@@ -91,6 +91,8 @@ class Services:
         if outcome != "ok" and not call.finished:
             self.dispatcher.cancel(call)
         call.finished = True
+        if call.host:
+            self.fleet.note_finish(call.request_id, call.host, call.profile.model)
         d = call.decision
         entry = {
             "ts": time.time(), "request_id": call.request_id, "model": call.profile.model,

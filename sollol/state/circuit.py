@@ -41,7 +41,7 @@ local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 local now, open_s, close_after = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if state == 'closed' then
   local f = redis.call('HGET', KEYS[1], 'failures')
-  if f and f ~= '0' then redis.call('HSET', KEYS[1], 'failures', 0) end
+  if ARGV[4] == '0' and f and f ~= '0' then redis.call('HSET', KEYS[1], 'failures', 0) end
   return state
 end
 if state == 'open' then
@@ -68,10 +68,15 @@ def record_failure(redis: Any, cfg: SOLLOLConfig, host: str, reason: str, now: f
     return out.decode() if isinstance(out, bytes) else str(out)
 
 
-def record_success(redis: Any, cfg: SOLLOLConfig, host: str, now: float) -> str:
-    """Count a success; in half-open, enough of them close the circuit. Returns the state."""
+def record_success(redis: Any, cfg: SOLLOLConfig, host: str, now: float,
+                   probe: bool = False) -> str:
+    """Count a success; in half-open, enough of them close the circuit. Returns the state.
+
+    A ``probe`` (a health check) only helps a half-open circuit close: it must not reset the
+    failure count of a closed one, or a node whose inference fails while /api/version answers
+    would never be taken out."""
     out = redis.eval(_SUCCESS, 1, cfg.key("circuit", host), now, cfg.circuit_open_s,
-                     cfg.circuit_successes_to_close)
+                     cfg.circuit_successes_to_close, int(probe))
     return out.decode() if isinstance(out, bytes) else str(out)
 
 

@@ -3,7 +3,8 @@
     sollol.health_round   every health_check_interval_s: send a health check through every host's
                           own queue (so it tests queue + worker + Ollama, never loading a model),
                           then record host state changes as alerts
-    sollol.health_check   runs ON the host's worker: HEAD /, /api/version, /api/ps
+    sollol.health_check   runs ON the host's worker: HEAD /, /api/version, /api/ps; its result
+                          feeds the circuit breaker (the probes of a half-open circuit)
     sollol.age_queues     every aging_interval_s: promote messages waiting longer than aging_step_s
     sollol.reroute        every reroute_interval_s: move messages off dead hosts' queues
     sollol.refresh        every metrics_refresh_interval_s: forget hosts whose record expired
@@ -19,6 +20,7 @@ from typing import Any
 from celery import Celery
 
 from sollol.state.aging import age_queue
+from sollol.state.circuit import record_failure, record_success
 from sollol.state.health import record_alert, record_check
 from sollol.state.queues import kombu_priority
 from sollol.state.registry import host_names
@@ -118,8 +120,11 @@ def _health_check(app: Celery) -> bool:
     except Exception as exc:
         record_check(ctx.redis, ctx.cfg, ctx.host, False, (time.monotonic() - started) * 1000,
                      str(exc))
+        record_failure(ctx.redis, ctx.cfg, ctx.host, f"health check: {exc}", time.time())
         return False
     record_check(ctx.redis, ctx.cfg, ctx.host, True, (time.monotonic() - started) * 1000)
+    # health checks are the circuit breaker's probes: a half-open host with no traffic recovers
+    record_success(ctx.redis, ctx.cfg, ctx.host, time.time(), probe=True)
     return True
 
 

@@ -41,7 +41,23 @@ def fleet() -> Response:
     views = svc.fleet.views()
     return json_response({"strategy": svc.router.strategy, "time": now,
                           "snapshot_age_ms": round(min(svc.fleet.age_s(), 86_400) * 1000, 1),
+                          "queue_wait_ms": _waits(svc),
                           "hosts": [_host(v, now) for v in views]})
+
+
+def _waits(svc: Any) -> dict[str, dict[str, float]]:
+    """Recent queue waits per priority (last 500 answered requests of each): p50, p95, max, n."""
+    pipe = svc.redis.pipeline(transaction=False)
+    for p in range(1, 11):
+        pipe.lrange(svc.cfg.key("waits", p), 0, -1)
+    out = {}
+    for p, raw in zip(range(1, 11), pipe.execute(), strict=True):
+        values = sorted(float(v) for v in raw)
+        if values:
+            out[str(p)] = {"p50": values[len(values) // 2],
+                           "p95": values[min(len(values) - 1, int(len(values) * 0.95))],
+                           "max": values[-1], "n": len(values)}
+    return out
 
 
 def _host(view: HostView, now: float) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from sollol.state.circuit import record_success
 __all__ = ["Recorder", "Services", "services", "start_call"]
 
 log = logging.getLogger("sollol.gateway")
+WAITS_KEPT = 500  # recent queue waits remembered per priority
 
 
 class Recorder:
@@ -65,6 +66,11 @@ class Recorder:
                 pipe = self.redis.pipeline(transaction=False)
                 pipe.lpush(key, *[json.dumps(e, separators=(",", ":")) for e in batch])
                 pipe.ltrim(key, 0, self.cfg.decisions_kept - 1)
+                for e in batch:  # recent queue waits per priority, for /api/fleet
+                    if e["outcome"] == "ok":
+                        wkey = self.cfg.key("waits", e["priority"])
+                        pipe.lpush(wkey, e["queue_wait_ms"])
+                        pipe.ltrim(wkey, 0, WAITS_KEPT - 1)
                 pipe.execute()
                 now = time.time()
                 for e in batch:

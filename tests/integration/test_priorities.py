@@ -71,3 +71,15 @@ def test_queue_depth_per_priority_is_visible_in_the_fleet_view(live):
     stop.set()
     watcher.join()
     assert any(q[2] >= 2 for q in seen), "priority-3 work should have been seen waiting at index 2"
+
+
+def test_per_priority_queue_wait_is_measured_and_exposed(live):
+    finished: dict[str, float] = {}
+    with cf.ThreadPoolExecutor(4) as pool:
+        for f in [pool.submit(_generate, live.url, p, 50, finished, f"w{p}{i}")
+                  for p in (2, 9) for i in range(3)]:
+            f.result()
+    time.sleep(1.5)  # the gateway records off the request path
+    waits = live.get("/api/fleet")["queue_wait_ms"]
+    assert {"2", "9"} <= set(waits)
+    assert waits["2"]["n"] >= 3 and waits["2"]["max"] >= waits["2"]["p50"] >= 0

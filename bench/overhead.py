@@ -38,16 +38,35 @@ TOKENS = 8
 
 def _profile(port: int, slots: int) -> dict:
     # A node fast enough that its own service time (~8 ms) is small and steady next to overheads.
-    return {"time_scale": 1.0, "nodes": [{
-        "name": "bench", "port": port, "num_parallel": slots, "max_loaded_models": 1,
-        "models": {"llama3.2": {"size_mb": 2000, "load_s": 1.0, "prompt_tps": 100000,
-                                "gen_tps": 1000}},
-        "loaded": ["llama3.2"]}]}
+    return {
+        "time_scale": 1.0,
+        "nodes": [
+            {
+                "name": "bench",
+                "port": port,
+                "num_parallel": slots,
+                "max_loaded_models": 1,
+                "models": {
+                    "llama3.2": {
+                        "size_mb": 2000,
+                        "load_s": 1.0,
+                        "prompt_tps": 100000,
+                        "gen_tps": 1000,
+                    }
+                },
+                "loaded": ["llama3.2"],
+            }
+        ],
+    }
 
 
 def _one(client: httpx.Client, url: str, stream: bool) -> tuple[float, float]:
-    body = {"model": "llama3.2", "prompt": "Why is the sky blue?", "stream": stream,
-            "options": {"num_predict": TOKENS, "seed": 1}}
+    body = {
+        "model": "llama3.2",
+        "prompt": "Why is the sky blue?",
+        "stream": stream,
+        "options": {"num_predict": TOKENS, "seed": 1},
+    }
     t0 = time.perf_counter()
     if not stream:
         r = client.post(url + "/api/generate", json=body)
@@ -79,7 +98,7 @@ def _phase(url: str, stream: bool, n: int, clients: int) -> list[tuple[float, fl
 
 def _pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
 def run(requests: int, rounds: int, clients: int) -> dict:
@@ -109,22 +128,29 @@ def run(requests: int, rounds: int, clients: int) -> dict:
 
 
 def report(results: dict, clients: int) -> str:
-    lines = [f"Added latency, {clients} concurrent clients, {TOKENS} output tokens per request "
-             "(ms; gateway minus direct at the same percentile)", "",
-             "| mode | metric | direct p50 | gateway p50 | added p50 | direct p99 | gateway p99 | added p99 |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Added latency, {clients} concurrent clients, {TOKENS} output tokens per request "
+        "(ms; gateway minus direct at the same percentile)",
+        "",
+        "| mode | metric | direct p50 | gateway p50 | added p50 | direct p99 | gateway p99 | added p99 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for mode, (d, g) in results.items():
         for idx, metric in ((0, "total"), (1, "first token")):
             if mode == "non-stream" and idx == 1:
                 continue
             dv, gv = [x[idx] for x in d], [x[idx] for x in g]
             p50d, p50g, p99d, p99g = _pct(dv, 50), _pct(gv, 50), _pct(dv, 99), _pct(gv, 99)
-            lines.append(f"| {mode} | {metric} | {p50d:.2f} | {p50g:.2f} | {p50g - p50d:+.2f} | "
-                         f"{p99d:.2f} | {p99g:.2f} | {p99g - p99d:+.2f} |")
+            lines.append(
+                f"| {mode} | {metric} | {p50d:.2f} | {p50g:.2f} | {p50g - p50d:+.2f} | "
+                f"{p99d:.2f} | {p99g:.2f} | {p99g - p99d:+.2f} |"
+            )
         n = len(d)
-        lines.append(f"| {mode} | requests | {n} | {len(g)} | | mean direct "
-                     f"{statistics.mean(x[0] for x in d) * 1000:.2f} | mean gateway "
-                     f"{statistics.mean(x[0] for x in g) * 1000:.2f} | |")
+        lines.append(
+            f"| {mode} | requests | {n} | {len(g)} | | mean direct "
+            f"{statistics.mean(x[0] for x in d) * 1000:.2f} | mean gateway "
+            f"{statistics.mean(x[0] for x in g) * 1000:.2f} | |"
+        )
     return "\n".join(lines)
 
 

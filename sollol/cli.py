@@ -19,42 +19,59 @@ __all__ = ["main"]
 
 
 def _up_parser(sub: Any) -> None:
-    p = sub.add_parser("up", help="run the whole stack on this box (Redis, gateway, beat, workers)",
-                       description="Run gateway, beat and one Celery worker per host on this box. "
-                       "Without --redis-url (or SOLLOL_REDIS_URL) an embedded redis-server is "
-                       "started and stopped with SOLLOL.")
+    p = sub.add_parser(
+        "up",
+        help="run the whole stack on this box (Redis, gateway, beat, workers)",
+        description="Run gateway, beat and one Celery worker per host on this box. "
+        "Without --redis-url (or SOLLOL_REDIS_URL) an embedded redis-server is "
+        "started and stopped with SOLLOL.",
+    )
     p.add_argument("--port", type=int, help="gateway port (default 8000)")
     p.add_argument("--bind", help="gateway address (default 127.0.0.1)")
     p.add_argument("--redis-url", help="use this Redis instead of an embedded one")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--hosts", metavar="FILE",
-                     help="Ollama hosts, one per line: 'name http://addr:11434' or 'addr:port'")
+    src.add_argument(
+        "--hosts",
+        metavar="FILE",
+        help="Ollama hosts, one per line: 'name http://addr:11434' or 'addr:port'",
+    )
     src.add_argument("--sim", type=int, metavar="N", help="start N simulated Ollama nodes")
     src.add_argument("--sim-profile", metavar="FILE", help="start the simulated fleet of FILE")
     p.add_argument("--time-scale", type=float, help="simulator time scale (0.1 = 10x faster)")
-    p.add_argument("--strategy", help="routing strategy: performance (default), round_robin, "
-                   "random, least_connections, priority")
+    p.add_argument(
+        "--strategy",
+        help="routing strategy: performance (default), round_robin, "
+        "random, least_connections, priority",
+    )
     p.add_argument("--slots", type=int, help="parallel requests per host for --hosts (default 4)")
     p.add_argument("--flower", action="store_true", help="also start Flower on :5555")
     p.add_argument("--flower-port", type=int, default=5555)
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sollol", description="One Ollama endpoint for a fleet "
-                                     "of Ollama servers.")
+    parser = argparse.ArgumentParser(
+        prog="sollol", description="One Ollama endpoint for a fleet of Ollama servers."
+    )
     parser.add_argument("--version", action="version", version=f"sollol {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _up_parser(sub)
-    sub.add_parser("sim", help="run simulated Ollama nodes (see `sollol sim --help`)",
-                   add_help=False)
-    w = sub.add_parser("worker", help="run the Celery worker for this box's Ollama",
-                       description="Shorthand for `celery -A sollol worker -Q HOST -n HOST@%%h`.")
+    sub.add_parser(
+        "sim", help="run simulated Ollama nodes (see `sollol sim --help`)", add_help=False
+    )
+    w = sub.add_parser(
+        "worker",
+        help="run the Celery worker for this box's Ollama",
+        description="Shorthand for `celery -A sollol worker -Q HOST -n HOST@%%h`.",
+    )
     w.add_argument("host", help="this host's name, also its queue ([a-z0-9][a-z0-9-]*)")
     w.add_argument("--ollama-url", help="local Ollama (default http://127.0.0.1:11434)")
     w.add_argument("--slots", type=int, help="parallel requests (= OLLAMA_NUM_PARALLEL)")
-    g = sub.add_parser("gateway", help="run only the gateway (gunicorn, gthread) on SOLLOL_BIND:PORT",
-                       description="Run the Flask gateway under gunicorn with settings from "
-                       "SOLLOL_* variables; Redis, workers and beat run elsewhere.")
+    g = sub.add_parser(
+        "gateway",
+        help="run only the gateway (gunicorn, gthread) on SOLLOL_BIND:PORT",
+        description="Run the Flask gateway under gunicorn with settings from "
+        "SOLLOL_* variables; Redis, workers and beat run elsewhere.",
+    )
     g.add_argument("--port", type=int)
     g.add_argument("--bind")
     s = sub.add_parser("status", help="print the fleet as the gateway sees it")
@@ -62,7 +79,7 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per command
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["sim"]:
         from sollol.sim.cli import main as sim_main
@@ -88,13 +105,26 @@ def _up(args: argparse.Namespace) -> int:
     from sollol.embedded_redis import RedisNotFound
     from sollol.launcher import Stack, parse_hosts_file
 
-    overrides = {k: v for k, v in (("port", args.port), ("bind", args.bind),
-                                   ("redis_url", args.redis_url), ("strategy", args.strategy))
-                 if v is not None}
+    overrides = {
+        k: v
+        for k, v in (
+            ("port", args.port),
+            ("bind", args.bind),
+            ("redis_url", args.redis_url),
+            ("strategy", args.strategy),
+        )
+        if v is not None
+    }
     cfg = load_config(**overrides)
     _check_strategy(cfg.strategy)
-    stack = Stack(cfg, sim_profile=args.sim_profile, sim_nodes=args.sim or 0,
-                  time_scale=args.time_scale, flower=args.flower, flower_port=args.flower_port)
+    stack = Stack(
+        cfg,
+        sim_profile=args.sim_profile,
+        sim_nodes=args.sim or 0,
+        time_scale=args.time_scale,
+        flower=args.flower,
+        flower_port=args.flower_port,
+    )
     if args.hosts:
         try:
             stack.hosts = parse_hosts_file(args.hosts, slots=args.slots or cfg.worker_slots)
@@ -145,18 +175,50 @@ def _worker(args: argparse.Namespace) -> int:
     if args.slots:
         settings["worker_slots"] = args.slots
     cfg = load_config(**settings)
-    argv = [sys.executable, "-m", "celery", "-A", "sollol", "worker", "-Q", args.host,
-            "-n", f"{args.host}@%h", "-c", str(cfg.worker_slots), "--loglevel", "INFO"]
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "sollol",
+        "worker",
+        "-Q",
+        args.host,
+        "-n",
+        f"{args.host}@%h",
+        "-c",
+        str(cfg.worker_slots),
+        "--loglevel",
+        "INFO",
+    ]
     os.execve(sys.executable, argv, child_env(cfg))
     return 0  # pragma: no cover - execve does not return
 
 
 def gunicorn_argv(cfg: SOLLOLConfig) -> list[str]:
     """The gunicorn command line of the gateway (gthread: an open stream holds a thread, not a process)."""
-    return [sys.executable, "-m", "gunicorn", "sollol.api.wsgi:app", "--bind",
-            f"{cfg.bind}:{cfg.port}", "--worker-class", "gthread", "--threads",
-            str(cfg.gateway_threads), "--workers", str(cfg.gateway_workers), "--timeout", "120",
-            "--graceful-timeout", "10", "--keep-alive", "5", "--log-level", "warning"]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "sollol.api.wsgi:app",
+        "--bind",
+        f"{cfg.bind}:{cfg.port}",
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(cfg.gateway_threads),
+        "--workers",
+        str(cfg.gateway_workers),
+        "--timeout",
+        "120",
+        "--graceful-timeout",
+        "10",
+        "--keep-alive",
+        "5",
+        "--log-level",
+        "warning",
+    ]
 
 
 def _gateway(args: argparse.Namespace) -> int:
@@ -177,8 +239,10 @@ def _status(args: argparse.Namespace) -> int:
     print(f"strategy: {fleet['strategy']}")
     print(f"{'HOST':<16} {'STATE':<8} {'RUN':>4} {'QUEUED':>6}  LOADED")
     for h in fleet["hosts"]:
-        print(f"{h['name']:<16} {h['health']:<8} {h['running']:>4} {sum(h['queued']):>6}  "
-              f"{', '.join(h['loaded']) or '-'}")
+        print(
+            f"{h['name']:<16} {h['health']:<8} {h['running']:>4} {sum(h['queued']):>6}  "
+            f"{', '.join(h['loaded']) or '-'}"
+        )
     return 0
 
 

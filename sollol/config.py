@@ -64,7 +64,9 @@ class SOLLOLConfig:
     stream_maxlen: int = 100_000
     decisions_kept: int = 200
     # --- Celery on Redis -----------------------------------------------------------------------
-    visibility_timeout_s: int = 30  # unacked age before kombu restores a message; live workers renew
+    visibility_timeout_s: int = (
+        30  # unacked age before kombu restores a message; live workers renew
+    )
     unacked_restore_interval_s: float = 2.0
     # --- beat ----------------------------------------------------------------------------------
     health_check_interval_s: float = 5.0
@@ -80,7 +82,9 @@ class SOLLOLConfig:
     ewma_alpha: float = 0.2
     # --- misc ----------------------------------------------------------------------------------
     log_level: str = "INFO"
-    extra: Mapping[str, str] = field(default_factory=dict)  # unknown SOLLOL_* vars, kept for plugins
+    extra: Mapping[str, str] = field(
+        default_factory=dict
+    )  # unknown SOLLOL_* vars, kept for plugins
 
     def __post_init__(self) -> None:
         if not 1 <= self.default_priority <= 10:
@@ -114,12 +118,14 @@ def _coerce(name: str, raw: str, typ: Any) -> Any:
         if typ in (int, float, str):
             return typ(raw)
     except ValueError:
-        raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {typ.__name__}") from None
+        raise ConfigError(
+            f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {typ.__name__}"
+        ) from None
     raise ConfigError(f"{ENV_PREFIX}{name.upper()} cannot be set from the environment")
 
 
 def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> SOLLOLConfig:
-    """Defaults, then ``SOLLOL_*`` variables from ``env`` (default: the process environment), then overrides."""
+    """Defaults, then ``SOLLOL_*`` variables from ``env`` (default: os.environ), then overrides."""
     env = os.environ if env is None else env
     hints = typing.get_type_hints(SOLLOLConfig)
     known = {f.name for f in fields(SOLLOLConfig)} - {"extra"}

@@ -68,9 +68,15 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 class EmbeddedRedis:
     """One redis-server child process. ``with EmbeddedRedis() as r: use(r.url)``."""
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1",
-                 binary: str | None = None, data_dir: str | None = None,
-                 appendonly: bool = False, startup_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        binary: str | None = None,
+        data_dir: str | None = None,
+        appendonly: bool = False,
+        startup_timeout_s: float = 10.0,
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.binary = binary
@@ -91,10 +97,27 @@ class EmbeddedRedis:
 
     def _command(self, binary: str) -> list[str]:
         return [
-            binary, "--bind", self.host, "--port", str(self.port), "--dir", self.data_dir,
-            "--save", "", "--appendonly", "yes" if self.appendonly else "no",
-            "--maxmemory-policy", "noeviction", "--daemonize", "no", "--protected-mode", "no",
-            "--loglevel", "warning", "--logfile", str(Path(self.data_dir) / "redis.log"),
+            binary,
+            "--bind",
+            self.host,
+            "--port",
+            str(self.port),
+            "--dir",
+            self.data_dir,
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--maxmemory-policy",
+            "noeviction",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "no",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            str(Path(self.data_dir) / "redis.log"),
         ]
 
     def start(self) -> EmbeddedRedis:
@@ -103,9 +126,13 @@ class EmbeddedRedis:
             return self
         binary = self.binary or find_redis_server()
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
-        self.proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            self._command(binary), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, preexec_fn=preexec, start_new_session=True,
+        self.proc = subprocess.Popen(
+            self._command(binary),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=preexec,  # noqa: PLW1509 - only prctl(PDEATHSIG), async-signal-safe
+            start_new_session=True,
         )
         self._wait_ready()
         return self

@@ -98,10 +98,15 @@ class Child:
 
     def start(self) -> None:
         out = self.log.open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603 - argv built by us, no shell
-            self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+        )
         out.close()
 
     def alive(self) -> bool:
@@ -159,22 +164,65 @@ class Stack:
         if not self.hosts:
             raise ValueError("no hosts: give --hosts FILE, --sim N or --sim-profile FILE")
         for h in self.hosts:
-            self._spawn(f"worker-{h.name}", self._celery(
-                "worker", "-Q", h.name, "-n", f"{h.name}@%h", "-P", "threads", "-c", str(h.slots),
-                "--loglevel", "WARNING", "--without-mingle", "--without-gossip"),
-                restart=True, ollama_url=h.url, worker_slots=h.slots, worker_vram_mb=h.vram_mb,
-                worker_max_loaded_models=h.max_loaded_models, worker_tags=",".join(h.tags))
-        self._spawn("control", self._celery(
-            "worker", "-Q", "sollol", "-n", "control@%h", "-P", "threads", "-c", "2",
-            "--loglevel", "WARNING", "--without-mingle", "--without-gossip"), restart=True)
-        self._spawn("beat", self._celery(
-            "beat", "--loglevel", "WARNING", "-s", str(self.log_dir / "beat-schedule")), restart=True)
+            self._spawn(
+                f"worker-{h.name}",
+                self._celery(
+                    "worker",
+                    "-Q",
+                    h.name,
+                    "-n",
+                    f"{h.name}@%h",
+                    "-P",
+                    "threads",
+                    "-c",
+                    str(h.slots),
+                    "--loglevel",
+                    "WARNING",
+                    "--without-mingle",
+                    "--without-gossip",
+                ),
+                restart=True,
+                ollama_url=h.url,
+                worker_slots=h.slots,
+                worker_vram_mb=h.vram_mb,
+                worker_max_loaded_models=h.max_loaded_models,
+                worker_tags=",".join(h.tags),
+            )
+        self._spawn(
+            "control",
+            self._celery(
+                "worker",
+                "-Q",
+                "sollol",
+                "-n",
+                "control@%h",
+                "-P",
+                "threads",
+                "-c",
+                "2",
+                "--loglevel",
+                "WARNING",
+                "--without-mingle",
+                "--without-gossip",
+            ),
+            restart=True,
+        )
+        self._spawn(
+            "beat",
+            self._celery(
+                "beat", "--loglevel", "WARNING", "-s", str(self.log_dir / "beat-schedule")
+            ),
+            restart=True,
+        )
         from sollol.cli import gunicorn_argv
 
         self._spawn("gateway", gunicorn_argv(self.cfg))
         if self.flower:
-            self._spawn("flower", self._celery(
-                "flower", "--address=127.0.0.1", f"--port={self.flower_port}"), restart=True)
+            self._spawn(
+                "flower",
+                self._celery("flower", "--address=127.0.0.1", f"--port={self.flower_port}"),
+                restart=True,
+            )
         self._wait_ready()
 
     def _start_sim(self) -> None:
@@ -190,11 +238,16 @@ class Stack:
         child = self._spawn("sim", argv)
         from sollol.sim.profile import load_profile, uniform_profile
 
-        profile = (load_profile(self.sim_profile, time_scale=self.time_scale) if self.sim_profile
-                   else uniform_profile(self.sim_nodes, time_scale=self.time_scale or 1.0))
+        profile = (
+            load_profile(self.sim_profile, time_scale=self.time_scale)
+            if self.sim_profile
+            else uniform_profile(self.sim_nodes, time_scale=self.time_scale or 1.0)
+        )
         self._wait_log(child, "SOLLOL sim ready", 30)
-        self.hosts = [HostSpec(n.name, n.url, n.num_parallel, int(n.vram_mb), n.max_loaded_models,
-                               n.tags) for n in profile.nodes]
+        self.hosts = [
+            HostSpec(n.name, n.url, n.num_parallel, int(n.vram_mb), n.max_loaded_models, n.tags)
+            for n in profile.nodes
+        ]
 
     def _wait_log(self, child: Child, marker: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -219,19 +272,22 @@ class Stack:
             self._check_children()
             with contextlib.suppress(OSError, ValueError, urllib.error.URLError):
                 self._get("/api/health")
-                healthy = {h["name"] for h in self._get("/api/fleet")["hosts"]
-                           if h["health"] == "healthy"}
+                healthy = {
+                    h["name"] for h in self._get("/api/fleet")["hosts"] if h["health"] == "healthy"
+                }
                 if wanted <= healthy:
                     return
             time.sleep(0.2)
-        raise RuntimeError(f"the stack did not become ready in {READY_TIMEOUT_S:.0f} s; logs in "
-                           f"{self.log_dir}")
+        raise RuntimeError(
+            f"the stack did not become ready in {READY_TIMEOUT_S:.0f} s; logs in {self.log_dir}"
+        )
 
     def _check_children(self) -> None:
         for child in self.children:
             if not child.alive() and not child.restart:
-                raise RuntimeError(f"{child.name} exited during start-up; its log:\n"
-                                   f"{_tail(child.log)}")
+                raise RuntimeError(
+                    f"{child.name} exited during start-up; its log:\n{_tail(child.log)}"
+                )
 
     # --- run and stop -------------------------------------------------------------------------
     def print_ready(self) -> None:
@@ -239,15 +295,21 @@ class Stack:
         w = max(len(h["name"]) for h in fleet)
         print(f"{'HOST':<{w}}  {'OLLAMA':<24} {'SLOTS':>5}  {'STATE':<8} LOADED", file=self.out)
         for h in sorted(fleet, key=lambda x: x["name"]):
-            print(f"{h['name']:<{w}}  {h['url']:<24} {h['slots']:>5}  {h['health']:<8} "
-                  f"{', '.join(h['loaded']) or '-'}", file=self.out)
+            print(
+                f"{h['name']:<{w}}  {h['url']:<24} {h['slots']:>5}  {h['health']:<8} "
+                f"{', '.join(h['loaded']) or '-'}",
+                file=self.out,
+            )
         if self.redis:
             print(f"embedded Redis at {self.cfg.redis_url} (stops with SOLLOL)", file=self.out)
         if self.flower:
             print(f"Flower at http://127.0.0.1:{self.flower_port}", file=self.out)
         print(f"logs in {self.log_dir}", file=self.out)
-        print(f"SOLLOL gateway ready at http://{self.cfg.bind}:{self.cfg.port}", file=self.out,
-              flush=True)
+        print(
+            f"SOLLOL gateway ready at http://{self.cfg.bind}:{self.cfg.port}",
+            file=self.out,
+            flush=True,
+        )
 
     def supervise(self) -> None:
         """Until stopped: restart workers, beat and Flower when they die (with backoff)."""
@@ -255,8 +317,12 @@ class Stack:
             for child in self.children:
                 if not self.stopping and child.restart and not child.alive():
                     child.restarts += 1
-                    print(f"{child.name} exited (code {child.proc.returncode if child.proc else '?'}); "
-                          f"restarting", file=self.out, flush=True)
+                    print(
+                        f"{child.name} exited (code {child.proc.returncode if child.proc else '?'}); "
+                        f"restarting",
+                        file=self.out,
+                        flush=True,
+                    )
                     time.sleep(min(5.0, 0.5 * child.restarts))
                     child.start()
                 elif not child.restart and not child.alive() and not self.stopping:
@@ -266,8 +332,14 @@ class Stack:
     def stop(self) -> None:
         self.stopping = True
         order = ["gateway", "flower", "beat", "control"]
-        ranked = sorted(self.children, key=lambda c: order.index(c.name) if c.name in order
-                        else (len(order) if c.name.startswith("worker-") else len(order) + 1))
+        ranked = sorted(
+            self.children,
+            key=lambda c: (
+                order.index(c.name)
+                if c.name in order
+                else (len(order) if c.name.startswith("worker-") else len(order) + 1)
+            ),
+        )
         for child in ranked:
             child.stop()
         if self.redis is not None:

@@ -19,8 +19,13 @@ from sollol.router import Router
 __all__ = ["create_app"]
 
 
-def create_app(config: SOLLOLConfig | None = None, *, celery: Any = None,
-               redis: Any = None, router: Router | None = None) -> Flask:
+def create_app(
+    config: SOLLOLConfig | None = None,
+    *,
+    celery: Any = None,
+    redis: Any = None,
+    router: Router | None = None,
+) -> Flask:
     """A gateway app. Tests may pass their own ``celery`` app, ``redis`` client or ``router``."""
     cfg = config or load_config()
     app = Flask("sollol")
@@ -29,9 +34,12 @@ def create_app(config: SOLLOLConfig | None = None, *, celery: Any = None,
     app.json.sort_keys = False  # type: ignore[attr-defined]
     logging.getLogger("sollol").setLevel(cfg.log_level.upper())
     client = redis or redis_lib.Redis.from_url(
-        cfg.redis_url or "redis://127.0.0.1:6379/0", socket_timeout=30,
-        socket_connect_timeout=2, health_check_interval=10,
-        max_connections=max(64, cfg.gateway_threads * 2))
+        cfg.redis_url or "redis://127.0.0.1:6379/0",
+        socket_timeout=30,
+        socket_connect_timeout=2,
+        health_check_interval=10,
+        max_connections=max(64, cfg.gateway_threads * 2),
+    )
     if celery is None:
         from sollol.workers.celery_app import make_celery
 
@@ -39,9 +47,14 @@ def create_app(config: SOLLOLConfig | None = None, *, celery: Any = None,
     router = router or Router(cfg.strategy, rng=random.Random())
     fleet = FleetCache(client, cfg)
     app.extensions["sollol"] = Services(
-        cfg=cfg, redis=client, celery=celery, router=router, fleet=fleet,
+        cfg=cfg,
+        redis=client,
+        celery=celery,
+        router=router,
+        fleet=fleet,
         dispatcher=Dispatcher(cfg, client, celery, router, fleet),
-        recorder=Recorder(client, cfg, fleet))
+        recorder=Recorder(client, cfg, fleet),
+    )
     _register_blueprints(app)
     register_error_handlers(app)
     from sollol.api.metrics import init_metrics

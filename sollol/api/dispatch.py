@@ -10,6 +10,7 @@ failure ends the answer with an error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -76,8 +77,15 @@ class Call:
 class Dispatcher:
     """Routes calls and relays their output; one per gateway process, shared by its threads."""
 
-    def __init__(self, cfg: SOLLOLConfig, redis: Any, celery: Any, router: Router,
-                 fleet: FleetCache, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        cfg: SOLLOLConfig,
+        redis: Any,
+        celery: Any,
+        router: Router,
+        fleet: FleetCache,
+        rng: random.Random | None = None,
+    ) -> None:
         self.cfg = cfg
         self.redis = redis
         self.celery = celery
@@ -108,7 +116,8 @@ class Dispatcher:
                 return snapshot, self.router.route(call.profile, snapshot, exclude=call.tried)
             except NoHostAvailable as exc:
                 transient = exc.model_unknown and (
-                    not snapshot.hosts or self.fleet.recently_seen(call.profile.model))
+                    not snapshot.hosts or self.fleet.recently_seen(call.profile.model)
+                )
                 if not transient or time.monotonic() > deadline:
                     raise self._no_host(call, exc) from None
             time.sleep(0.1)
@@ -118,12 +127,15 @@ class Dispatcher:
         if call.last_error is not None:
             return call.last_error
         if exc.model_unknown and not self.fleet.snapshot().hosts:
-            return NoHealthyHost("no Ollama hosts have registered with SOLLOL yet; start a worker "
-                                 "(`celery -A sollol worker -Q <host>`) or retry in a moment")
+            return NoHealthyHost(
+                "no Ollama hosts have registered with SOLLOL yet; start a worker "
+                "(`celery -A sollol worker -Q <host>`) or retry in a moment"
+            )
         if exc.model_unknown and not self.fleet.recently_seen(call.profile.model):
             return ModelNotFound(_not_found_message(call.endpoint, call.model_label))
-        return NoHealthyHost(f"no healthy host can serve model '{call.model_label}' right now: "
-                             f"{exc.reason}")
+        return NoHealthyHost(
+            f"no healthy host can serve model '{call.model_label}' right now: {exc.reason}"
+        )
 
     def _admit(self, host: str, snapshot: Any) -> None:
         """Bounded queues: beyond them the fleet answers Ollama's own 503 busy."""
@@ -135,10 +147,15 @@ class Dispatcher:
 
     def _publish(self, call: Call) -> None:
         job = {
-            "endpoint": call.endpoint, "body": call.body, "host": call.host,
-            "attempt": call.attempt, "model": call.profile.model,
-            "task_type": call.profile.task_type, "priority": call.priority,
-            "stream": call.client_streams, "enqueued_at": time.time(),
+            "endpoint": call.endpoint,
+            "body": call.body,
+            "host": call.host,
+            "attempt": call.attempt,
+            "model": call.profile.model,
+            "task_type": call.profile.task_type,
+            "priority": call.priority,
+            "stream": call.client_streams,
+            "enqueued_at": time.time(),
         }
         deadline = time.monotonic() + self.cfg.broker_wait_s
         while True:
@@ -153,12 +170,17 @@ class Dispatcher:
 
     def _send(self, call: Call, job: dict[str, Any]) -> None:
         if call.attempt > 1:  # supersede the earlier attempt: a late copy of it is skipped
-            self.redis.set(self.cfg.key("attempt", call.request_id), call.attempt,
-                           ex=self.cfg.stream_ttl_s)
+            self.redis.set(
+                self.cfg.key("attempt", call.request_id), call.attempt, ex=self.cfg.stream_ttl_s
+            )
         self.celery.send_task(
-            INFER_TASK, args=[call.request_id, job], queue=call.host,
-            routing_key=call.host, priority=kombu_priority(call.priority),
-            expires=self.cfg.message_expires_s, ignore_result=True,
+            INFER_TASK,
+            args=[call.request_id, job],
+            queue=call.host,
+            routing_key=call.host,
+            priority=kombu_priority(call.priority),
+            expires=self.cfg.message_expires_s,
+            ignore_result=True,
             task_id=f"{call.request_id}-{call.attempt}",
             headers={"sollol_t": round(time.time(), 3)},  # aging clock (state/aging.py)
             # keep user text out of the message headers (size; aging edits them as text)
@@ -172,8 +194,9 @@ class Dispatcher:
             return
         call.finished = True
         try:
-            self.redis.set(self.cfg.key("cancel", call.request_id), call.attempt,
-                           ex=self.cfg.stream_ttl_s)
+            self.redis.set(
+                self.cfg.key("cancel", call.request_id), call.attempt, ex=self.cfg.stream_ttl_s
+            )
         except redis_lib.RedisError:
             log.warning("could not flag request %s as cancelled", call.request_id)
 
@@ -216,8 +239,11 @@ class Dispatcher:
             if call.started_at is not None and call.content_sent:
                 # the same attempt started again: its worker died and the broker redelivered it.
                 # Replaying would send the client text twice; end with a clear error instead.
-                raise UpstreamError("the worker running this request was lost mid-answer and the "
-                                    "request restarted; the partial answer above is incomplete", 502)
+                raise UpstreamError(
+                    "the worker running this request was lost mid-answer and the "
+                    "request restarted; the partial answer above is incomplete",
+                    502,
+                )
             now = time.monotonic()
             if call.started_at is None:
                 call.queue_wait_ms = (now - call.dispatched_at) * 1000
@@ -266,8 +292,13 @@ class Dispatcher:
     def _fail_over(self, call: Call, why: str) -> None:
         if call.attempt >= MAX_ATTEMPTS:
             raise call.last_error or NoHealthyHost(f"gave up after {call.attempt} attempts: {why}")
-        log.info("request %s: attempt %d on %s failed (%s); failing over", call.request_id,
-                 call.attempt, call.host, why)
+        log.info(
+            "request %s: attempt %d on %s failed (%s); failing over",
+            call.request_id,
+            call.attempt,
+            call.host,
+            why,
+        )
         self._backoff(call.attempt)
         self.submit(call)
 
@@ -298,11 +329,10 @@ class Dispatcher:
         self._fail_over(call, why)
 
     def cancel_attempt(self, call: Call) -> None:
-        try:
-            self.redis.set(self.cfg.key("cancel", call.request_id), call.attempt,
-                           ex=self.cfg.stream_ttl_s)
-        except redis_lib.RedisError:
-            pass
+        with contextlib.suppress(redis_lib.RedisError):
+            self.redis.set(
+                self.cfg.key("cancel", call.request_id), call.attempt, ex=self.cfg.stream_ttl_s
+            )
 
     def _down_grace_s(self) -> float:
         return 2 * self.cfg.reroute_interval_s + self.cfg.heartbeat_ttl_s

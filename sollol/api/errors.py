@@ -106,8 +106,14 @@ def is_openai_request() -> bool:
 def error_body(message: str, status: int, openai: bool) -> dict[str, Any]:
     if not openai:
         return {"error": message}
-    return {"error": {"message": message, "type": _OPENAI_TYPES.get(status, "api_error"),
-                      "param": None, "code": None}}
+    return {
+        "error": {
+            "message": message,
+            "type": _OPENAI_TYPES.get(status, "api_error"),
+            "param": None,
+            "code": None,
+        }
+    }
 
 
 def _render(message: str, status: int, retry_after_s: int | None = None) -> Response:

@@ -24,13 +24,20 @@ def health() -> Response:
     try:
         svc.redis.ping()
     except Exception as exc:
-        return json_response({"status": "unavailable", "redis": False,
-                              "error": f"Redis unreachable: {exc}"}, status=503)
+        return json_response(
+            {"status": "unavailable", "redis": False, "error": f"Redis unreachable: {exc}"},
+            status=503,
+        )
     views = svc.fleet.views()
     healthy = sum(1 for v in views if v.record.alive and v.record.ollama_ok)
-    return json_response({"status": "ok" if healthy else "no healthy hosts", "redis": True,
-                          "hosts": {"healthy": healthy, "total": len(views)},
-                          "snapshot_age_ms": round(svc.fleet.age_s() * 1000, 1)})
+    return json_response(
+        {
+            "status": "ok" if healthy else "no healthy hosts",
+            "redis": True,
+            "hosts": {"healthy": healthy, "total": len(views)},
+            "snapshot_age_ms": round(svc.fleet.age_s() * 1000, 1),
+        }
+    )
 
 
 @bp.get("/api/fleet")
@@ -39,10 +46,15 @@ def fleet() -> Response:
     svc = services()
     now = time.time()
     views = svc.fleet.views()
-    return json_response({"strategy": svc.router.strategy, "time": now,
-                          "snapshot_age_ms": round(min(svc.fleet.age_s(), 86_400) * 1000, 1),
-                          "queue_wait_ms": _waits(svc),
-                          "hosts": [_host(v, now) for v in views]})
+    return json_response(
+        {
+            "strategy": svc.router.strategy,
+            "time": now,
+            "snapshot_age_ms": round(min(svc.fleet.age_s(), 86_400) * 1000, 1),
+            "queue_wait_ms": _waits(svc),
+            "hosts": [_host(v, now) for v in views],
+        }
+    )
 
 
 def _waits(svc: Any) -> dict[str, dict[str, float]]:
@@ -54,24 +66,44 @@ def _waits(svc: Any) -> dict[str, dict[str, float]]:
     for p, raw in zip(range(1, 11), pipe.execute(), strict=True):
         values = sorted(float(v) for v in raw)
         if values:
-            out[str(p)] = {"p50": values[len(values) // 2],
-                           "p95": values[min(len(values) - 1, int(len(values) * 0.95))],
-                           "max": values[-1], "n": len(values)}
+            out[str(p)] = {
+                "p50": values[len(values) // 2],
+                "p95": values[min(len(values) - 1, int(len(values) * 0.95))],
+                "max": values[-1],
+                "n": len(values),
+            }
     return out
 
 
 def _host(view: HostView, now: float) -> dict[str, Any]:
     rec, state = view.record, host_state(view, now)
     return {
-        "name": rec.name, "url": rec.url, "worker": rec.worker, "machine": rec.machine,
-        "health": state.health, "circuit": state.circuit, "reason": view.reason,
-        "version": rec.version, "slots": rec.slots, "vram_mb": rec.vram_mb,
-        "tags": sorted(state.tags), "seen_s_ago": round(now - rec.seen_at, 1),
-        "installed": sorted(state.installed), "loaded": [m.name for m in state.loaded],
-        "running": state.running, "queued": list(state.queued),
-        "stats": {m: {"prompt_tps": s.prompt_tps, "gen_tps": s.gen_tps, "load_s": s.load_s,
-                      "success_rate": s.success_rate, "samples": s.samples}
-                  for m, s in state.stats.items()},
+        "name": rec.name,
+        "url": rec.url,
+        "worker": rec.worker,
+        "machine": rec.machine,
+        "health": state.health,
+        "circuit": state.circuit,
+        "reason": view.reason,
+        "version": rec.version,
+        "slots": rec.slots,
+        "vram_mb": rec.vram_mb,
+        "tags": sorted(state.tags),
+        "seen_s_ago": round(now - rec.seen_at, 1),
+        "installed": sorted(state.installed),
+        "loaded": [m.name for m in state.loaded],
+        "running": state.running,
+        "queued": list(state.queued),
+        "stats": {
+            m: {
+                "prompt_tps": s.prompt_tps,
+                "gen_tps": s.gen_tps,
+                "load_s": s.load_s,
+                "success_rate": s.success_rate,
+                "samples": s.samples,
+            }
+            for m, s in state.stats.items()
+        },
     }
 
 

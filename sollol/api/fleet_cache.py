@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import Counter
-from types import MappingProxyType
 import threading
 import time
+from collections import Counter
+from types import MappingProxyType
 from typing import Any
 
 from sollol.config import SOLLOLConfig
@@ -50,8 +50,9 @@ class FleetCache:
             with self._lock:
                 if self._thread is None or not self._thread.is_alive():
                     self._stop.clear()
-                    self._thread = threading.Thread(target=self._loop, name="sollol-fleet-cache",
-                                                    daemon=True)
+                    self._thread = threading.Thread(
+                        target=self._loop, name="sollol-fleet-cache", daemon=True
+                    )
                     self._thread.start()
 
     def stop(self) -> None:
@@ -93,8 +94,8 @@ class FleetCache:
             self.refresh()
         with self._lock:
             if self._composed is None:
-                self._composed = _apply(self._base, list(self._queued.values()),  # type: ignore[arg-type]
-                                        self._done)
+                assert self._base is not None  # refresh() raised otherwise
+                self._composed = _apply(self._base, list(self._queued.values()), self._done)
             return self._composed
 
     def views(self) -> list[HostView]:
@@ -128,8 +129,9 @@ class FleetCache:
             self._composed = None
 
 
-def _apply(base: FleetSnapshot, queued: list[tuple[float, str, int]],
-           done: list[tuple[float, str, str]]) -> FleetSnapshot:
+def _apply(
+    base: FleetSnapshot, queued: list[tuple[float, str, int]], done: list[tuple[float, str, str]]
+) -> FleetSnapshot:
     if not queued and not done:
         return base
     extra: dict[str, list[int]] = {}

@@ -27,14 +27,21 @@ class Metrics:
     _instance: Metrics | None = None
 
     def __init__(self) -> None:
-        self.requests = Counter("sollol_requests_total", "Routed requests by outcome",
-                                ["endpoint", "host", "outcome"])
-        self.duration = Histogram("sollol_request_duration_seconds",
-                                  "Client-visible duration of routed requests", ["endpoint"],
-                                  buckets=_BUCKETS)
-        self.queue_wait = Histogram("sollol_queue_wait_seconds",
-                                    "Time from publish to a worker starting the request",
-                                    ["priority"], buckets=_BUCKETS)
+        self.requests = Counter(
+            "sollol_requests_total", "Routed requests by outcome", ["endpoint", "host", "outcome"]
+        )
+        self.duration = Histogram(
+            "sollol_request_duration_seconds",
+            "Client-visible duration of routed requests",
+            ["endpoint"],
+            buckets=_BUCKETS,
+        )
+        self.queue_wait = Histogram(
+            "sollol_queue_wait_seconds",
+            "Time from publish to a worker starting the request",
+            ["priority"],
+            buckets=_BUCKETS,
+        )
         self.failovers = Counter("sollol_failovers_total", "Attempts moved to another host")
 
     @classmethod
@@ -59,12 +66,16 @@ class FleetCollector(Collector):
         self.views = views  # () -> list[HostView]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        up = GaugeMetricFamily("sollol_host_up", "1 if the host is healthy or degraded", labels=["host"])
-        state = GaugeMetricFamily("sollol_host_state", "1 for the host's current state",
-                                  labels=["host", "state"])
+        up = GaugeMetricFamily(
+            "sollol_host_up", "1 if the host is healthy or degraded", labels=["host"]
+        )
+        state = GaugeMetricFamily(
+            "sollol_host_state", "1 for the host's current state", labels=["host", "state"]
+        )
         running = GaugeMetricFamily("sollol_host_running", "Requests executing", labels=["host"])
-        depth = GaugeMetricFamily("sollol_queue_depth", "Messages waiting, per priority",
-                                  labels=["host", "priority"])
+        depth = GaugeMetricFamily(
+            "sollol_queue_depth", "Messages waiting, per priority", labels=["host", "priority"]
+        )
         try:
             views = self.views()
         except Exception:
@@ -84,9 +95,10 @@ _collector: FleetCollector | None = None
 
 def init_metrics(app: Flask, views: Any) -> Metrics:
     """Expose /metrics on ``app`` and start collecting fleet gauges from ``views``."""
-    global _collector
-    PrometheusMetrics(app, group_by="endpoint", default_labels={}, registry=REGISTRY,
-                      excluded_paths=["/metrics"])
+    global _collector  # noqa: PLW0603 - prometheus_client's registry is process-global too
+    PrometheusMetrics(
+        app, group_by="endpoint", default_labels={}, registry=REGISTRY, excluded_paths=["/metrics"]
+    )
     if _collector is not None:
         REGISTRY.unregister(_collector)
     _collector = FleetCollector(views)

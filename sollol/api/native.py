@@ -63,8 +63,9 @@ def _infer(endpoint: str) -> Response:
     call, events = start_call(endpoint, body, priority(), stream)
     svc = services()
     if stream:
-        return ndjson_response(call, events, on_close=lambda: svc.finish(
-            call, "ok" if call.finished else "abandoned"))
+        return ndjson_response(
+            call, events, on_close=lambda: svc.finish(call, "ok" if call.finished else "abandoned")
+        )
     try:
         obj = final_object(call, events)
     except BaseException:
@@ -111,7 +112,8 @@ def model_management(digest: str = "") -> Response:
         "model management (pull, push, create, copy, delete, blobs) is not supported through "
         "SOLLOL yet: run it against each Ollama host directly, e.g. "
         "`OLLAMA_HOST=http://gpu-box:11434 ollama pull <model>`; SOLLOL sees new models within "
-        "seconds")
+        "seconds"
+    )
 
 
 def _alive() -> list[HostView]:

@@ -46,7 +46,7 @@ def chat_completions() -> Response:
     if req.get("stream"):
         usage = bool((req.get("stream_options") or {}).get("include_usage"))
         state = oc.ChatStreamState(cid, str(req["model"]), usage)
-        return _sse(call, events, lambda obj: state.on_line(obj))
+        return _sse(call, events, state.on_line)
     obj = _joined(call, events, lambda: final_object(call, events))
     out = oc.chat_completion(obj, cid, int(time.time()))
     out["model"] = req["model"]
@@ -114,8 +114,9 @@ def _joined(call: Call, events: Events, join: Callable[[], dict[str, Any]]) -> d
     return obj
 
 
-def _sse(call: Call, events: Events, convert: Callable[[dict[str, Any]], list[dict[str, Any]]]
-         ) -> Response:
+def _sse(
+    call: Call, events: Events, convert: Callable[[dict[str, Any]], list[dict[str, Any]]]
+) -> Response:
     """Server-sent events: ``data: {json}`` per chunk, ``data: [DONE]`` at the end."""
     svc = services()
     first = next(events)
@@ -137,9 +138,15 @@ def _sse(call: Call, events: Events, convert: Callable[[dict[str, Any]], list[di
         finally:
             svc.finish(call, "ok" if call.finished else "abandoned")
 
-    return Response(body(), content_type="text/event-stream",
-                    headers={"X-SOLLOL-Host": call.host, "X-SOLLOL-Request-Id": call.request_id,
-                             "Cache-Control": "no-cache"})
+    return Response(
+        body(),
+        content_type="text/event-stream",
+        headers={
+            "X-SOLLOL-Host": call.host,
+            "X-SOLLOL-Request-Id": call.request_id,
+            "Cache-Control": "no-cache",
+        },
+    )
 
 
 def _chain(first: tuple[str, bytes], rest: Events) -> Events:

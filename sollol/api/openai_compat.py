@@ -12,7 +12,7 @@ import json
 import random
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -29,8 +29,16 @@ __all__ = [
 ]
 
 FINGERPRINT = "fp_ollama"
-_EFFORT = {"none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high",
-           "max": "max", "xhigh": "max", "ultra": "max"}
+_EFFORT = {
+    "none": False,
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "max": "max",
+    "xhigh": "max",
+    "ultra": "max",
+}
 
 
 class CompatError(ValueError):
@@ -111,8 +119,12 @@ def _tool_calls(calls: Any) -> list[dict[str, Any]]:
             parsed = json.loads(args) if isinstance(args, str) else args
         except ValueError:
             raise CompatError("tool_calls[].function.arguments must be a JSON string") from None
-        out.append({"id": c.get("id", ""), "function": {"index": i, "name": fn.get("name", ""),
-                                                          "arguments": parsed}})
+        out.append(
+            {
+                "id": c.get("id", ""),
+                "function": {"index": i, "name": fn.get("name", ""), "arguments": parsed},
+            }
+        )
     return out
 
 
@@ -168,11 +180,19 @@ def chat_request(req: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(messages, list) or not messages:
         raise CompatError("[] is too short - 'messages'")
     names: dict[str, str] = {}
-    body: dict[str, Any] = {"model": req["model"], "messages": [_message(m, names) for m in messages],
-                            "options": _options(req), "stream": True}
-    for key, value in (("format", _format(req)), ("think", _think(req)),
-                       ("tools", req.get("tools")), ("logprobs", req.get("logprobs")),
-                       ("top_logprobs", req.get("top_logprobs"))):
+    body: dict[str, Any] = {
+        "model": req["model"],
+        "messages": [_message(m, names) for m in messages],
+        "options": _options(req),
+        "stream": True,
+    }
+    for key, value in (
+        ("format", _format(req)),
+        ("think", _think(req)),
+        ("tools", req.get("tools")),
+        ("logprobs", req.get("logprobs")),
+        ("top_logprobs", req.get("top_logprobs")),
+    ):
         if value is not None:
             body[key] = value
     return body
@@ -185,8 +205,12 @@ def completion_request(req: Mapping[str, Any]) -> dict[str, Any]:
     prompt = req.get("prompt", "")
     if not isinstance(prompt, str):
         raise CompatError("prompt must be a string")
-    body: dict[str, Any] = {"model": req["model"], "prompt": prompt, "options": _options(req),
-                            "stream": True}
+    body: dict[str, Any] = {
+        "model": req["model"],
+        "prompt": prompt,
+        "options": _options(req),
+        "stream": True,
+    }
     if req.get("suffix"):
         body["suffix"] = req["suffix"]
     return body
@@ -199,9 +223,12 @@ def embed_request(req: Mapping[str, Any]) -> dict[str, Any]:
     inp = req.get("input")
     if isinstance(inp, list) and not inp:
         raise CompatError("invalid input")
-    if not (isinstance(inp, str) or (isinstance(inp, list) and all(isinstance(x, str) for x in inp))):
-        raise CompatError("invalid input: a string or an array of strings (token arrays are "
-                          "not supported)")
+    if not (
+        isinstance(inp, str) or (isinstance(inp, list) and all(isinstance(x, str) for x in inp))
+    ):
+        raise CompatError(
+            "invalid input: a string or an array of strings (token arrays are not supported)"
+        )
     if req.get("encoding_format", "float") not in ("float", "base64", None):
         raise CompatError("encoding_format must be float or base64")
     body: dict[str, Any] = {"model": req["model"], "input": inp}
@@ -226,9 +253,17 @@ def _openai_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for i, c in enumerate(calls):
         fn = c.get("function") or {}
-        out.append({"id": c.get("id") or f"call_{i}", "index": fn.get("index", i), "type": "function",
-                    "function": {"name": fn.get("name", ""),
-                                 "arguments": json.dumps(fn.get("arguments", {}))}})
+        out.append(
+            {
+                "id": c.get("id") or f"call_{i}",
+                "index": fn.get("index", i),
+                "type": "function",
+                "function": {
+                    "name": fn.get("name", ""),
+                    "arguments": json.dumps(fn.get("arguments", {})),
+                },
+            }
+        )
     return out
 
 
@@ -241,11 +276,17 @@ def chat_completion(final: Mapping[str, Any], cid: str, created: int) -> dict[st
         message["reasoning"] = msg["thinking"]
     if tools:
         message["tool_calls"] = _openai_tool_calls(tools)
-    return {"id": cid, "object": "chat.completion", "created": created,
-            "model": final.get("model", ""), "system_fingerprint": FINGERPRINT,
-            "choices": [{"index": 0, "message": message,
-                         "finish_reason": _finish_reason(final, bool(tools))}],
-            "usage": _usage(final)}
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": created,
+        "model": final.get("model", ""),
+        "system_fingerprint": FINGERPRINT,
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": _finish_reason(final, bool(tools))}
+        ],
+        "usage": _usage(final),
+    }
 
 
 class ChatStreamState:
@@ -261,9 +302,14 @@ class ChatStreamState:
         if self.first and "role" not in delta:
             delta = {"role": "assistant", **delta}
         self.first = False
-        return {"id": self.cid, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.model, "system_fingerprint": FINGERPRINT,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return {
+            "id": self.cid,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": FINGERPRINT,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
 
     def on_line(self, obj: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Chunks for one native line (several for a final line: content, finish, usage)."""
@@ -279,28 +325,55 @@ class ChatStreamState:
         if obj.get("done"):
             out.append(self._chunk({}, _finish_reason(obj, self.had_tools)))
             if self.include_usage:
-                out.append({"id": self.cid, "object": "chat.completion.chunk",
-                            "created": self.created, "model": self.model,
-                            "system_fingerprint": FINGERPRINT, "choices": [],
-                            "usage": _usage(obj)})
+                out.append(
+                    {
+                        "id": self.cid,
+                        "object": "chat.completion.chunk",
+                        "created": self.created,
+                        "model": self.model,
+                        "system_fingerprint": FINGERPRINT,
+                        "choices": [],
+                        "usage": _usage(obj),
+                    }
+                )
         return out
 
 
 def completion(final: Mapping[str, Any], cid: str, created: int) -> dict[str, Any]:
     """A joined native generate answer → text_completion object."""
-    return {"id": cid, "object": "text_completion", "created": created,
-            "model": final.get("model", ""), "system_fingerprint": FINGERPRINT,
-            "choices": [{"text": final.get("response", ""), "index": 0,
-                         "finish_reason": _finish_reason(final, False)}],
-            "usage": _usage(final)}
+    return {
+        "id": cid,
+        "object": "text_completion",
+        "created": created,
+        "model": final.get("model", ""),
+        "system_fingerprint": FINGERPRINT,
+        "choices": [
+            {
+                "text": final.get("response", ""),
+                "index": 0,
+                "finish_reason": _finish_reason(final, False),
+            }
+        ],
+        "usage": _usage(final),
+    }
 
 
 def completion_chunk(obj: Mapping[str, Any], cid: str, model: str) -> dict[str, Any]:
     done = bool(obj.get("done"))
-    return {"id": cid, "object": "text_completion", "created": int(time.time()),
-            "choices": [{"text": obj.get("response", ""), "index": 0,
-                         "finish_reason": _finish_reason(obj, False) if done else None}],
-            "model": model, "system_fingerprint": FINGERPRINT}
+    return {
+        "id": cid,
+        "object": "text_completion",
+        "created": int(time.time()),
+        "choices": [
+            {
+                "text": obj.get("response", ""),
+                "index": 0,
+                "finish_reason": _finish_reason(obj, False) if done else None,
+            }
+        ],
+        "model": model,
+        "system_fingerprint": FINGERPRINT,
+    }
 
 
 def embeddings_response(native: Mapping[str, Any], model: str, encoding: str) -> dict[str, Any]:
@@ -311,16 +384,26 @@ def embeddings_response(native: Mapping[str, Any], model: str, encoding: str) ->
             value = base64.b64encode(struct.pack(f"<{len(vec)}f", *vec)).decode()
         data.append({"object": "embedding", "embedding": value, "index": i})
     tokens = int(native.get("prompt_eval_count", 0))
-    return {"object": "list", "data": data, "model": model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
-def models_list(installed: list[Mapping[str, Any]]) -> dict[str, Any]:
+def models_list(installed: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """/api/tags models → /v1/models (``data`` is null when there are none, as in Ollama)."""
     from sollol.names import owner_of
     from sollol.state.snapshot import expires_timestamp
 
-    data = [{"id": m.get("name", ""), "object": "model",
-             "created": int(expires_timestamp(str(m.get("modified_at", ""))) or 0),
-             "owned_by": owner_of(str(m.get("name", "")))} for m in installed]
+    data = [
+        {
+            "id": m.get("name", ""),
+            "object": "model",
+            "created": int(expires_timestamp(str(m.get("modified_at", ""))) or 0),
+            "owned_by": owner_of(str(m.get("name", ""))),
+        }
+        for m in installed
+    ]
     return {"object": "list", "data": data or None}

@@ -45,6 +45,8 @@ def priority() -> int:
     except ValueError:
         value = 0
     if not 1 <= value <= 10 or str(value) != raw.strip():
-        raise BadRequest(f"invalid priority {raw!r}: use an integer from 1 (lowest) to 10 "
-                         "(critical) in ?priority= or the X-SOLLOL-Priority header")
+        raise BadRequest(
+            f"invalid priority {raw!r}: use an integer from 1 (lowest) to 10 "
+            "(critical) in ?priority= or the X-SOLLOL-Priority header"
+        )
     return value

@@ -28,8 +28,10 @@ def routing_meta(call: Call) -> dict[str, Any]:
         "priority": p.priority,
         "decision_score": round(d.score, 4) if d else None,
         "reasoning": d.reasoning if d else "",
-        "alternatives": [{"host": a.host, "score": round(a.score, 4),
-                          "predicted_ms": round(a.predicted_ms, 1)} for a in (d.alternatives if d else ())],
+        "alternatives": [
+            {"host": a.host, "score": round(a.score, 4), "predicted_ms": round(a.predicted_ms, 1)}
+            for a in (d.alternatives if d else ())
+        ],
         "attempts": call.attempt,
         "queue_wait_ms": round(call.queue_wait_ms, 2),
         "actual_duration_ms": round((time.monotonic() - call.t0) * 1000, 2),
@@ -65,8 +67,7 @@ def ndjson_response(call: Call, events: Events, on_close: Callable[[], None]) ->
         finally:
             on_close()
 
-    return Response(body(), status=200, content_type="application/x-ndjson",
-                    headers=_headers(call))
+    return Response(body(), status=200, content_type="application/x-ndjson", headers=_headers(call))
 
 
 def _line(ev: tuple[str, bytes], call: Call) -> bytes:
@@ -78,8 +79,12 @@ def _line(ev: tuple[str, bytes], call: Call) -> bytes:
 
 def json_response(obj: Any, call: Call | None = None, status: int = 200) -> Response:
     body = json.dumps(obj, separators=_COMPACT)
-    return Response(body, status=status, content_type="application/json; charset=utf-8",
-                    headers=_headers(call) if call else None)
+    return Response(
+        body,
+        status=status,
+        content_type="application/json; charset=utf-8",
+        headers=_headers(call) if call else None,
+    )
 
 
 def final_object(call: Call, events: Events) -> dict[str, Any]:

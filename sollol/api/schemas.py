@@ -21,12 +21,37 @@ __all__ = [
     "validate_body",
 ]
 
-_INT_OPTIONS = {"num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "num_keep", "seed",
-                "num_predict", "top_k", "repeat_last_n", "draft_num_predict"}
-_FLOAT_OPTIONS = {"top_p", "min_p", "typical_p", "temperature", "repeat_penalty",
-                  "presence_penalty", "frequency_penalty"}
-_BOOL_OPTIONS = {"use_mmap", "numa", "penalize_newline", "low_vram", "f16_kv", "vocab_only",
-                 "use_mlock"}
+_INT_OPTIONS = {
+    "num_ctx",
+    "num_batch",
+    "num_gpu",
+    "main_gpu",
+    "num_thread",
+    "num_keep",
+    "seed",
+    "num_predict",
+    "top_k",
+    "repeat_last_n",
+    "draft_num_predict",
+}
+_FLOAT_OPTIONS = {
+    "top_p",
+    "min_p",
+    "typical_p",
+    "temperature",
+    "repeat_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+}
+_BOOL_OPTIONS = {
+    "use_mmap",
+    "numa",
+    "penalize_newline",
+    "low_vram",
+    "f16_kv",
+    "vocab_only",
+    "use_mlock",
+}
 _THINK_LEVELS = ("low", "medium", "high", "max")
 _DURATION = re.compile(r"^-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$|^-?0$")
 
@@ -46,9 +71,9 @@ class _Bool(fields.Field[Any]):
 
 def _keep_alive(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValidationError("keep_alive must be a number of seconds or a duration like \"5m\"")
+        raise ValidationError('keep_alive must be a number of seconds or a duration like "5m"')
     if isinstance(value, str) and not _DURATION.match(value.strip()):
-        raise ValidationError(f"invalid keep_alive duration {value!r}: use a unit, e.g. \"10m\"")
+        raise ValidationError(f'invalid keep_alive duration {value!r}: use a unit, e.g. "10m"')
 
 
 def _think(value: Any) -> None:
@@ -58,7 +83,7 @@ def _think(value: Any) -> None:
 
 def _format(value: Any) -> None:
     if value not in (None, "", "json") and not isinstance(value, dict):
-        raise ValidationError("format must be \"json\" or a JSON schema object")
+        raise ValidationError('format must be "json" or a JSON schema object')
 
 
 def _role(value: str) -> None:
@@ -112,8 +137,11 @@ class _Base(Schema):
     truncate = _Bool(allow_none=True)
     shift = _Bool(allow_none=True)
     logprobs = _Bool(allow_none=True)
-    top_logprobs = fields.Integer(allow_none=True, strict=True, validate=validate.Range(
-        0, 20, error="top_logprobs must be between 0 and 20"))
+    top_logprobs = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(0, 20, error="top_logprobs must be between 0 and 20"),
+    )
 
 
 class _ToolCallFunction(Schema):
@@ -200,9 +228,14 @@ def first_error(messages: Any, path: str = "") -> str:
     if isinstance(messages, list) and messages:
         return first_error(messages[0], path)
     text = str(messages)
-    return f"{path}: {text}" if path and not text.startswith(("option ", "top_logprobs",
-                                                               "raw mode", "invalid input",
-                                                               "invalid keep_alive")) else text
+    return (
+        f"{path}: {text}"
+        if path
+        and not text.startswith(
+            ("option ", "top_logprobs", "raw mode", "invalid input", "invalid keep_alive")
+        )
+        else text
+    )
 
 
 def validate_body(endpoint: str, body: Any) -> dict[str, Any]:

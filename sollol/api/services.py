@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -41,10 +42,8 @@ class Recorder:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="sollol-recorder", daemon=True)
             self._thread.start()
-        try:
+        with contextlib.suppress(queue.Full):  # dropping a record beats blocking a request
             self.q.put_nowait(entry)
-        except queue.Full:
-            pass
 
     def _breaker_cares(self, host: str) -> bool:
         """A success only matters to a circuit that is not closed or has failures counted."""
@@ -53,8 +52,9 @@ class Recorder:
         view = next((v for v in self.fleet.views() if v.record.name == host), None)
         if view is None:
             return True
-        return view.circuit.get("state", "closed") != "closed" or \
-            view.circuit.get("failures", "0") not in ("0", "")
+        return view.circuit.get("state", "closed") != "closed" or view.circuit.get(
+            "failures", "0"
+        ) not in ("0", "")
 
     def _loop(self) -> None:
         key = self.cfg.key("decisions")
@@ -101,9 +101,15 @@ class Services:
             self.fleet.note_finish(call.request_id, call.host, call.profile.model)
         d = call.decision
         entry = {
-            "ts": time.time(), "request_id": call.request_id, "model": call.profile.model,
-            "endpoint": call.endpoint, "host": call.host, "priority": call.priority,
-            "task_type": call.profile.task_type, "attempts": call.attempt, "outcome": outcome,
+            "ts": time.time(),
+            "request_id": call.request_id,
+            "model": call.profile.model,
+            "endpoint": call.endpoint,
+            "host": call.host,
+            "priority": call.priority,
+            "task_type": call.profile.task_type,
+            "attempts": call.attempt,
+            "outcome": outcome,
             "score": round(d.score, 4) if d else None,
             "predicted_ms": round(d.predicted_ms, 1) if d else None,
             "actual_ms": round((time.monotonic() - call.t0) * 1000, 1),
@@ -120,8 +126,9 @@ def services() -> Services:
     return svc
 
 
-def start_call(endpoint: str, body: dict[str, Any], prio: int, stream: bool = False
-               ) -> tuple[Call, Iterator[tuple[str, bytes]]]:
+def start_call(
+    endpoint: str, body: dict[str, Any], prio: int, stream: bool = False
+) -> tuple[Call, Iterator[tuple[str, bytes]]]:
     """Analyse, route and publish one request; returns the call and the iterator of its output."""
     svc = services()
     label = str(body.get("model") or body.get("name") or "")
@@ -133,7 +140,8 @@ def start_call(endpoint: str, body: dict[str, Any], prio: int, stream: bool = Fa
     if endpoint == "show" and "model" not in body:
         body["model"] = label
     analysed = analyse_request(endpoint if endpoint != "show" else "chat", body, prio)
-    call = Call(endpoint=endpoint, body=body, profile=analysed, model_label=label,
-                client_streams=stream)
+    call = Call(
+        endpoint=endpoint, body=body, profile=analysed, model_label=label, client_streams=stream
+    )
     svc.dispatcher.submit(call)
     return call, svc.dispatcher.events(call)

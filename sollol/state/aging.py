@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sollol.state.queues import LEVELS, KOMBU_SEP
+from sollol.state.queues import KOMBU_SEP, LEVELS
 
 __all__ = ["AGING_LUA", "age_queue", "level_keys"]
 

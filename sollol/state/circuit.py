@@ -63,20 +63,35 @@ return state
 
 def record_failure(redis: Any, cfg: SOLLOLConfig, host: str, reason: str, now: float) -> str:
     """Count a host failure; returns the circuit state after it."""
-    out = redis.eval(_FAILURE, 1, cfg.key("circuit", host), now, cfg.circuit_failures_to_open,
-                     cfg.circuit_open_s, reason[:200])
+    out = redis.eval(
+        _FAILURE,
+        1,
+        cfg.key("circuit", host),
+        now,
+        cfg.circuit_failures_to_open,
+        cfg.circuit_open_s,
+        reason[:200],
+    )
     return out.decode() if isinstance(out, bytes) else str(out)
 
 
-def record_success(redis: Any, cfg: SOLLOLConfig, host: str, now: float,
-                   probe: bool = False) -> str:
+def record_success(
+    redis: Any, cfg: SOLLOLConfig, host: str, now: float, probe: bool = False
+) -> str:
     """Count a success; in half-open, enough of them close the circuit. Returns the state.
 
     A ``probe`` (a health check) only helps a half-open circuit close: it must not reset the
     failure count of a closed one, or a node whose inference fails while /api/version answers
     would never be taken out."""
-    out = redis.eval(_SUCCESS, 1, cfg.key("circuit", host), now, cfg.circuit_open_s,
-                     cfg.circuit_successes_to_close, int(probe))
+    out = redis.eval(
+        _SUCCESS,
+        1,
+        cfg.key("circuit", host),
+        now,
+        cfg.circuit_open_s,
+        cfg.circuit_successes_to_close,
+        int(probe),
+    )
     return out.decode() if isinstance(out, bytes) else str(out)
 
 
@@ -90,5 +105,7 @@ def effective_state(circuit: dict[str, str], now: float, open_s: float) -> str:
 
 def read_circuit(redis: Any, cfg: SOLLOLConfig, host: str) -> dict[str, str]:
     raw = redis.hgetall(cfg.key("circuit", host))
-    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in raw.items()}
+    return {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in raw.items()
+    }

@@ -33,9 +33,18 @@ def _f(d: Mapping[str, str], key: str) -> float:
         return 0.0
 
 
-def assess(alive: bool, ollama_ok: bool, ollama_error: str, seen_at: float, running: int,
-           circuit: str, circuit_reason: str, check: Mapping[str, str], now: float,
-           cfg: SOLLOLConfig) -> tuple[str, str]:
+def assess(  # noqa: PLR0911 - one return per rule, in order of severity
+    alive: bool,
+    ollama_ok: bool,
+    ollama_error: str,
+    seen_at: float,
+    running: int,
+    circuit: str,
+    circuit_reason: str,
+    check: Mapping[str, str],
+    now: float,
+    cfg: SOLLOLConfig,
+) -> tuple[str, str]:
     """(state, reason) of one host; reason is empty when healthy."""
     if not alive:
         return "down", f"no heartbeat for {now - seen_at:.0f} s" if seen_at else "no heartbeat"
@@ -56,13 +65,21 @@ def assess(alive: bool, ollama_ok: bool, ollama_error: str, seen_at: float, runn
     return "healthy", ""
 
 
-def record_check(redis: Any, cfg: SOLLOLConfig, host: str, ok: bool, latency_ms: float,
-                 error: str = "") -> None:
+def record_check(
+    redis: Any, cfg: SOLLOLConfig, host: str, ok: bool, latency_ms: float, error: str = ""
+) -> None:
     """The worker's answer to a health check (runs on the host's own worker)."""
     key = cfg.key("health", host)
     pipe = redis.pipeline(transaction=False)
-    pipe.hset(key, mapping={"checked_at": time.time(), "ok": int(ok),
-                            "latency_ms": round(latency_ms, 1), "error": error[:200]})
+    pipe.hset(
+        key,
+        mapping={
+            "checked_at": time.time(),
+            "ok": int(ok),
+            "latency_ms": round(latency_ms, 1),
+            "error": error[:200],
+        },
+    )
     pipe.expire(key, 86_400)
     pipe.execute()
 

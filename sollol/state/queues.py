@@ -45,4 +45,4 @@ def queue_depths(redis: Any, queues: Sequence[str]) -> dict[str, tuple[int, ...]
         for key in priority_list_keys(q):
             pipe.llen(key)
     flat = pipe.execute()
-    return {q: tuple(flat[i * LEVELS:(i + 1) * LEVELS]) for i, q in enumerate(queues)}
+    return {q: tuple(flat[i * LEVELS : (i + 1) * LEVELS]) for i, q in enumerate(queues)}

@@ -67,14 +67,16 @@ def write_heartbeat(redis: Any, cfg: SOLLOLConfig, record: HostRecord) -> None:
     pipe.sadd(cfg.key("hosts"), record.name)
     pipe.hset(key, mapping=record.to_hash())
     pipe.expire(key, RECORD_TTL_S)
-    pipe.set(cfg.key("alive", record.name), record.worker or "1",
-             px=int(cfg.heartbeat_ttl_s * 1000))
+    pipe.set(
+        cfg.key("alive", record.name), record.worker or "1", px=int(cfg.heartbeat_ttl_s * 1000)
+    )
     pipe.execute()
 
 
 def host_names(redis: Any, cfg: SOLLOLConfig) -> list[str]:
-    return sorted(n.decode() if isinstance(n, bytes) else n
-                  for n in redis.smembers(cfg.key("hosts")))
+    return sorted(
+        n.decode() if isinstance(n, bytes) else n for n in redis.smembers(cfg.key("hosts"))
+    )
 
 
 def read_records(redis: Any, cfg: SOLLOLConfig, names: list[str] | None = None) -> list[HostRecord]:

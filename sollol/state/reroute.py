@@ -33,8 +33,9 @@ class Waiting:
 
     __slots__ = ("job", "level", "raw", "request_id", "src_key")
 
-    def __init__(self, src_key: str, level: int, raw: bytes, request_id: str,
-                 job: dict[str, Any]) -> None:
+    def __init__(
+        self, src_key: str, level: int, raw: bytes, request_id: str, job: dict[str, Any]
+    ) -> None:
         self.src_key, self.level, self.raw = src_key, level, raw
         self.request_id, self.job = request_id, job
 

@@ -23,7 +23,15 @@ from sollol.state.queues import LEVELS, priority_list_keys
 from sollol.state.registry import HostRecord, host_names
 from sollol.state.stats import OUTTOK_SEP, decode_stats
 
-__all__ = ["HostView", "expires_timestamp", "host_state", "parse_expires", "read_fleet", "read_output_tokens", "snapshot_of"]
+__all__ = [
+    "HostView",
+    "expires_timestamp",
+    "host_state",
+    "parse_expires",
+    "read_fleet",
+    "read_output_tokens",
+    "snapshot_of",
+]
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _PER_HOST = 7 + LEVELS
@@ -34,9 +42,15 @@ class HostView:
 
     __slots__ = ("check", "circuit", "health", "queued", "reason", "record", "running", "stats")
 
-    def __init__(self, record: HostRecord, running: Mapping[str, int], queued: tuple[int, ...],
-                 stats: Mapping[str, Any], circuit: Mapping[str, str],
-                 check: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        record: HostRecord,
+        running: Mapping[str, int],
+        queued: tuple[int, ...],
+        stats: Mapping[str, Any],
+        circuit: Mapping[str, str],
+        check: Mapping[str, str] | None = None,
+    ) -> None:
         self.record = record
         self.running = running
         self.queued = queued
@@ -50,7 +64,9 @@ class HostView:
 def expires_timestamp(value: str) -> float:
     """Epoch seconds of an /api/ps ``expires_at`` (RFC 3339, up to 9 fraction digits); 0 if unparsable."""
     try:
-        return datetime.fromisoformat(_FRACTION.sub(r"\1", value.replace("Z", "+00:00"))).timestamp()
+        return datetime.fromisoformat(
+            _FRACTION.sub(r"\1", value.replace("Z", "+00:00"))
+        ).timestamp()
     except (ValueError, AttributeError):
         return 0.0
 
@@ -87,7 +103,8 @@ def read_fleet(redis: Any, cfg: SOLLOLConfig, now: float | None = None) -> list[
     views = []
     for i, _ in enumerate(names):
         raw, alive, running, stats, circuit, drain, check, *depths = flat[
-            i * _PER_HOST:(i + 1) * _PER_HOST]
+            i * _PER_HOST : (i + 1) * _PER_HOST
+        ]
         if not raw:
             continue
         record = HostRecord.from_hash(raw, alive=bool(alive))
@@ -95,8 +112,14 @@ def read_fleet(redis: Any, cfg: SOLLOLConfig, now: float | None = None) -> list[
         circ["state"] = effective_state(circ, now, cfg.circuit_open_s)
         if drain:
             circ["drain"] = _decode(drain)
-        view = HostView(record, parse_running(running), tuple(depths), decode_stats(stats), circ,
-                        {_decode(k): _decode(v) for k, v in check.items()})
+        view = HostView(
+            record,
+            parse_running(running),
+            tuple(depths),
+            decode_stats(stats),
+            circ,
+            {_decode(k): _decode(v) for k, v in check.items()},
+        )
         view.health, view.reason = _assess(view, now, cfg)
         views.append(view)
     return views
@@ -114,39 +137,67 @@ def _assess(view: HostView, now: float, cfg: SOLLOLConfig) -> tuple[str, str]:
     rec = view.record
     if view.circuit.get("drain"):
         return "down", f"drained by the operator: {view.circuit['drain']}"
-    return assess(rec.alive, rec.ollama_ok, rec.ollama_error, rec.seen_at,
-                  sum(view.running.values()), view.circuit["state"],
-                  view.circuit.get("reason", ""), view.check, now, cfg)
+    return assess(
+        rec.alive,
+        rec.ollama_ok,
+        rec.ollama_error,
+        rec.seen_at,
+        sum(view.running.values()),
+        view.circuit["state"],
+        view.circuit.get("reason", ""),
+        view.check,
+        now,
+        cfg,
+    )
 
 
 def host_state(view: HostView, now: float) -> HostState:
     """The router's view of one host."""
     rec = view.record
-    installed = {normalize_model(m.get("name") or m.get("model", "")): m.get("size", 0) / 2**20
-                 for m in rec.installed}
+    installed = {
+        normalize_model(m.get("name") or m.get("model", "")): m.get("size", 0) / 2**20
+        for m in rec.installed
+    }
     loaded = tuple(
-        LoadedModel(name=normalize_model(m.get("name") or m.get("model", "")),
-                    size_mb=m.get("size", 0) / 2**20, on_gpu=m.get("size_vram", 0) > 0,
-                    expires_in_s=parse_expires(m.get("expires_at", ""), now))
+        LoadedModel(
+            name=normalize_model(m.get("name") or m.get("model", "")),
+            size_mb=m.get("size", 0) / 2**20,
+            on_gpu=m.get("size_vram", 0) > 0,
+            expires_in_s=parse_expires(m.get("expires_at", ""), now),
+        )
         for m in rec.loaded
     )
     tags = set(rec.tags)
     if rec.vram_mb == 0 and not any(m.on_gpu for m in loaded) and loaded:
         tags.add("cpu")
     return HostState(
-        name=rec.name, installed=MappingProxyType(installed), loaded=loaded, slots=rec.slots,
-        max_loaded_models=rec.max_loaded_models, vram_mb=float(rec.vram_mb),
-        running=sum(view.running.values()), running_by_model=MappingProxyType(dict(view.running)),
-        queued=view.queued, stats=MappingProxyType(dict(view.stats)), health=view.health,
-        circuit=view.circuit.get("state", "closed"), tags=frozenset(tags),
+        name=rec.name,
+        installed=MappingProxyType(installed),
+        loaded=loaded,
+        slots=rec.slots,
+        max_loaded_models=rec.max_loaded_models,
+        vram_mb=float(rec.vram_mb),
+        running=sum(view.running.values()),
+        running_by_model=MappingProxyType(dict(view.running)),
+        queued=view.queued,
+        stats=MappingProxyType(dict(view.stats)),
+        health=view.health,
+        circuit=view.circuit.get("state", "closed"),
+        tags=frozenset(tags),
         success_rate=host_success_rate(view.stats),
     )
 
 
-def snapshot_of(views: Iterable[HostView], now: float,
-                output_tokens: Mapping[tuple[str, str], float] | None = None) -> FleetSnapshot:
-    return FleetSnapshot(hosts=tuple(host_state(v, now) for v in views), now=now,
-                         output_tokens=MappingProxyType(dict(output_tokens or {})))
+def snapshot_of(
+    views: Iterable[HostView],
+    now: float,
+    output_tokens: Mapping[tuple[str, str], float] | None = None,
+) -> FleetSnapshot:
+    return FleetSnapshot(
+        hosts=tuple(host_state(v, now) for v in views),
+        now=now,
+        output_tokens=MappingProxyType(dict(output_tokens or {})),
+    )
 
 
 def read_output_tokens(redis: Any, cfg: SOLLOLConfig) -> dict[tuple[str, str], float]:

@@ -33,8 +33,14 @@ def decode_stats(raw: dict[Any, Any]) -> dict[str, ModelStats]:
     return out
 
 
-def record_sample(redis: Any, cfg: SOLLOLConfig, host: str, model: str, sample: TimingSample,
-                  task_type: str | None = None) -> ModelStats:
+def record_sample(
+    redis: Any,
+    cfg: SOLLOLConfig,
+    host: str,
+    model: str,
+    sample: TimingSample,
+    task_type: str | None = None,
+) -> ModelStats:
     """Fold one request's timings into the host's stats for ``model``; returns the new stats."""
     key = cfg.key("stats", host)
     pipe = redis.pipeline(transaction=False)
@@ -49,7 +55,10 @@ def record_sample(redis: Any, cfg: SOLLOLConfig, host: str, model: str, sample: 
     pipe.expire(key, 7 * 86_400)
     if task_type and sample.ok and sample.gen_tokens > 0:
         prev_tok = float(raw_tok) if raw_tok else None
-        pipe.hset(cfg.key("outtok"), tok_field,
-                  update_output_tokens(prev_tok, sample.gen_tokens, cfg.ewma_alpha))
+        pipe.hset(
+            cfg.key("outtok"),
+            tok_field,
+            update_output_tokens(prev_tok, sample.gen_tokens, cfg.ewma_alpha),
+        )
     pipe.execute()
     return new

@@ -48,8 +48,15 @@ class StreamWriter:
 
     TERMINAL = ("final", "error", "cancelled")
 
-    def __init__(self, redis: Any, key: str, attempt: int, maxlen: int = 100_000,
-                 ttl_s: int = 300, written: int = 0) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        key: str,
+        attempt: int,
+        maxlen: int = 100_000,
+        ttl_s: int = 300,
+        written: int = 0,
+    ) -> None:
         self.redis = redis
         self.key = key
         self.attempt = str(attempt)
@@ -61,8 +68,20 @@ class StreamWriter:
 
     def emit(self, kind: str, data: bytes | str = b"") -> None:
         """XADD one entry; the key's TTL is (re)set on the first and on the closing entry."""
-        args = ("XADD", self.key, "MAXLEN", "~", self.maxlen, "*", "k", kind, "a", self.attempt,
-                "d", data)
+        args = (
+            "XADD",
+            self.key,
+            "MAXLEN",
+            "~",
+            self.maxlen,
+            "*",
+            "k",
+            kind,
+            "a",
+            self.attempt,
+            "d",
+            data,
+        )
         closing = kind in self.TERMINAL
         if self.written == 0 or closing:
             pipe = self.redis.pipeline(transaction=False)

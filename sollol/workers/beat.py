@@ -1,13 +1,13 @@
 """Periodic fleet jobs: Celery beat schedules them, the control worker (queue ``sollol``) runs them.
 
-    sollol.health_round   every health_check_interval_s: send a health check through every host's
-                          own queue (so it tests queue + worker + Ollama, never loading a model),
-                          then record host state changes as alerts
-    sollol.health_check   runs ON the host's worker: HEAD /, /api/version, /api/ps; its result
-                          feeds the circuit breaker (the probes of a half-open circuit)
-    sollol.age_queues     every aging_interval_s: promote messages waiting longer than aging_step_s
-    sollol.reroute        every reroute_interval_s: move messages off dead hosts' queues
-    sollol.refresh        every metrics_refresh_interval_s: forget hosts whose record expired
+sollol.health_round   every health_check_interval_s: send a health check through every host's
+                      own queue (so it tests queue + worker + Ollama, never loading a model),
+                      then record host state changes as alerts
+sollol.health_check   runs ON the host's worker: HEAD /, /api/version, /api/ps; its result
+                      feeds the circuit breaker (the probes of a half-open circuit)
+sollol.age_queues     every aging_interval_s: promote messages waiting longer than aging_step_s
+sollol.reroute        every reroute_interval_s: move messages off dead hosts' queues
+sollol.refresh        every metrics_refresh_interval_s: forget hosts whose record expired
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def register(app: Celery) -> None:
     def age_queues() -> int:
         ctx = get_context(cfg)
         now = time.time()
-        return sum(age_queue(ctx.redis, h, now, cfg.aging_step_s) for h in host_names(ctx.redis, cfg))
+        return sum(
+            age_queue(ctx.redis, h, now, cfg.aging_step_s) for h in host_names(ctx.redis, cfg)
+        )
 
     @app.task(name="sollol.reroute", ignore_result=True)
     def reroute() -> int:
@@ -61,9 +63,15 @@ def register(app: Celery) -> None:
         return _forget_expired(app)
 
     def every(seconds: float, task: str) -> dict[str, Any]:
-        return {"task": task, "schedule": seconds,
-                "options": {"queue": CONTROL_QUEUE, "expires": max(1.0, seconds),
-                            "priority": kombu_priority(10)}}
+        return {
+            "task": task,
+            "schedule": seconds,
+            "options": {
+                "queue": CONTROL_QUEUE,
+                "expires": max(1.0, seconds),
+                "priority": kombu_priority(10),
+            },
+        }
 
     app.conf.beat_schedule = {
         "health": every(cfg.health_check_interval_s, "sollol.health_round"),
@@ -87,12 +95,20 @@ def _health_round(app: Celery) -> int:
 def _send_check(app: Celery, view: HostView, now: float) -> None:
     cfg = app.sollol_config
     name = view.record.name
-    sent, checked = float(view.check.get("sent_at", 0) or 0), float(view.check.get("checked_at", 0) or 0)
+    sent, checked = (
+        float(view.check.get("sent_at", 0) or 0),
+        float(view.check.get("checked_at", 0) or 0),
+    )
     if sent <= checked:  # none pending: start the clock of this one
         get_context(cfg).redis.hset(cfg.key("health", name), "sent_at", now)
-    app.send_task("sollol.health_check", queue=name, routing_key=name,
-                  priority=kombu_priority(10), expires=3 * cfg.health_check_interval_s,
-                  ignore_result=True)
+    app.send_task(
+        "sollol.health_check",
+        queue=name,
+        routing_key=name,
+        priority=kombu_priority(10),
+        expires=3 * cfg.health_check_interval_s,
+        ignore_result=True,
+    )
 
 
 def _note_state(redis: Any, cfg: Any, view: HostView) -> None:
@@ -103,8 +119,9 @@ def _note_state(redis: Any, cfg: Any, view: HostView) -> None:
     old_state = (old.decode() if isinstance(old, bytes) else (old or "")).split("|", 1)[0]
     if old_state != view.health:
         record_alert(redis, cfg, view.record.name, old_state or "new", view.health, view.reason)
-        log.warning("host %s: %s -> %s %s", view.record.name, old_state or "new", view.health,
-                    view.reason)
+        log.warning(
+            "host %s: %s -> %s %s", view.record.name, old_state or "new", view.health, view.reason
+        )
 
 
 def _health_check(app: Celery) -> bool:
@@ -118,8 +135,9 @@ def _health_check(app: Celery) -> bool:
         ctx.ollama.get_json("/api/version")
         ctx.ollama.get_json("/api/ps")
     except Exception as exc:
-        record_check(ctx.redis, ctx.cfg, ctx.host, False, (time.monotonic() - started) * 1000,
-                     str(exc))
+        record_check(
+            ctx.redis, ctx.cfg, ctx.host, False, (time.monotonic() - started) * 1000, str(exc)
+        )
         record_failure(ctx.redis, ctx.cfg, ctx.host, f"health check: {exc}", time.time())
         return False
     record_check(ctx.redis, ctx.cfg, ctx.host, True, (time.monotonic() - started) * 1000)
@@ -147,18 +165,24 @@ def _reroute(app: Celery) -> int:
             continue
         for msg in waiting_messages(ctx.redis, view.record.name):
             job = msg.job
-            profile = RequestProfile(model=str(job.get("model", "")),
-                                     endpoint=str(job.get("endpoint", "chat")),
-                                     task_type=str(job.get("task_type", "generation")),
-                                     priority=int(job.get("priority", 5)))
+            profile = RequestProfile(
+                model=str(job.get("model", "")),
+                endpoint=str(job.get("endpoint", "chat")),
+                task_type=str(job.get("task_type", "generation")),
+                priority=int(job.get("priority", 5)),
+            )
             try:
                 decision = router.route(profile, snapshot, exclude=down)
             except NoHostAvailable:
                 continue
             if move(ctx.redis, msg, decision.host):
                 moved += 1
-                log.warning("moved request %s from down host %s to %s", msg.request_id,
-                            view.record.name, decision.host)
+                log.warning(
+                    "moved request %s from down host %s to %s",
+                    msg.request_id,
+                    view.record.name,
+                    decision.host,
+                )
     return moved
 
 

@@ -67,7 +67,7 @@ def make_celery(cfg: SOLLOLConfig | None = None) -> Celery:
     cfg = cfg or load_config()
     celery = Celery("sollol", set_as_current=False)
     celery.conf.update(celery_settings(cfg))
-    celery.sollol_config = cfg  # type: ignore[attr-defined]
+    celery.sollol_config = cfg
     from sollol.workers import beat, tasks
 
     tasks.register(celery)

@@ -46,14 +46,16 @@ class WorkerContext:
     refresh: threading.Event = field(default_factory=threading.Event)
     scripts: Any = None  # registered Lua scripts (begin)
     samples: queue.Queue[tuple[str, str, Any, Any]] = field(
-        default_factory=lambda: queue.Queue(maxsize=10_000))
+        default_factory=lambda: queue.Queue(maxsize=10_000)
+    )
     _learner: threading.Thread | None = None
 
     def learn(self, host: str, model: str, sample: Any, task_type: Any) -> None:
         """Queue a timing sample for the learner thread (never blocks a request)."""
         if self._learner is None or not self._learner.is_alive():
-            self._learner = threading.Thread(target=self._learn_loop, name="sollol-learner",
-                                             daemon=True)
+            self._learner = threading.Thread(
+                target=self._learn_loop, name="sollol-learner", daemon=True
+            )
             self._learner.start()
         with contextlib.suppress(queue.Full):
             self.samples.put_nowait((host, model, sample, task_type))
@@ -74,11 +76,19 @@ class WorkerContext:
 
     @classmethod
     def create(cls, cfg: SOLLOLConfig) -> WorkerContext:
-        client = redis.Redis.from_url(cfg.redis_url or "redis://127.0.0.1:6379/0",
-                                      socket_timeout=10, socket_connect_timeout=5,
-                                      health_check_interval=15, retry_on_timeout=True)
-        ollama = OllamaClient(cfg.ollama_url, cfg.ollama_connect_timeout_s,
-                              cfg.ollama_read_timeout_s, pool=cfg.worker_slots + 4)
+        client = redis.Redis.from_url(
+            cfg.redis_url or "redis://127.0.0.1:6379/0",
+            socket_timeout=10,
+            socket_connect_timeout=5,
+            health_check_interval=15,
+            retry_on_timeout=True,
+        )
+        ollama = OllamaClient(
+            cfg.ollama_url,
+            cfg.ollama_connect_timeout_s,
+            cfg.ollama_read_timeout_s,
+            pool=cfg.worker_slots + 4,
+        )
         from sollol.workers.runner import BEGIN_LUA
 
         scripts = type("Scripts", (), {"begin": client.register_script(BEGIN_LUA)})()
@@ -103,7 +113,7 @@ _context_lock = threading.Lock()
 
 def get_context(cfg: SOLLOLConfig) -> WorkerContext:
     """The process's context, created on first use."""
-    global _context
+    global _context  # noqa: PLW0603 - one context per worker process, by design
     with _context_lock:
         if _context is None:
             _context = WorkerContext.create(cfg)
@@ -111,6 +121,6 @@ def get_context(cfg: SOLLOLConfig) -> WorkerContext:
 
 
 def set_context(ctx: WorkerContext | None) -> None:
-    global _context
+    global _context  # noqa: PLW0603 - one context per worker process, by design
     with _context_lock:
         _context = ctx

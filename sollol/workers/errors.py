@@ -1,14 +1,14 @@
 """Errors a worker meets while calling its Ollama, each knowing whether another host could succeed.
 
-    OllamaError
-     ├── OllamaUnavailable      cannot connect / connection refused      (host failure, retry elsewhere)
-     ├── OllamaTimeout          no byte for ollama_read_timeout_s         (host failure, retry elsewhere)
-     ├── StreamBroken           connection dropped after output began     (host failure)
-     └── OllamaHTTPError        Ollama answered with a status >= 400
-          ├── ModelMissing      404: this host lacks the model            (routing fact, retry elsewhere)
-          ├── OllamaBusy        503: "server busy"                        (host failure, retry elsewhere)
-          ├── OllamaClientError other 4xx: the request itself is wrong    (never retried)
-          └── OllamaServerError 5xx                                       (host failure, retry elsewhere)
+OllamaError
+ ├── OllamaUnavailable      cannot connect / connection refused      (host failure, retry elsewhere)
+ ├── OllamaTimeout          no byte for ollama_read_timeout_s         (host failure, retry elsewhere)
+ ├── StreamBroken           connection dropped after output began     (host failure)
+ └── OllamaHTTPError        Ollama answered with a status >= 400
+      ├── ModelMissing      404: this host lacks the model            (routing fact, retry elsewhere)
+      ├── OllamaBusy        503: "server busy"                        (host failure, retry elsewhere)
+      ├── OllamaClientError other 4xx: the request itself is wrong    (never retried)
+      └── OllamaServerError 5xx                                       (host failure, retry elsewhere)
 """
 
 from __future__ import annotations

@@ -35,10 +35,18 @@ def probe(ctx: WorkerContext) -> HostRecord:
     """The host record as the local Ollama describes itself right now."""
     cfg = ctx.cfg
     tags = [t.strip() for t in cfg.worker_tags.split(",") if t.strip()]
-    rec = HostRecord(name=ctx.host, url=cfg.ollama_url, worker=ctx.worker_name,
-                     machine=socket.gethostname(), pid=os.getpid(), slots=cfg.worker_slots,
-                     vram_mb=cfg.worker_vram_mb, max_loaded_models=cfg.worker_max_loaded_models,
-                     tags=tags, seen_at=time.time())
+    rec = HostRecord(
+        name=ctx.host,
+        url=cfg.ollama_url,
+        worker=ctx.worker_name,
+        machine=socket.gethostname(),
+        pid=os.getpid(),
+        slots=cfg.worker_slots,
+        vram_mb=cfg.worker_vram_mb,
+        max_loaded_models=cfg.worker_max_loaded_models,
+        tags=tags,
+        seen_at=time.time(),
+    )
     try:
         rec.installed = list(ctx.ollama.get_json("/api/tags").get("models") or [])
         rec.loaded = list(ctx.ollama.get_json("/api/ps").get("models") or [])
@@ -54,12 +62,12 @@ class BackgroundLoops:
 
     def __init__(self, ctx: WorkerContext, requests_held: Any = None) -> None:
         self.ctx = ctx
-        self.requests_held = requests_held or (lambda: [])  # → kombu delivery tags held now
+        self.requests_held = requests_held or (list)  # → kombu delivery tags held now
         self.stopping = threading.Event()
-        self.threads = [threading.Thread(target=self._heartbeat_loop, name="sollol-heartbeat",
-                                         daemon=True),
-                        threading.Thread(target=self._watch_loop, name="sollol-watch",
-                                         daemon=True)]
+        self.threads = [
+            threading.Thread(target=self._heartbeat_loop, name="sollol-heartbeat", daemon=True),
+            threading.Thread(target=self._watch_loop, name="sollol-watch", daemon=True),
+        ]
 
     def start(self) -> None:
         self.beat_once()

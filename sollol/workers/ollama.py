@@ -57,8 +57,13 @@ class Upstream:
 class OllamaClient:
     """Calls ``base_url`` (an Ollama server) with up to ``pool`` idle keep-alive connections."""
 
-    def __init__(self, base_url: str, connect_timeout_s: float = 5.0,
-                 read_timeout_s: float = 300.0, pool: int = 8) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 300.0,
+        pool: int = 8,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
         self._https = parts.scheme == "https"
@@ -102,8 +107,9 @@ class OllamaClient:
             headers["X-SOLLOL-Request-Id"] = request_id
         return self._send("POST", f"/api/{endpoint}", data, headers)
 
-    def _send(self, method: str, path: str, data: bytes | None,
-              headers: dict[str, str]) -> Upstream:
+    def _send(
+        self, method: str, path: str, data: bytes | None, headers: dict[str, str]
+    ) -> Upstream:
         for attempt in (1, 2):  # a pooled connection may have been closed by Ollama meanwhile
             conn = self._connection()
             reused = conn.sock is not None
@@ -111,7 +117,7 @@ class OllamaClient:
             try:
                 if conn.sock is None:
                     conn.connect()
-                conn.sock.settimeout(self.read_timeout_s)  # type: ignore[union-attr]
+                conn.sock.settimeout(self.read_timeout_s)
                 conn.request(method, self._prefix + path, body=data, headers=headers)
                 return up
             except OSError as exc:
@@ -125,14 +131,16 @@ class OllamaClient:
         """Block until Ollama's status line; raise the typed error for a status >= 400."""
         try:
             up.response = up.conn.getresponse()
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             up.conn.close()
             raise OllamaTimeout(f"Ollama at {self.base_url} did not answer in time") from exc
         except (OSError, http.client.HTTPException) as exc:
             up.conn.close()
             if up.aborted:
                 raise _Aborted("the call was aborted") from None
-            raise OllamaUnavailable(f"Ollama at {self.base_url} dropped the request: {exc}") from exc
+            raise OllamaUnavailable(
+                f"Ollama at {self.base_url} dropped the request: {exc}"
+            ) from exc
         if up.response.status >= 400:
             text = up.response.read().decode(errors="replace")
             up.reusable = not up.response.will_close
@@ -153,12 +161,13 @@ class OllamaClient:
                     yield line
             up.reusable = not resp.will_close
             resp.close()  # a fully read response must be closed before the socket is reused
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise OllamaTimeout(f"Ollama at {self.base_url} went silent mid-request") from exc
         except (OSError, http.client.HTTPException, ValueError) as exc:
             if not up.aborted:
-                raise StreamBroken(f"Ollama at {self.base_url} dropped the connection "
-                                   f"mid-stream: {exc}") from exc
+                raise StreamBroken(
+                    f"Ollama at {self.base_url} dropped the connection mid-stream: {exc}"
+                ) from exc
         finally:
             self._release(up)
 
@@ -200,7 +209,7 @@ def _error_text(text: str, resp: http.client.HTTPResponse) -> str:
     try:
         data = json.loads(text)
         if isinstance(data, dict) and isinstance(data.get("error"), str):
-            return data["error"]
+            return str(data["error"])
     except ValueError:
         pass
     return text.strip()[:500] or f"HTTP {resp.status} {resp.reason}"

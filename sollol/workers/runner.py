@@ -58,16 +58,29 @@ def begin(ctx: WorkerContext, request_id: str, attempt: int, host: str, member: 
     cancelled)."""
     cfg = ctx.cfg
     start = json.dumps({"host": host, "worker": ctx.worker_name, "attempt": attempt})
-    keys = (cfg.key("stream", request_id), cfg.key("attempt", request_id),
-            cfg.key("cancel", request_id), cfg.key("running", host))
-    out = ctx.scripts.begin(keys=keys, args=(attempt, start, member,
-                                              time.time() + inflight.lease_s(cfg),
-                                              cfg.stream_maxlen, cfg.stream_ttl_s))
+    keys = (
+        cfg.key("stream", request_id),
+        cfg.key("attempt", request_id),
+        cfg.key("cancel", request_id),
+        cfg.key("running", host),
+    )
+    out = ctx.scripts.begin(
+        keys=keys,
+        args=(
+            attempt,
+            start,
+            member,
+            time.time() + inflight.lease_s(cfg),
+            cfg.stream_maxlen,
+            cfg.stream_ttl_s,
+        ),
+    )
     return out.decode() if isinstance(out, bytes) else str(out)
 
 
-def run_job(ctx: WorkerContext, request_id: str, job: Mapping[str, Any],
-            delivery_tag: str | None = None) -> str:
+def run_job(
+    ctx: WorkerContext, request_id: str, job: Mapping[str, Any], delivery_tag: str | None = None
+) -> str:
     """Execute ``job`` (endpoint, body, host, attempt, …) for ``request_id``; returns the outcome."""
     cfg = ctx.cfg
     attempt = int(job.get("attempt", 1))
@@ -77,8 +90,14 @@ def run_job(ctx: WorkerContext, request_id: str, job: Mapping[str, Any],
     verdict = begin(ctx, request_id, attempt, host, item.member)
     if verdict != "ok":
         return verdict
-    writer = StreamWriter(ctx.redis, cfg.key("stream", request_id), attempt, cfg.stream_maxlen,
-                          cfg.stream_ttl_s, written=1)
+    writer = StreamWriter(
+        ctx.redis,
+        cfg.key("stream", request_id),
+        attempt,
+        cfg.stream_maxlen,
+        cfg.stream_ttl_s,
+        written=1,
+    )
     running_key = cfg.key("running", host)
     writer.on_close.append(lambda pipe: pipe.zrem(running_key, item.member))
     ctx.track(item)
@@ -90,8 +109,9 @@ def run_job(ctx: WorkerContext, request_id: str, job: Mapping[str, Any],
             inflight.end(ctx.redis, cfg, host, item.member)
 
 
-def _execute(ctx: WorkerContext, item: InFlight, job: Mapping[str, Any],
-             writer: StreamWriter) -> str:
+def _execute(
+    ctx: WorkerContext, item: InFlight, job: Mapping[str, Any], writer: StreamWriter
+) -> str:
     endpoint = str(job["endpoint"])
     model = str(job.get("model", ""))
     cold = model not in ctx.loaded_models if ctx.loaded_models is not None else False
@@ -108,8 +128,15 @@ def _execute(ctx: WorkerContext, item: InFlight, job: Mapping[str, Any],
         return exc.reason
     except Exception as exc:  # a bug must reach the client as an error, never as a hang
         log.exception("request %s failed in the worker", item.request_id)
-        writer.emit_json("error", {"status": 500, "error": f"SOLLOL worker error: {exc}",
-                                   "reason": "upstream", "retryable": False})
+        writer.emit_json(
+            "error",
+            {
+                "status": 500,
+                "error": f"SOLLOL worker error: {exc}",
+                "reason": "upstream",
+                "retryable": False,
+            },
+        )
         return "bug"
     if final is None:
         writer.emit("cancelled")
@@ -118,8 +145,13 @@ def _execute(ctx: WorkerContext, item: InFlight, job: Mapping[str, Any],
     return "ok"
 
 
-def _relay(ctx: WorkerContext, upstream: Upstream, writer: StreamWriter, endpoint: str,
-           client_streams: bool = True) -> dict[str, Any] | None:
+def _relay(
+    ctx: WorkerContext,
+    upstream: Upstream,
+    writer: StreamWriter,
+    endpoint: str,
+    client_streams: bool = True,
+) -> dict[str, Any] | None:
     """Copy Ollama's output to the stream; returns the final object, or None if aborted.
 
     When the client did not ask for a stream, lines are joined here and sent once (with a
@@ -167,23 +199,44 @@ class _MidStreamError(OllamaError):
         self.reason = "upstream"
 
 
-def _report_error(ctx: WorkerContext, item: InFlight, job: Mapping[str, Any],
-                  writer: StreamWriter, exc: OllamaError, cold: bool) -> None:
+def _report_error(
+    ctx: WorkerContext,
+    item: InFlight,
+    job: Mapping[str, Any],
+    writer: StreamWriter,
+    exc: OllamaError,
+    cold: bool,
+) -> None:
     if item.cancelled:
         writer.emit("cancelled")
         return
-    writer.emit_json("error", {"status": exc.status, "error": exc.message, "reason": exc.reason,
-                               "retryable": exc.retryable, "chunks": max(0, writer.written - 1)})
+    writer.emit_json(
+        "error",
+        {
+            "status": exc.status,
+            "error": exc.message,
+            "reason": exc.reason,
+            "retryable": exc.retryable,
+            "chunks": max(0, writer.written - 1),
+        },
+    )
     if isinstance(exc, ModelMissing):
         ctx.refresh_soon()
     elif exc.reason in ("host", "upstream"):
-        sample = TimingSample(ok=False, load_s=0.0, prompt_tokens=0, prompt_s=0.0, gen_tokens=0,
-                              gen_s=0.0, cold=cold)
+        sample = TimingSample(
+            ok=False, load_s=0.0, prompt_tokens=0, prompt_s=0.0, gen_tokens=0, gen_s=0.0, cold=cold
+        )
         _store(ctx, item.host, job, sample)
 
 
-def _learn(ctx: WorkerContext, host: str, job: Mapping[str, Any], final: Mapping[str, Any],
-           cold: bool, wall_s: float) -> None:
+def _learn(
+    ctx: WorkerContext,
+    host: str,
+    job: Mapping[str, Any],
+    final: Mapping[str, Any],
+    cold: bool,
+    wall_s: float,
+) -> None:
     """Fold Ollama's own timings of a successful request into the host's learned rates."""
     if not final:  # embeddings/show: only the wall time is known
         final = {"total_duration": int(wall_s * NS)}

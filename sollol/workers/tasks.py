@@ -23,8 +23,7 @@ _loops: list[BackgroundLoops] = []
 def register(app: Celery) -> None:
     """Register SOLLOL's tasks and worker hooks on ``app``."""
 
-    @app.task(name=INFER, bind=True, acks_late=True, reject_on_worker_lost=True,
-              ignore_result=True)
+    @app.task(name=INFER, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
     def infer(self: Any, request_id: str, job: dict[str, Any]) -> str:
         """Run one client request on this worker's Ollama; output goes to the request stream."""
         return run_job(get_context(app.sollol_config), request_id, job)
@@ -42,8 +41,12 @@ def register(app: Celery) -> None:
         loops = BackgroundLoops(ctx, requests_held=_held_delivery_tags)
         loops.start()
         _loops.append(loops)
-        log.info("SOLLOL worker for host %r ready: Ollama at %s, %d slots",
-                 host, ctx.cfg.ollama_url, ctx.cfg.worker_slots)
+        log.info(
+            "SOLLOL worker for host %r ready: Ollama at %s, %d slots",
+            host,
+            ctx.cfg.ollama_url,
+            ctx.cfg.worker_slots,
+        )
 
     @signals.worker_shutting_down.connect(weak=False)
     def _on_shutdown(**_: Any) -> None:
@@ -73,4 +76,5 @@ def _held_delivery_tags() -> list[str]:
     from celery.worker import state
 
     held = list(state.reserved_requests) + list(state.active_requests)
-    return [getattr(getattr(r, "_message", None), "delivery_tag", None) for r in held]
+    tags = (getattr(getattr(r, "_message", None), "delivery_tag", None) for r in held)
+    return [str(t) for t in tags if t]

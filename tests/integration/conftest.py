@@ -50,14 +50,21 @@ class Live:
             return json.loads(r.read())
 
     def fault(self, node: str, mode: str) -> None:
-        req = urllib.request.Request(f"{self.control_url}/nodes/{node}/fault", method="POST",
-                                     data=json.dumps({"mode": mode}).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.control_url}/nodes/{node}/fault",
+            method="POST",
+            data=json.dumps({"mode": mode}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         urllib.request.urlopen(req, timeout=10).close()
 
     def recover(self, node: str) -> None:
-        req = urllib.request.Request(f"{self.control_url}/nodes/{node}/recover", method="POST",
-                                     data=b"{}", headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.control_url}/nodes/{node}/recover",
+            method="POST",
+            data=b"{}",
+            headers={"Content-Type": "application/json"},
+        )
         urllib.request.urlopen(req, timeout=10).close()
 
     def sim_requests(self) -> dict[str, Any]:
@@ -77,8 +84,9 @@ EMBED = {"size_mb": 300, "load_s": 0.5, "embed_dim": 64, "embed_tps": 4000}
 
 
 @pytest.fixture(scope="module")
-def live_factory(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[Callable[..., Live]]:
+def live_factory(
+    redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Live]]:
     """Start a live stack from a profile dict; everything started is stopped at module end."""
     started: list[Stack] = []
 
@@ -86,8 +94,9 @@ def live_factory(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathF
         redis.Redis.from_url(redis_server.url).flushall()
         path = Path(tmp_path_factory.mktemp("profile")) / "fleet.yaml"
         path.write_text(yaml.safe_dump(profile))
-        cfg = load_config(env={}, redis_url=redis_server.url, port=free_port(),
-                          **{**FAST, **settings})
+        cfg = load_config(
+            env={}, redis_url=redis_server.url, port=free_port(), **{**FAST, **settings}
+        )
         control = free_port()
         stack = Stack(cfg, sim_profile=str(path), sim_control_port=control)
         started.append(stack)
@@ -98,9 +107,14 @@ def live_factory(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathF
             raise
         # as `sollol up` does: restart workers, beat and control when they die
         threading.Thread(target=stack.supervise, name="supervisor", daemon=True).start()
-        return Live(url=f"http://127.0.0.1:{cfg.port}", cfg=cfg,
-                    redis=redis.Redis.from_url(redis_server.url), stack=stack, profile=profile,
-                    control_url=f"http://127.0.0.1:{control}")
+        return Live(
+            url=f"http://127.0.0.1:{cfg.port}",
+            cfg=cfg,
+            redis=redis.Redis.from_url(redis_server.url),
+            stack=stack,
+            profile=profile,
+            control_url=f"http://127.0.0.1:{control}",
+        )
 
     yield start
     for stack in started:

@@ -15,8 +15,13 @@ pytestmark = pytest.mark.integration
 
 def _msg(t: float, priority: int, label: str) -> str:
     # the shape kombu stores (json.dumps default separators), with SOLLOL's aging header
-    return json.dumps({"body": label, "headers": {"argsrepr": '"sollol_t": 1', "sollol_t": t},
-                       "properties": {"delivery_info": {"routing_key": "q"}, "priority": priority}})
+    return json.dumps(
+        {
+            "body": label,
+            "headers": {"argsrepr": '"sollol_t": 1', "sollol_t": t},
+            "properties": {"delivery_info": {"routing_key": "q"}, "priority": priority},
+        }
+    )
 
 
 def test_overdue_messages_move_up_exactly_one_level(redis_client):

@@ -8,8 +8,9 @@ from sollol.config import load_config
 from sollol.state.circuit import effective_state, read_circuit, record_failure, record_success
 
 pytestmark = pytest.mark.integration
-CFG = load_config(env={}, circuit_failures_to_open=3, circuit_open_s=10.0,
-                  circuit_successes_to_close=2)
+CFG = load_config(
+    env={}, circuit_failures_to_open=3, circuit_open_s=10.0, circuit_successes_to_close=2
+)
 
 
 def test_consecutive_failures_open_it(redis_client):

@@ -51,8 +51,9 @@ def test_no_redis_server_is_left_behind_when_the_owner_goes(how):
             sys.exit(0)
         time.sleep(60)
     """)
-    with subprocess.Popen([sys.executable, "-c", script, how], stdout=subprocess.PIPE,
-                          text=True) as owner:
+    with subprocess.Popen(
+        [sys.executable, "-c", script, how], stdout=subprocess.PIPE, text=True
+    ) as owner:
         redis_pid = int(owner.stdout.readline())
         assert psutil.pid_exists(redis_pid)
         if how == "sigterm":
@@ -62,7 +63,10 @@ def test_no_redis_server_is_left_behind_when_the_owner_goes(how):
         owner.wait(10)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if not psutil.pid_exists(redis_pid) or psutil.Process(redis_pid).status() == psutil.STATUS_ZOMBIE:
+        if (
+            not psutil.pid_exists(redis_pid)
+            or psutil.Process(redis_pid).status() == psutil.STATUS_ZOMBIE
+        ):
             break
         time.sleep(0.05)
     else:

@@ -17,14 +17,34 @@ STEP_S = 0.5
 
 @pytest.fixture(scope="module")
 def live(live_factory):
-    return live_factory(make_profile([
-        {"name": "solo", "num_parallel": 1, "models": {"llama3.2": CHAT}, "loaded": ["llama3.2"]},
-    ], time_scale=0.05), aging_step_s=STEP_S, aging_interval_s=0.25)
+    return live_factory(
+        make_profile(
+            [
+                {
+                    "name": "solo",
+                    "num_parallel": 1,
+                    "models": {"llama3.2": CHAT},
+                    "loaded": ["llama3.2"],
+                },
+            ],
+            time_scale=0.05,
+        ),
+        aging_step_s=STEP_S,
+        aging_interval_s=0.25,
+    )
 
 
 def _gen(url, priority, tokens):
-    r = httpx.post(f"{url}/api/generate?priority={priority}", timeout=120, json={
-        "model": "llama3.2", "prompt": "fair", "stream": False, "options": {"num_predict": tokens}})
+    r = httpx.post(
+        f"{url}/api/generate?priority={priority}",
+        timeout=120,
+        json={
+            "model": "llama3.2",
+            "prompt": "fair",
+            "stream": False,
+            "options": {"num_predict": tokens},
+        },
+    )
     r.raise_for_status()
     return r.json()
 

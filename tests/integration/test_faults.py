@@ -20,10 +20,27 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def live(live_factory):
-    return live_factory(make_profile([
-        {"name": "alpha", "num_parallel": 2, "models": {"llama3.2": CHAT}, "loaded": ["llama3.2"]},
-        {"name": "beta", "num_parallel": 2, "models": {"llama3.2": CHAT}, "loaded": ["llama3.2"]},
-    ], time_scale=0.05), idle_chunk_timeout_s=4.0, circuit_open_s=3.0)
+    return live_factory(
+        make_profile(
+            [
+                {
+                    "name": "alpha",
+                    "num_parallel": 2,
+                    "models": {"llama3.2": CHAT},
+                    "loaded": ["llama3.2"],
+                },
+                {
+                    "name": "beta",
+                    "num_parallel": 2,
+                    "models": {"llama3.2": CHAT},
+                    "loaded": ["llama3.2"],
+                },
+            ],
+            time_scale=0.05,
+        ),
+        idle_chunk_timeout_s=4.0,
+        circuit_open_s=3.0,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -53,9 +70,16 @@ def _wait_healthy(live, names, timeout=30.0):
 
 
 def _gen(live, tokens=40, stream=False, priority=5, timeout=60):
-    r = httpx.post(f"{live.url}/api/generate?priority={priority}", timeout=timeout, json={
-        "model": "llama3.2", "prompt": "fault test", "stream": stream,
-        "options": {"num_predict": tokens}})
+    r = httpx.post(
+        f"{live.url}/api/generate?priority={priority}",
+        timeout=timeout,
+        json={
+            "model": "llama3.2",
+            "prompt": "fault test",
+            "stream": stream,
+            "options": {"num_predict": tokens},
+        },
+    )
     if stream:
         lines = [json.loads(x) for x in r.text.splitlines()]
         return r.status_code, lines
@@ -190,8 +214,16 @@ def test_redis_restart_loses_no_request(live, redis_server):
 def test_gateway_answers_503_while_redis_is_away_and_recovers(live, redis_server):
     redis_server.kill()
     try:
-        r = httpx.post(live.url + "/api/generate", timeout=30, json={
-            "model": "llama3.2", "prompt": "x", "stream": False, "options": {"num_predict": 2}})
+        r = httpx.post(
+            live.url + "/api/generate",
+            timeout=30,
+            json={
+                "model": "llama3.2",
+                "prompt": "x",
+                "stream": False,
+                "options": {"num_predict": 2},
+            },
+        )
         assert r.status_code == 503
         assert "Redis" in r.json()["error"]
         assert httpx.get(live.url + "/api/health", timeout=10).status_code == 503

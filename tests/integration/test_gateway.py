@@ -19,13 +19,28 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def live(live_factory):
-    return live_factory(make_profile([
-        {"name": "alpha", "num_parallel": 2, "models": {"llama3.2": CHAT, "nomic-embed-text": EMBED},
-         "loaded": ["llama3.2"]},
-        {"name": "beta", "num_parallel": 2, "models": {"llama3.2": CHAT, "qwen2.5-coder:7b": CODER,
-                                                      "nomic-embed-text": EMBED},
-         "loaded": ["llama3.2"]},
-    ]))
+    return live_factory(
+        make_profile(
+            [
+                {
+                    "name": "alpha",
+                    "num_parallel": 2,
+                    "models": {"llama3.2": CHAT, "nomic-embed-text": EMBED},
+                    "loaded": ["llama3.2"],
+                },
+                {
+                    "name": "beta",
+                    "num_parallel": 2,
+                    "models": {
+                        "llama3.2": CHAT,
+                        "qwen2.5-coder:7b": CODER,
+                        "nomic-embed-text": EMBED,
+                    },
+                    "loaded": ["llama3.2"],
+                },
+            ]
+        )
+    )
 
 
 @pytest.fixture
@@ -58,27 +73,45 @@ def test_chat_non_streaming(client):
 
 
 def test_routed_answers_carry_host_header_and_routing_metadata(live):
-    r = httpx.post(live.url + "/api/chat", timeout=30, json={
-        "model": "llama3.2", "messages": MSG, "stream": False, "options": {"num_predict": 3}})
+    r = httpx.post(
+        live.url + "/api/chat",
+        timeout=30,
+        json={"model": "llama3.2", "messages": MSG, "stream": False, "options": {"num_predict": 3}},
+    )
     routing = r.json()["_sollol_routing"]
     assert r.headers["x-sollol-host"] == routing["host"] in ("alpha", "beta")
-    for key in ("task_type", "complexity", "priority", "decision_score", "reasoning",
-                "alternatives", "attempts", "queue_wait_ms", "actual_duration_ms"):
+    for key in (
+        "task_type",
+        "complexity",
+        "priority",
+        "decision_score",
+        "reasoning",
+        "alternatives",
+        "attempts",
+        "queue_wait_ms",
+        "actual_duration_ms",
+    ):
         assert key in routing, key
     assert routing["attempts"] == 1 and routing["priority"] == 5
 
 
 def test_chat_streaming_token_by_token(client):
-    parts = list(client.chat(model="llama3.2", messages=MSG, stream=True, options={"num_predict": 8}))
+    parts = list(
+        client.chat(model="llama3.2", messages=MSG, stream=True, options={"num_predict": 8})
+    )
     assert len(parts) == 9  # 8 tokens + the final done object
     assert parts[-1].done and parts[-1].eval_count == 8
     assert all(not p.done for p in parts[:-1])
 
 
 def test_generate_streaming_and_not(client):
-    full = client.generate(model="llama3.2", prompt="Why is the sky blue?", options={"num_predict": 6})
+    full = client.generate(
+        model="llama3.2", prompt="Why is the sky blue?", options={"num_predict": 6}
+    )
     assert full.done and full.eval_count == 6 and full.response
-    parts = list(client.generate(model="llama3.2", prompt="hi", stream=True, options={"num_predict": 3}))
+    parts = list(
+        client.generate(model="llama3.2", prompt="hi", stream=True, options={"num_predict": 3})
+    )
     assert "".join(p.response for p in parts) and parts[-1].done
 
 
@@ -108,16 +141,31 @@ def test_unknown_model_is_ollamas_404(client):
 
 
 def test_model_installed_only_on_one_host_goes_there(live):
-    r = httpx.post(live.url + "/api/chat", timeout=60, json={
-        "model": "qwen2.5-coder:7b", "messages": MSG, "stream": False, "options": {"num_predict": 2}})
+    r = httpx.post(
+        live.url + "/api/chat",
+        timeout=60,
+        json={
+            "model": "qwen2.5-coder:7b",
+            "messages": MSG,
+            "stream": False,
+            "options": {"num_predict": 2},
+        },
+    )
     assert r.json()["_sollol_routing"]["host"] == "beta"
 
 
 def test_openai_chat_stream_and_not(oa):
     resp = oa.chat.completions.create(model="llama3.2", messages=MSG, max_tokens=4)
     assert resp.choices[0].message.content and resp.usage.completion_tokens == 4
-    chunks = list(oa.chat.completions.create(model="llama3.2", messages=MSG, max_tokens=4,
-                                             stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        oa.chat.completions.create(
+            model="llama3.2",
+            messages=MSG,
+            max_tokens=4,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text
     assert chunks[-1].usage.completion_tokens == 4
@@ -139,15 +187,23 @@ def test_openai_errors_are_in_openai_shape(oa):
     assert info.value.body["type"] == "invalid_request_error"
 
 
-@pytest.mark.parametrize(("path", "body", "status", "needle"), [
-    ("/api/chat", b"", 400, "missing request body"),
-    ("/api/chat", b"{nope", 400, "invalid JSON"),
-    ("/api/chat", b'{"model": "llama3.2", "messages": "x"}', 400, "messages"),
-    ("/api/generate", b'{"model": "llama3.2", "options": {"num_predict": "x"}}', 400, "num_predict"),
-    ("/api/chat?priority=11", b'{"model": "llama3.2"}', 400, "priority"),
-    ("/api/chat?priority=high", b'{"model": "llama3.2"}', 400, "priority"),
-    ("/api/pull", b'{"model": "llama3.2"}', 501, "not supported"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "status", "needle"),
+    [
+        ("/api/chat", b"", 400, "missing request body"),
+        ("/api/chat", b"{nope", 400, "invalid JSON"),
+        ("/api/chat", b'{"model": "llama3.2", "messages": "x"}', 400, "messages"),
+        (
+            "/api/generate",
+            b'{"model": "llama3.2", "options": {"num_predict": "x"}}',
+            400,
+            "num_predict",
+        ),
+        ("/api/chat?priority=11", b'{"model": "llama3.2"}', 400, "priority"),
+        ("/api/chat?priority=high", b'{"model": "llama3.2"}', 400, "priority"),
+        ("/api/pull", b'{"model": "llama3.2"}', 501, "not supported"),
+    ],
+)
 def test_bad_input_gets_a_clear_error_in_ollama_shape(live, path, body, status, needle):
     r = httpx.post(live.url + path, content=body)
     assert r.status_code == status
@@ -161,8 +217,11 @@ def test_unknown_route_and_wrong_method_like_gin(live):
 
 
 def test_ndjson_has_no_blank_lines_and_right_content_type(live):
-    with httpx.stream("POST", live.url + "/api/generate",
-                      json={"model": "llama3.2", "prompt": "x", "options": {"num_predict": 3}}) as r:
+    with httpx.stream(
+        "POST",
+        live.url + "/api/generate",
+        json={"model": "llama3.2", "prompt": "x", "options": {"num_predict": 3}},
+    ) as r:
         assert r.headers["content-type"].startswith("application/x-ndjson")
         assert r.headers["x-sollol-host"] in ("alpha", "beta")
         lines = list(r.iter_lines())
@@ -172,8 +231,16 @@ def test_ndjson_has_no_blank_lines_and_right_content_type(live):
 
 def test_requests_spread_over_the_hosts(live):
     def one(_):
-        r = httpx.post(live.url + "/api/generate", timeout=60, json={
-            "model": "llama3.2", "prompt": "spread", "stream": False, "options": {"num_predict": 20}})
+        r = httpx.post(
+            live.url + "/api/generate",
+            timeout=60,
+            json={
+                "model": "llama3.2",
+                "prompt": "spread",
+                "stream": False,
+                "options": {"num_predict": 20},
+            },
+        )
         return r.headers["x-sollol-host"]
 
     with cf.ThreadPoolExecutor(8) as pool:
@@ -182,8 +249,12 @@ def test_requests_spread_over_the_hosts(live):
 
 
 def test_client_disconnect_frees_the_slot_on_the_node(live):
-    with httpx.stream("POST", live.url + "/api/generate", timeout=30, json={
-            "model": "llama3.2", "prompt": "long", "options": {"num_predict": 5000}}) as r:
+    with httpx.stream(
+        "POST",
+        live.url + "/api/generate",
+        timeout=30,
+        json={"model": "llama3.2", "prompt": "long", "options": {"num_predict": 5000}},
+    ) as r:
         host = r.headers["x-sollol-host"]
         for _ in zip(range(3), r.iter_lines(), strict=False):
             pass

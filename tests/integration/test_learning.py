@@ -18,16 +18,38 @@ SLOW = {"size_mb": 2000, "load_s": 1.0, "prompt_tps": 500, "gen_tps": 30}
 
 @pytest.fixture(scope="module")
 def live(live_factory):
-    return live_factory(make_profile([
-        {"name": "quick", "num_parallel": 1, "models": {"llama3.2": FAST}, "loaded": ["llama3.2"]},
-        {"name": "slow", "num_parallel": 1, "models": {"llama3.2": SLOW}, "loaded": ["llama3.2"]},
-    ], time_scale=TIME_SCALE))
+    return live_factory(
+        make_profile(
+            [
+                {
+                    "name": "quick",
+                    "num_parallel": 1,
+                    "models": {"llama3.2": FAST},
+                    "loaded": ["llama3.2"],
+                },
+                {
+                    "name": "slow",
+                    "num_parallel": 1,
+                    "models": {"llama3.2": SLOW},
+                    "loaded": ["llama3.2"],
+                },
+            ],
+            time_scale=TIME_SCALE,
+        )
+    )
 
 
 def _run(live, host_hint: str) -> dict:
-    r = httpx.post(live.url + "/api/generate", timeout=60, json={
-        "model": "llama3.2", "prompt": f"learning {host_hint}", "stream": False,
-        "options": {"num_predict": 200}})
+    r = httpx.post(
+        live.url + "/api/generate",
+        timeout=60,
+        json={
+            "model": "llama3.2",
+            "prompt": f"learning {host_hint}",
+            "stream": False,
+            "options": {"num_predict": 200},
+        },
+    )
     r.raise_for_status()
     return r.json()["_sollol_routing"]
 
@@ -45,9 +67,13 @@ def test_learned_generation_rates_match_what_the_nodes_deliver(live):
 
 def test_predicted_durations_converge_on_actual_ones(live):
     routed = [_run(live, f"converge {i}") for i in range(30)]
-    errors = [abs(r["predicted_ms"] - r["actual_duration_ms"]) / r["actual_duration_ms"]
-              for r in routed]
+    errors = [
+        abs(r["predicted_ms"] - r["actual_duration_ms"]) / r["actual_duration_ms"] for r in routed
+    ]
     late = statistics.median(errors[-10:])
-    assert late < 0.35, "\n".join(str((r["host"], r["predicted_ms"], r["actual_duration_ms"], r["queue_wait_ms"])) for r in routed)
+    assert late < 0.35, "\n".join(
+        str((r["host"], r["predicted_ms"], r["actual_duration_ms"], r["queue_wait_ms"]))
+        for r in routed
+    )
     # and routing used what it learned: the fast host gets the work when both are idle
     assert sum(r["host"] == "quick" for r in routed[-10:]) >= 8

@@ -16,14 +16,32 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def live(live_factory):
-    return live_factory(make_profile([
-        {"name": "solo", "num_parallel": 1, "models": {"llama3.2": CHAT}, "loaded": ["llama3.2"]},
-    ], time_scale=0.05))
+    return live_factory(
+        make_profile(
+            [
+                {
+                    "name": "solo",
+                    "num_parallel": 1,
+                    "models": {"llama3.2": CHAT},
+                    "loaded": ["llama3.2"],
+                },
+            ],
+            time_scale=0.05,
+        )
+    )
 
 
 def _generate(url: str, priority: int, tokens: int, finished: dict, label: str) -> None:
-    r = httpx.post(f"{url}/api/generate?priority={priority}", timeout=120, json={
-        "model": "llama3.2", "prompt": label, "stream": False, "options": {"num_predict": tokens}})
+    r = httpx.post(
+        f"{url}/api/generate?priority={priority}",
+        timeout=120,
+        json={
+            "model": "llama3.2",
+            "prompt": label,
+            "stream": False,
+            "options": {"num_predict": tokens},
+        },
+    )
     r.raise_for_status()
     finished[label] = time.monotonic()
 
@@ -45,9 +63,12 @@ def test_priority_9_queued_after_priority_2_starts_before_them(live):
 
 
 def test_header_priority_is_accepted_and_reported(live):
-    r = httpx.post(live.url + "/api/generate", headers={"X-SOLLOL-Priority": "8"}, timeout=60,
-                   json={"model": "llama3.2", "prompt": "x", "stream": False,
-                         "options": {"num_predict": 2}})
+    r = httpx.post(
+        live.url + "/api/generate",
+        headers={"X-SOLLOL-Priority": "8"},
+        timeout=60,
+        json={"model": "llama3.2", "prompt": "x", "stream": False, "options": {"num_predict": 2}},
+    )
     assert r.status_code == 200
     assert r.json()["_sollol_routing"]["priority"] == 8
 
@@ -76,8 +97,11 @@ def test_queue_depth_per_priority_is_visible_in_the_fleet_view(live):
 def test_per_priority_queue_wait_is_measured_and_exposed(live):
     finished: dict[str, float] = {}
     with cf.ThreadPoolExecutor(4) as pool:
-        for f in [pool.submit(_generate, live.url, p, 50, finished, f"w{p}{i}")
-                  for p in (2, 9) for i in range(3)]:
+        for f in [
+            pool.submit(_generate, live.url, p, 50, finished, f"w{p}{i}")
+            for p in (2, 9)
+            for i in range(3)
+        ]:
             f.result()
     time.sleep(1.5)  # the gateway records off the request path
     waits = live.get("/api/fleet")["queue_wait_ms"]

@@ -29,7 +29,8 @@ def _spec() -> dict:
     # Test-only bounds: the gateway accepts any num_predict/max_tokens (as Ollama does), but an
     # answer of 10**18 tokens would just be slow, not wrong.
     spec["components"]["schemas"]["Options"]["properties"]["num_predict"].update(
-        minimum=-1, maximum=16)
+        minimum=-1, maximum=16
+    )
     for name in ("OpenAIChatRequest", "OpenAICompletionRequest"):
         spec["components"]["schemas"][name]["properties"]["max_tokens"].update(maximum=16)
     spec["servers"] = []
@@ -41,15 +42,31 @@ schema = schemathesis.openapi.from_dict(_spec())
 
 @pytest.fixture(scope="module")
 def live(live_factory):
-    return live_factory(make_profile([
-        {"name": "alpha", "num_parallel": 4, "models": {"llama3.2": CHAT, "nomic-embed-text": EMBED},
-         "loaded": ["llama3.2"]},
-    ], time_scale=0.01))
+    return live_factory(
+        make_profile(
+            [
+                {
+                    "name": "alpha",
+                    "num_parallel": 4,
+                    "models": {"llama3.2": CHAT, "nomic-embed-text": EMBED},
+                    "loaded": ["llama3.2"],
+                },
+            ],
+            time_scale=0.01,
+        )
+    )
 
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_gateway_conforms_to_its_openapi_description(case, live):
-    case.call_and_validate(base_url=live.url, timeout=30, checks=[
-        not_a_server_error, status_code_conformance, content_type_conformance,
-        response_schema_conformance])
+    case.call_and_validate(
+        base_url=live.url,
+        timeout=30,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+    )

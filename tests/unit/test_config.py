@@ -14,8 +14,14 @@ def test_defaults_need_no_environment():
 
 
 def test_environment_overrides_defaults_with_types():
-    cfg = load_config(env={"SOLLOL_PORT": "9001", "SOLLOL_SNAPSHOT_CACHE_MS": "100.5",
-                           "SOLLOL_STRATEGY": "round_robin", "OTHER": "x"})
+    cfg = load_config(
+        env={
+            "SOLLOL_PORT": "9001",
+            "SOLLOL_SNAPSHOT_CACHE_MS": "100.5",
+            "SOLLOL_STRATEGY": "round_robin",
+            "OTHER": "x",
+        }
+    )
     assert cfg.port == 9001
     assert cfg.snapshot_cache_ms == 100.5
     assert cfg.strategy == "round_robin"
@@ -31,8 +37,9 @@ def test_unknown_sollol_variables_are_kept_as_extra():
     assert cfg.extra == {"plugin_x": "1"}
 
 
-@pytest.mark.parametrize(("var", "value"), [("SOLLOL_PORT", "eighty"),
-                                            ("SOLLOL_EWMA_ALPHA", "fast")])
+@pytest.mark.parametrize(
+    ("var", "value"), [("SOLLOL_PORT", "eighty"), ("SOLLOL_EWMA_ALPHA", "fast")]
+)
 def test_bad_environment_values_are_named_in_the_error(var, value):
     with pytest.raises(ConfigError, match=var):
         load_config(env={var: value})
@@ -55,5 +62,6 @@ def test_child_env_carries_non_default_settings_and_extras():
     assert env["SOLLOL_PORT"] == "8100"
     assert env["SOLLOL_WORKER_SLOTS"] == "2"
     assert "SOLLOL_STRATEGY" not in env  # defaults are not repeated
-    assert load_config(env=env) == SOLLOLConfig(redis_url="redis://x:1/0", port=8100,
-                                                worker_slots=2)
+    assert load_config(env=env) == SOLLOLConfig(
+        redis_url="redis://x:1/0", port=8100, worker_slots=2
+    )

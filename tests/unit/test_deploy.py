@@ -43,7 +43,7 @@ def test_dockerfile_runs_as_a_non_root_user_and_configures_by_env_only():
     text = (ROOT / "Dockerfile").read_text()
     users = re.findall(r"^USER\s+(\S+)", text, re.M)
     assert users and users[-1] not in ("root", "0")
-    assert "CMD [\"sollol\", \"gateway\"]" in text
+    assert 'CMD ["sollol", "gateway"]' in text
     assert "COPY deploy/sim" in text  # the demo profile is inside the image
 
 
@@ -100,7 +100,9 @@ def test_demo_workers_match_the_simulated_fleet_they_serve():
 
 def test_prometheus_scrapes_the_gateway_and_flower():
     cfg = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    targets = {t for job in cfg["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    targets = {
+        t for job in cfg["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
+    }
     assert targets == {"gateway:8000", "flower:5555"}
 
 

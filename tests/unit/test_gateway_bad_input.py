@@ -26,10 +26,20 @@ def client():
 
     redis = fakeredis.FakeRedis()
     cfg = load_config(env={}, max_body_bytes=64 * 1024)
-    write_heartbeat(redis, cfg, HostRecord(
-        name="gpu-a", url="http://127.0.0.1:1", worker="w", slots=2, ollama_ok=True,
-        installed=[{"name": KNOWN, "model": KNOWN, "size": 2 * 2**30}], loaded=[],
-        seen_at=time.time()))
+    write_heartbeat(
+        redis,
+        cfg,
+        HostRecord(
+            name="gpu-a",
+            url="http://127.0.0.1:1",
+            worker="w",
+            slots=2,
+            ollama_ok=True,
+            installed=[{"name": KNOWN, "model": KNOWN, "size": 2 * 2**30}],
+            loaded=[],
+            seen_at=time.time(),
+        ),
+    )
     celery = Celery("test", broker="memory://", set_as_current=False)
     app = create_app(cfg, celery=celery, redis=redis)
     app.testing = True
@@ -38,9 +48,11 @@ def client():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children,
-                                                                       max_size=4),
-    max_leaves=12)
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 NATIVE = ["/api/chat", "/api/generate", "/api/embed", "/api/embeddings", "/api/show"]
 OPENAI = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"]
@@ -56,7 +68,9 @@ def _assert_clear_client_error(resp, openai: bool) -> None:
         assert isinstance(body["error"], str) and body["error"]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(path=st.sampled_from(NATIVE + OPENAI), raw=st.binary(max_size=200))
 def test_arbitrary_bytes_get_a_clear_4xx(client, path, raw):
     try:
@@ -70,12 +84,38 @@ def test_arbitrary_bytes_get_a_clear_4xx(client, path, raw):
     _assert_clear_client_error(resp, path.startswith("/v1/"))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=st.sampled_from(NATIVE + OPENAI), body=st.dictionaries(
-    st.sampled_from(["model", "messages", "prompt", "input", "options", "stream", "format",
-                     "keep_alive", "think", "max_tokens", "stop", "dimensions", "images", "raw",
-                     "system", "top_logprobs", "encoding_format", "name"]),
-    json_values, max_size=6))
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(NATIVE + OPENAI),
+    body=st.dictionaries(
+        st.sampled_from(
+            [
+                "model",
+                "messages",
+                "prompt",
+                "input",
+                "options",
+                "stream",
+                "format",
+                "keep_alive",
+                "think",
+                "max_tokens",
+                "stop",
+                "dimensions",
+                "images",
+                "raw",
+                "system",
+                "top_logprobs",
+                "encoding_format",
+                "name",
+            ]
+        ),
+        json_values,
+        max_size=6,
+    ),
+)
 def test_wrong_types_and_unknown_models_get_a_clear_4xx(client, path, body):
     if body.get("model") in (KNOWN, "llama3.2"):
         body["model"] = "unknown"
@@ -83,10 +123,14 @@ def test_wrong_types_and_unknown_models_get_a_clear_4xx(client, path, body):
     _assert_clear_client_error(resp, path.startswith("/v1/"))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(priority=st.text(alphabet=string.ascii_letters + string.digits + string.punctuation + " ",
-                        max_size=5).filter(
-    lambda p: p.strip() not in {str(i) for i in range(1, 11)} and p != ""))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    priority=st.text(
+        alphabet=string.ascii_letters + string.digits + string.punctuation + " ", max_size=5
+    ).filter(lambda p: p.strip() not in {str(i) for i in range(1, 11)} and p != "")
+)
 def test_bad_priorities_are_400_and_say_how_to_fix_them(client, priority):
     resp = client.post("/api/chat", json={"model": KNOWN}, headers={"X-SOLLOL-Priority": priority})
     assert resp.status_code == 400

@@ -9,49 +9,113 @@ from sollol.api import openai_compat as oc
 
 
 def test_chat_request_maps_fields_and_openai_defaults():
-    body = oc.chat_request({
-        "model": "llama3.2", "max_tokens": 7, "seed": 1, "stop": "\n",
-        "messages": [{"role": "system", "content": "be brief"},
-                     {"role": "user", "content": [{"type": "text", "text": "what is "},
-                                                  {"type": "text", "text": "this?"},
-                                                  {"type": "image_url",
-                                                   "image_url": {"url": "data:image/png;base64,QUJD"}}]}],
-        "response_format": {"type": "json_object"}, "reasoning_effort": "minimal",
-    })
+    body = oc.chat_request(
+        {
+            "model": "llama3.2",
+            "max_tokens": 7,
+            "seed": 1,
+            "stop": "\n",
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "what is "},
+                        {"type": "text", "text": "this?"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,QUJD"}},
+                    ],
+                },
+            ],
+            "response_format": {"type": "json_object"},
+            "reasoning_effort": "minimal",
+        }
+    )
     assert body["model"] == "llama3.2"
     assert body["messages"][1] == {"role": "user", "content": "what is this?", "images": ["QUJD"]}
     # OpenAI's defaults, not Ollama's native ones (temperature 1.0, top_p 1.0)
-    assert body["options"] == {"num_predict": 7, "seed": 1, "temperature": 1.0, "top_p": 1.0,
-                               "stop": ["\n"]}
+    assert body["options"] == {
+        "num_predict": 7,
+        "seed": 1,
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "stop": ["\n"],
+    }
     assert body["format"] == "json"
     assert body["think"] == "low"
 
 
 def test_tool_round_trip_arguments_are_json_strings_on_the_openai_side():
-    body = oc.chat_request({"model": "m", "messages": [
-        {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
-                                              "function": {"name": "w", "arguments": "{\"c\":\"x\"}"}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}]})
+    body = oc.chat_request(
+        {
+            "model": "m",
+            "messages": [
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "w", "arguments": '{"c":"x"}'},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+            ],
+        }
+    )
     assert body["messages"][0]["tool_calls"][0]["function"]["arguments"] == {"c": "x"}
     assert body["messages"][1]["tool_name"] == "w"  # found by matching tool_call_id
-    out = oc.chat_completion({"model": "m", "done": True, "message": {
-        "role": "assistant", "content": "", "tool_calls": [
-            {"id": "call_2", "function": {"index": 0, "name": "w", "arguments": {"c": "y"}}}]}},
-        "chatcmpl-1", 1)
+    out = oc.chat_completion(
+        {
+            "model": "m",
+            "done": True,
+            "message": {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"id": "call_2", "function": {"index": 0, "name": "w", "arguments": {"c": "y"}}}
+                ],
+            },
+        },
+        "chatcmpl-1",
+        1,
+    )
     call = out["choices"][0]["message"]["tool_calls"][0]
-    assert call["function"]["arguments"] == "{\"c\": \"y\"}"
+    assert call["function"]["arguments"] == '{"c": "y"}'
     assert out["choices"][0]["finish_reason"] == "tool_calls"
 
 
-@pytest.mark.parametrize(("req", "message"), [
-    ({"messages": [{"role": "user", "content": "x"}]}, "model is required"),
-    ({"model": "m", "messages": []}, "too short"),
-    ({"model": "m", "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}, "base64"),
-    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "reasoning_effort": "huge"},
-     "reasoning_effort"),
-    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}, "max_tokens"),
-])
+@pytest.mark.parametrize(
+    ("req", "message"),
+    [
+        ({"messages": [{"role": "user", "content": "x"}]}, "model is required"),
+        ({"model": "m", "messages": []}, "too short"),
+        (
+            {
+                "model": "m",
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}],
+                    }
+                ],
+            },
+            "base64",
+        ),
+        (
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": "x"}],
+                "reasoning_effort": "huge",
+            },
+            "reasoning_effort",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1},
+            "max_tokens",
+        ),
+    ],
+)
 def test_bad_chat_requests(req, message):
     with pytest.raises(oc.CompatError, match=message):
         oc.chat_request(req)
@@ -61,8 +125,15 @@ def test_stream_chunks_follow_current_ollama_shape():
     state = oc.ChatStreamState("chatcmpl-3", "m", include_usage=True)
     first = state.on_line({"message": {"role": "assistant", "content": "Hel"}, "done": False})
     second = state.on_line({"message": {"role": "assistant", "content": "lo"}, "done": False})
-    last = state.on_line({"message": {"role": "assistant", "content": ""}, "done": True,
-                          "done_reason": "length", "prompt_eval_count": 3, "eval_count": 2})
+    last = state.on_line(
+        {
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "length",
+            "prompt_eval_count": 3,
+            "eval_count": 2,
+        }
+    )
     assert first[0]["choices"][0]["delta"] == {"role": "assistant", "content": "Hel"}
     assert second[0]["choices"][0]["delta"] == {"content": "lo"}  # role only in the first chunk
     assert [c["choices"] and c["choices"][0]["delta"] for c in last] == [{}, []]
@@ -72,7 +143,9 @@ def test_stream_chunks_follow_current_ollama_shape():
 
 
 def test_embeddings_base64_is_little_endian_float32():
-    out = oc.embeddings_response({"embeddings": [[0.5, -1.0]], "prompt_eval_count": 2}, "e", "base64")
+    out = oc.embeddings_response(
+        {"embeddings": [[0.5, -1.0]], "prompt_eval_count": 2}, "e", "base64"
+    )
     raw = base64.b64decode(out["data"][0]["embedding"])
     assert struct.unpack("<2f", raw) == (0.5, -1.0)
     assert out["usage"] == {"prompt_tokens": 2, "total_tokens": 2}
@@ -86,6 +159,8 @@ def test_embeddings_input_must_be_text(inp):
 
 def test_models_list_is_null_when_empty_like_ollama():
     assert oc.models_list([]) == {"object": "list", "data": None}
-    listed = oc.models_list([{"name": "jane/tiny:latest", "modified_at": "2025-05-04T17:37:44.706015396-07:00"}])
+    listed = oc.models_list(
+        [{"name": "jane/tiny:latest", "modified_at": "2025-05-04T17:37:44.706015396-07:00"}]
+    )
     assert listed["data"][0]["owned_by"] == "jane"
     assert listed["data"][0]["created"] == 1746405464

@@ -3,7 +3,13 @@
 import fakeredis
 import pytest
 
-from sollol.state import StreamReader, StreamWriter, kombu_priority, priority_list_keys, queue_depths
+from sollol.state import (
+    StreamReader,
+    StreamWriter,
+    kombu_priority,
+    priority_list_keys,
+    queue_depths,
+)
 
 
 @pytest.mark.parametrize(("sollol", "kombu"), [(10, 0), (5, 5), (1, 9)])

@@ -1,0 +1,61 @@
+"""The live dashboard renders the fleet in a real browser (headless Chromium): hosts with their
+state, queues and learned speeds, recent decisions with their reasoning."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+import httpx
+import pytest
+
+from tests.conftest import IN_CI
+from tests.integration.conftest import CHAT, make_profile
+
+pytestmark = pytest.mark.integration
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if IN_CI and os.environ.get("SOLLOL_TEST_BROWSER") != "optional":
+        pytest.fail("CI needs Chromium for the dashboard test (.ci/run installs it with apt-get)")
+    pytest.skip("no Chromium on this machine (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def live(live_factory):
+    return live_factory(make_profile([
+        {"name": "alpha", "models": {"llama3.2": CHAT}, "loaded": ["llama3.2"]},
+        {"name": "beta", "models": {"llama3.2": CHAT}, "loaded": []},
+    ]))
+
+
+def _render(url: str) -> str:
+    with tempfile.TemporaryDirectory() as profile_dir:
+        out = subprocess.run(
+            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={profile_dir}", "--virtual-time-budget=5000",
+             "--dump-dom", url],
+            capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": profile_dir})
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_dashboard_shows_hosts_decisions_and_learned_speeds(live):
+    r = httpx.post(live.url + "/api/generate", timeout=30, json={
+        "model": "llama3.2", "prompt": "for the dashboard", "stream": False,
+        "options": {"num_predict": 20}})
+    host = r.json()["_sollol_routing"]["host"]
+    dom = _render(live.url + "/dashboard")
+    assert 'data-host="alpha"' in dom and 'data-host="beta"' in dom
+    assert "2/2 hosts healthy" in dom
+    assert "llama3.2:latest" in dom
+    assert "tok/s" in dom  # the host that answered has a learned generation speed
+    assert f"<td>{host}</td>" in dom  # the decision is listed with its host
+    assert 'id="error"></span>' in dom  # no fetch error shown

@@ -45,6 +45,7 @@ class SOLLOLConfig:
     idle_chunk_timeout_s: float = 120.0  # between two chunks of a running request
     message_expires_s: float = 600.0  # Celery `expires` of every routed message
     snapshot_cache_ms: float = 250.0
+    fast_publish: bool = True  # build Celery's message directly (api/publish.py); False: send_task
     broker_wait_s: float = 3.0  # how long a publish waits for Redis (a restart) before a 503
     max_queue_per_host: int = 256
     max_queue_total: int = 2048

@@ -33,6 +33,7 @@ from sollol.api.errors import (
     UpstreamError,
 )
 from sollol.api.fleet_cache import FleetCache
+from sollol.api.publish import TaskPublisher
 from sollol.config import SOLLOLConfig
 from sollol.router import Decision, NoHostAvailable, RequestProfile, Router
 from sollol.state import StreamReader
@@ -92,6 +93,7 @@ class Dispatcher:
         self.router = router
         self.fleet = fleet
         self.rng = rng or random.Random()
+        self.publisher = TaskPublisher(redis, INFER_TASK) if cfg.fast_publish else None
 
     # --- routing and publishing ---------------------------------------------------------------
     def submit(self, call: Call) -> Decision:
@@ -173,19 +175,19 @@ class Dispatcher:
             self.redis.set(
                 self.cfg.key("attempt", call.request_id), call.attempt, ex=self.cfg.stream_ttl_s
             )
+        task_id = f"{call.request_id}-{call.attempt}"
+        headers = {"sollol_t": round(time.time(), 3)}  # aging clock (state/aging.py)
+        # keep user text out of the message headers (size; aging edits them as text)
+        argsrepr = f"['{call.request_id}', <{call.endpoint} {call.profile.model}>]"
+        level = kombu_priority(call.priority)
+        if self.publisher is not None:
+            self.publisher.publish(task_id, [call.request_id, job], call.host, level,
+                                   self.cfg.message_expires_s, headers, argsrepr)
+            return
         self.celery.send_task(
-            INFER_TASK,
-            args=[call.request_id, job],
-            queue=call.host,
-            routing_key=call.host,
-            priority=kombu_priority(call.priority),
-            expires=self.cfg.message_expires_s,
-            ignore_result=True,
-            task_id=f"{call.request_id}-{call.attempt}",
-            headers={"sollol_t": round(time.time(), 3)},  # aging clock (state/aging.py)
-            # keep user text out of the message headers (size; aging edits them as text)
-            argsrepr=f"['{call.request_id}', <{call.endpoint} {call.profile.model}>]",
-            kwargsrepr="{}",
+            INFER_TASK, args=[call.request_id, job], queue=call.host, routing_key=call.host,
+            priority=level, expires=self.cfg.message_expires_s, ignore_result=True,
+            task_id=task_id, headers=headers, argsrepr=argsrepr, kwargsrepr="{}",
         )
 
     def cancel(self, call: Call) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from sollol.config import SOLLOLConfig
 from sollol.router import ModelStats, TimingSample, update_output_tokens, update_stats
 
-__all__ = ["decode_stats", "record_sample"]
+__all__ = ["decode_stats", "record_sample", "record_samples"]
 
 OUTTOK_SEP = "|"
 
@@ -33,6 +33,9 @@ def decode_stats(raw: dict[Any, Any]) -> dict[str, ModelStats]:
     return out
 
 
+Sample = tuple[str, str, TimingSample, "str | None"]  # host, model, timings, task type
+
+
 def record_sample(
     redis: Any,
     cfg: SOLLOLConfig,
@@ -42,23 +45,36 @@ def record_sample(
     task_type: str | None = None,
 ) -> ModelStats:
     """Fold one request's timings into the host's stats for ``model``; returns the new stats."""
-    key = cfg.key("stats", host)
+    return record_samples(redis, cfg, [(host, model, sample, task_type)])[(host, model)]
+
+
+def record_samples(redis: Any, cfg: SOLLOLConfig, samples: list[Sample]
+                   ) -> dict[tuple[str, str], ModelStats]:
+    """Fold a batch of samples in two round trips (read all entries, write all entries), applying
+    each entry's samples in order, as if one at a time."""
+    stat_keys = sorted({(h, m) for h, m, _, _ in samples})
+    tok_keys = sorted({f"{m}{OUTTOK_SEP}{t}" for _, m, s, t in samples if t and s.ok})
     pipe = redis.pipeline(transaction=False)
-    pipe.hget(key, model)
-    tok_field = f"{model}{OUTTOK_SEP}{task_type}"
-    pipe.hget(cfg.key("outtok"), tok_field)
-    raw, raw_tok = pipe.execute()
-    prev = decode_stats({model: raw}).get(model) if raw else None
-    new = update_stats(prev, sample, cfg.ewma_alpha)
+    for h, m in stat_keys:
+        pipe.hget(cfg.key("stats", h), m)
+    for field in tok_keys:
+        pipe.hget(cfg.key("outtok"), field)
+    raw = pipe.execute()
+    stats = {k: decode_stats({k[1]: r}).get(k[1]) if r else None
+             for k, r in zip(stat_keys, raw, strict=False)}
+    tokens = {f: float(r) if r else None for f, r in zip(tok_keys, raw[len(stat_keys):],
+                                                          strict=True)}
+    for h, m, sample, task in samples:
+        stats[(h, m)] = update_stats(stats[(h, m)], sample, cfg.ewma_alpha)
+        field = f"{m}{OUTTOK_SEP}{task}"
+        if field in tokens and sample.gen_tokens > 0:
+            tokens[field] = update_output_tokens(tokens[field], sample.gen_tokens, cfg.ewma_alpha)
     pipe = redis.pipeline(transaction=False)
-    pipe.hset(key, model, json.dumps(asdict(new)))
-    pipe.expire(key, 7 * 86_400)
-    if task_type and sample.ok and sample.gen_tokens > 0:
-        prev_tok = float(raw_tok) if raw_tok else None
-        pipe.hset(
-            cfg.key("outtok"),
-            tok_field,
-            update_output_tokens(prev_tok, sample.gen_tokens, cfg.ewma_alpha),
-        )
+    for (h, m), new in stats.items():
+        pipe.hset(cfg.key("stats", h), m, json.dumps(asdict(new)))
+        pipe.expire(cfg.key("stats", h), 7 * 86_400)
+    for field, value in tokens.items():
+        if value is not None:
+            pipe.hset(cfg.key("outtok"), field, value)
     pipe.execute()
-    return new
+    return {k: v for k, v in stats.items() if v is not None}

@@ -7,6 +7,7 @@ import logging
 import queue
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from sollol.workers.ollama import OllamaClient, Upstream
 __all__ = ["InFlight", "WorkerContext", "get_context", "set_context"]
 
 log = logging.getLogger("sollol.worker")
+LEARN_BATCH_S = 0.2  # a sample waits at most this long before it reaches the router
 
 
 @dataclass
@@ -61,18 +63,21 @@ class WorkerContext:
             self.samples.put_nowait((host, model, sample, task_type))
 
     def _learn_loop(self) -> None:
-        from sollol.state.stats import record_sample
+        """Fold queued samples into Redis in batches (two round trips per batch, not per request)."""
+        from sollol.state.stats import record_samples
 
         while True:
-            host, model, sample, task_type = self.samples.get()
+            batch = [self.samples.get()]
+            deadline = time.monotonic() + LEARN_BATCH_S
+            while len(batch) < 500 and (left := deadline - time.monotonic()) > 0:
+                try:
+                    batch.append(self.samples.get(timeout=left))
+                except queue.Empty:
+                    break
             try:
-                record_sample(self.redis, self.cfg, host, model, sample, task_type)
+                record_samples(self.redis, self.cfg, batch)
             except Exception as exc:  # learning must never take the worker down
-                log.warning("could not record timings for %s on %s: %s", model, host, exc)
-
-    def refresh_soon(self) -> None:
-        """Ask the heartbeat to re-read Ollama's models now (after a load or a 404)."""
-        self.refresh.set()
+                log.warning("could not record %d timing samples: %s", len(batch), exc)
 
     @classmethod
     def create(cls, cfg: SOLLOLConfig) -> WorkerContext:

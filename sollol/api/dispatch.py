@@ -181,13 +181,28 @@ class Dispatcher:
         argsrepr = f"['{call.request_id}', <{call.endpoint} {call.profile.model}>]"
         level = kombu_priority(call.priority)
         if self.publisher is not None:
-            self.publisher.publish(task_id, [call.request_id, job], call.host, level,
-                                   self.cfg.message_expires_s, headers, argsrepr)
+            self.publisher.publish(
+                task_id,
+                [call.request_id, job],
+                call.host,
+                level,
+                self.cfg.message_expires_s,
+                headers,
+                argsrepr,
+            )
             return
         self.celery.send_task(
-            INFER_TASK, args=[call.request_id, job], queue=call.host, routing_key=call.host,
-            priority=level, expires=self.cfg.message_expires_s, ignore_result=True,
-            task_id=task_id, headers=headers, argsrepr=argsrepr, kwargsrepr="{}",
+            INFER_TASK,
+            args=[call.request_id, job],
+            queue=call.host,
+            routing_key=call.host,
+            priority=level,
+            expires=self.cfg.message_expires_s,
+            ignore_result=True,
+            task_id=task_id,
+            headers=headers,
+            argsrepr=argsrepr,
+            kwargsrepr="{}",
         )
 
     def cancel(self, call: Call) -> None:

@@ -35,37 +35,79 @@ class TaskPublisher:
         self.origin = f"gen{os.getpid()}@{socket.gethostname()}"
         self.reply_to = str(uuid.uuid4())
 
-    def message(self, task_id: str, args: list[Any], queue: str, level: int, expires_s: float,
-                headers: dict[str, Any], argsrepr: str) -> str:
+    def message(
+        self,
+        task_id: str,
+        args: list[Any],
+        queue: str,
+        level: int,
+        expires_s: float,
+        headers: dict[str, Any],
+        argsrepr: str,
+    ) -> str:
         """The JSON text kombu would store for ``send_task(..., queue=queue, priority=level)``."""
         now = datetime.now(timezone.utc)
         body = json.dumps([args, {}, _EMBED])
         task_headers = {
-            "lang": "py", "task": self.task, "id": task_id, "shadow": None, "eta": None,
-            "expires": (now + timedelta(seconds=expires_s)).isoformat(), "group": None,
-            "group_index": None, "retries": 0, "timelimit": [None, None], "root_id": task_id,
-            "parent_id": None, "argsrepr": argsrepr, "kwargsrepr": "{}", "origin": self.origin,
-            "ignore_result": True, "replaced_task_nesting": 0, "stamped_headers": None,
-            "stamps": {}, **headers,
+            "lang": "py",
+            "task": self.task,
+            "id": task_id,
+            "shadow": None,
+            "eta": None,
+            "expires": (now + timedelta(seconds=expires_s)).isoformat(),
+            "group": None,
+            "group_index": None,
+            "retries": 0,
+            "timelimit": [None, None],
+            "root_id": task_id,
+            "parent_id": None,
+            "argsrepr": argsrepr,
+            "kwargsrepr": "{}",
+            "origin": self.origin,
+            "ignore_result": True,
+            "replaced_task_nesting": 0,
+            "stamped_headers": None,
+            "stamps": {},
+            **headers,
         }
         properties = {
-            "correlation_id": task_id, "reply_to": self.reply_to, "delivery_mode": 2,
+            "correlation_id": task_id,
+            "reply_to": self.reply_to,
+            "delivery_mode": 2,
             "expiration": str(int(expires_s * 1000)),
-            "delivery_info": {"exchange": "", "routing_key": queue}, "priority": level,
-            "body_encoding": "base64", "delivery_tag": str(uuid.uuid4()),
+            "delivery_info": {"exchange": "", "routing_key": queue},
+            "priority": level,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
             # send_task copies these options into the properties as well
-            "argsrepr": argsrepr, "kwargsrepr": "{}",
+            "argsrepr": argsrepr,
+            "kwargsrepr": "{}",
         }
         # kombu's json.dumps with default separators: state/aging.py edits this text by pattern
-        return json.dumps({
-            "body": base64.b64encode(body.encode()).decode(), "content-encoding": "utf-8",
-            "content-type": "application/json", "headers": task_headers,
-            "properties": properties,
-        })
+        return json.dumps(
+            {
+                "body": base64.b64encode(body.encode()).decode(),
+                "content-encoding": "utf-8",
+                "content-type": "application/json",
+                "headers": task_headers,
+                "properties": properties,
+            }
+        )
 
-    def publish(self, task_id: str, args: list[Any], queue: str, level: int, expires_s: float,
-                headers: dict[str, Any], argsrepr: str) -> None:
+    def publish(
+        self,
+        task_id: str,
+        args: list[Any],
+        queue: str,
+        level: int,
+        expires_s: float,
+        headers: dict[str, Any],
+        argsrepr: str,
+    ) -> None:
         """LPUSH the message onto ``queue``'s list for kombu priority ``level`` (0 = served first)."""
-        key = priority_list_keys(queue)[9 - level]  # index p - 1 holds SOLLOL priority p = 10 - level
-        self.redis.lpush(key, self.message(task_id, args, queue, level, expires_s, headers,
-                                           argsrepr))
+        key = priority_list_keys(queue)[
+            9 - level
+        ]  # index p - 1 holds SOLLOL priority p = 10 - level
+        self.redis.lpush(
+            key, self.message(task_id, args, queue, level, expires_s, headers, argsrepr)
+        )

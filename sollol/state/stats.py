@@ -48,8 +48,9 @@ def record_sample(
     return record_samples(redis, cfg, [(host, model, sample, task_type)])[(host, model)]
 
 
-def record_samples(redis: Any, cfg: SOLLOLConfig, samples: list[Sample]
-                   ) -> dict[tuple[str, str], ModelStats]:
+def record_samples(
+    redis: Any, cfg: SOLLOLConfig, samples: list[Sample]
+) -> dict[tuple[str, str], ModelStats]:
     """Fold a batch of samples in two round trips (read all entries, write all entries), applying
     each entry's samples in order, as if one at a time."""
     stat_keys = sorted({(h, m) for h, m, _, _ in samples})
@@ -60,10 +61,13 @@ def record_samples(redis: Any, cfg: SOLLOLConfig, samples: list[Sample]
     for field in tok_keys:
         pipe.hget(cfg.key("outtok"), field)
     raw = pipe.execute()
-    stats = {k: decode_stats({k[1]: r}).get(k[1]) if r else None
-             for k, r in zip(stat_keys, raw, strict=False)}
-    tokens = {f: float(r) if r else None for f, r in zip(tok_keys, raw[len(stat_keys):],
-                                                          strict=True)}
+    stats = {
+        k: decode_stats({k[1]: r}).get(k[1]) if r else None
+        for k, r in zip(stat_keys, raw, strict=False)
+    }
+    tokens = {
+        f: float(r) if r else None for f, r in zip(tok_keys, raw[len(stat_keys) :], strict=True)
+    }
     for h, m, sample, task in samples:
         stats[(h, m)] = update_stats(stats[(h, m)], sample, cfg.ewma_alpha)
         field = f"{m}{OUTTOK_SEP}{task}"
@@ -71,6 +75,8 @@ def record_samples(redis: Any, cfg: SOLLOLConfig, samples: list[Sample]
             tokens[field] = update_output_tokens(tokens[field], sample.gen_tokens, cfg.ewma_alpha)
     pipe = redis.pipeline(transaction=False)
     for (h, m), new in stats.items():
+        if new is None:
+            continue
         pipe.hset(cfg.key("stats", h), m, json.dumps(asdict(new)))
         pipe.expire(cfg.key("stats", h), 7 * 86_400)
     for field, value in tokens.items():

@@ -52,6 +52,15 @@ class WorkerContext:
     )
     _learner: threading.Thread | None = None
 
+    def close(self) -> None:
+        """Release the context's connections (tests; a worker process keeps its context)."""
+        self.ollama.close()
+        self.redis.close()
+
+    def refresh_soon(self) -> None:
+        """Ask the heartbeat to re-read Ollama's models now (after a load or a 404)."""
+        self.refresh.set()
+
     def learn(self, host: str, model: str, sample: Any, task_type: Any) -> None:
         """Queue a timing sample for the learner thread (never blocks a request)."""
         if self._learner is None or not self._learner.is_alive():

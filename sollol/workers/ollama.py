@@ -19,7 +19,7 @@ import http.client
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -147,7 +147,14 @@ class OllamaClient:
             self._release(up)
             raise http_error(up.response.status, _error_text(text, up.response))
 
-    def lines(self, up: Upstream) -> Iterator[bytes]:
+    def close(self) -> None:
+        """Close the idle pooled connections."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def lines(self, up: Upstream) -> Generator[bytes, None, None]:
         """The response body's non-empty lines, translating transport failures into typed errors."""
         assert up.response is not None
         resp = up.response

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sollol.protocol import AnswerJoiner
@@ -162,9 +162,26 @@ def _relay(
             return None
         writer.emit("final", body)
         return {}
-    joiner = None if client_streams else AnswerJoiner(endpoint)
+    lines = ctx.ollama.lines(upstream)
+    try:
+        final = _copy_lines(lines, writer, None if client_streams else AnswerJoiner(endpoint))
+        if final is not None:
+            for _ in lines:  # the chunked terminator: lets the connection go back to the pool
+                pass
+            return final
+    finally:
+        lines.close()  # on any exception too: closes the socket rather than leaking it
+    if upstream.aborted:
+        return None
+    raise StreamBroken("Ollama closed the stream without a final object")
+
+
+def _copy_lines(
+    lines: Iterable[bytes], writer: StreamWriter, joiner: AnswerJoiner | None
+) -> dict[str, Any] | None:
+    """Relay NDJSON lines until Ollama's final object (returned) or the end of the body (None)."""
     last_tick = time.monotonic()
-    for line in ctx.ollama.lines(upstream):
+    for line in lines:
         if line.startswith(b'{"error"'):
             message = json.loads(line).get("error", "error")
             raise _MidStreamError(message, chunks=writer.written - 1)
@@ -183,9 +200,7 @@ def _relay(
         if time.monotonic() - last_tick >= TICK_S:
             last_tick = time.monotonic()
             writer.emit("tick")
-    if upstream.aborted:
-        return None
-    raise StreamBroken("Ollama closed the stream without a final object")
+    return None
 
 
 class _MidStreamError(OllamaError):

@@ -29,28 +29,55 @@ def _chromium() -> str:
 
 @pytest.fixture(scope="module")
 def live(live_factory):
-    return live_factory(make_profile([
-        {"name": "alpha", "models": {"llama3.2": CHAT}, "loaded": ["llama3.2"]},
-        {"name": "beta", "models": {"llama3.2": CHAT}, "loaded": []},
-    ]))
+    return live_factory(
+        make_profile(
+            [
+                {"name": "alpha", "models": {"llama3.2": CHAT}, "loaded": ["llama3.2"]},
+                {"name": "beta", "models": {"llama3.2": CHAT}, "loaded": []},
+            ]
+        )
+    )
 
 
 def _render(url: str) -> str:
     with tempfile.TemporaryDirectory() as profile_dir:
         out = subprocess.run(
-            [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={profile_dir}", "--virtual-time-budget=5000",
-             "--dump-dom", url],
-            capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": profile_dir})
+            [
+                _chromium(),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile_dir}",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "HOME": profile_dir},
+        )
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
 
 
 def test_dashboard_shows_hosts_decisions_and_learned_speeds(live):
-    r = httpx.post(live.url + "/api/generate", timeout=30, json={
-        "model": "llama3.2", "prompt": "for the dashboard", "stream": False,
-        "options": {"num_predict": 20}})
+    r = httpx.post(
+        live.url + "/api/generate",
+        timeout=30,
+        json={
+            "model": "llama3.2",
+            "prompt": "for the dashboard",
+            "stream": False,
+            "options": {"num_predict": 20},
+        },
+    )
     host = r.json()["_sollol_routing"]["host"]
     dom = _render(live.url + "/dashboard")
     assert 'data-host="alpha"' in dom and 'data-host="beta"' in dom

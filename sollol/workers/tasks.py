@@ -36,6 +36,10 @@ def register(app: Celery) -> None:
         if not host:
             log.info("SOLLOL control worker ready (queue %r)", CONTROL_QUEUE)
             return
+        pool = str(getattr(sender.controller, "pool_cls", "") or app.conf.worker_pool)
+        if "prefork" in pool.lower() or "processes" in pool.lower():
+            log.warning("SOLLOL workers need the threads pool (the default, -P threads): with "
+                        "prefork, heartbeats cannot see requests running in child processes")
         ctx = get_context(app.sollol_config)
         ctx.host, ctx.worker_name = host, sender.hostname
         loops = BackgroundLoops(ctx, requests_held=_held_delivery_tags)

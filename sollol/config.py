@@ -65,9 +65,8 @@ class SOLLOLConfig:
     stream_maxlen: int = 100_000
     decisions_kept: int = 200
     # --- Celery on Redis -----------------------------------------------------------------------
-    visibility_timeout_s: int = (
-        30  # unacked age before kombu restores a message; live workers renew
-    )
+    # unacked age before kombu restores a message; live workers renew theirs every second
+    visibility_timeout_s: int = 30
     unacked_restore_interval_s: float = 2.0
     # --- beat ----------------------------------------------------------------------------------
     health_check_interval_s: float = 5.0
@@ -83,9 +82,8 @@ class SOLLOLConfig:
     ewma_alpha: float = 0.2
     # --- misc ----------------------------------------------------------------------------------
     log_level: str = "INFO"
-    extra: Mapping[str, str] = field(
-        default_factory=dict
-    )  # unknown SOLLOL_* vars, kept for plugins
+    # unknown SOLLOL_* variables, kept for plugins
+    extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 1 <= self.default_priority <= 10:

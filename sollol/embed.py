@@ -47,11 +47,19 @@ class SOLLOL:
         from sollol.state.snapshot import read_fleet, read_output_tokens, snapshot_of
 
         now = time.time()
-        return snapshot_of(read_fleet(self.redis, self.config, now), now,
-                           read_output_tokens(self.redis, self.config))
+        return snapshot_of(
+            read_fleet(self.redis, self.config, now),
+            now,
+            read_output_tokens(self.redis, self.config),
+        )
 
-    def route(self, endpoint: str, body: dict[str, Any], priority: int | None = None,
-              strategy: str | None = None) -> Any:
+    def route(
+        self,
+        endpoint: str,
+        body: dict[str, Any],
+        priority: int | None = None,
+        strategy: str | None = None,
+    ) -> Any:
         """The routing Decision for a native request body, without sending it."""
         from sollol.router import Router, analyse_request
 

@@ -17,18 +17,29 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _fleet(redis, cfg):
     for name, loaded in (("gpu-a", []), ("gpu-b", ["llama3.2:latest"])):
-        write_heartbeat(redis, cfg, HostRecord(
-            name=name, url="http://x:1", worker="w", slots=2, ollama_ok=True, seen_at=time.time(),
-            installed=[{"name": "llama3.2:latest", "size": 2 * 2**30}],
-            loaded=[{"name": m, "size": 2 * 2**30, "size_vram": 2 * 2**30} for m in loaded]))
+        write_heartbeat(
+            redis,
+            cfg,
+            HostRecord(
+                name=name,
+                url="http://x:1",
+                worker="w",
+                slots=2,
+                ollama_ok=True,
+                seen_at=time.time(),
+                installed=[{"name": "llama3.2:latest", "size": 2 * 2**30}],
+                loaded=[{"name": m, "size": 2 * 2**30, "size_vram": 2 * 2**30} for m in loaded],
+            ),
+        )
 
 
 def test_an_application_can_ask_where_a_request_would_go_and_why():
     sollol = SOLLOL(SOLLOLConfig(redis_url="redis://unused"))
     sollol._redis = fakeredis.FakeRedis()
     _fleet(sollol._redis, sollol.config)
-    decision = sollol.route("chat", {"model": "llama3.2", "messages": [
-        {"role": "user", "content": "hello"}]})
+    decision = sollol.route(
+        "chat", {"model": "llama3.2", "messages": [{"role": "user", "content": "hello"}]}
+    )
     assert decision.host == "gpu-b"  # the host with the model already loaded
     assert decision.reasoning
     assert {h.name for h in sollol.fleet().hosts} == {"gpu-a", "gpu-b"}

@@ -58,7 +58,7 @@ class Ranking:
 
     def evaluate(self) -> None:
         """Score hosts by increasing bound until none left can enter the top ``KEEP``."""
-        w_speed, best = self.exponents[0], self.best_cost
+        w_speed, best = self.exponents[0], self.best_cost  # FACTORS[0] is "speed"
         top: list[float] = []  # the best KEEP scores so far, descending
         for i in self.order:
             full = len(top) == KEEP

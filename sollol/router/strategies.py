@@ -50,9 +50,7 @@ class Router:
         self.rng = rng if rng is not None else random.Random(0)
         self.weights = weights or Weights()
         self.tuning = tuning or Tuning()
-        self._exponents = tuple(getattr(self.weights, f) for f in scorers.FACTORS)
-        total = sum(self._exponents)
-        self._exponents = tuple(w / total for w in self._exponents)
+        self._exponents = self.weights.exponents()
         self._turn = 0
 
     def route(self, profile: RequestProfile, snapshot: FleetSnapshot,

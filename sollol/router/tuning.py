@@ -45,11 +45,11 @@ class Weights:
         if any(v < 0 for v in values) or sum(values) <= 0:
             raise ValueError(f"weights must be ≥ 0 with a positive sum, got {values}")
 
-    def normalized(self) -> tuple[tuple[str, float], ...]:
-        """(factor, weight / Σ weights) for every factor with a positive weight."""
-        total = sum(getattr(self, f.name) for f in fields(self))
-        return tuple((f.name, getattr(self, f.name) / total) for f in fields(self)
-                     if getattr(self, f.name) > 0)
+    def exponents(self) -> tuple[float, ...]:
+        """w_i / Σ w, in field order (the order of ``scorers.FACTORS``, speed first)."""
+        values = [getattr(self, f.name) for f in fields(self)]
+        total = sum(values)
+        return tuple(v / total for v in values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from sollol.sim.profile import load_profile
 
 from .fleet import LLAMA, host, request, snap
 
+ROOT = Path(__file__).resolve().parents[2]
 OK = TimingSample(ok=True, prompt_tokens=100, prompt_s=0.05, gen_tokens=50, gen_s=1.0)
 
 
@@ -94,7 +96,7 @@ def test_predictions_converge_on_the_truth_as_samples_flow(report_active: bool) 
     """Samples timed with the simulator's formulas for gpu-fast/llama3.2 (mixed.yaml) move the
     prediction from the conservative default to within a few percent of the true solo time,
     despite ±15 % timing noise."""
-    spec = load_profile("deploy/sim/mixed.yaml").node("gpu-fast").models[LLAMA]
+    spec = load_profile(ROOT / "deploy/sim/mixed.yaml").node("gpu-fast").models[LLAMA]
     rng = random.Random(4)
     profile = request(prompt_tokens=500, output_tokens=300)
     truth = (physics.prompt_eval_seconds(500, spec.prompt_tps)

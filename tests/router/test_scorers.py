@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sollol.router import HostState, Tuning
+from sollol.router import HostState, Tuning, Weights
 from sollol.router import scorers as s
 
 from .fleet import CODER, LLAMA, host, request, stats
@@ -99,3 +99,20 @@ def test_specialization(task: str, tags: frozenset[str], expected: float) -> Non
 ])
 def test_headroom(h: HostState, expected: float) -> None:
     assert s.headroom(h, CODER) == pytest.approx(expected)
+
+
+def test_weights_are_exponents_in_factor_order_summing_to_one() -> None:
+    # Ranking's bound relies on the speed factor coming first
+    assert Weights.__dataclass_fields__.keys() == set(s.FACTORS)
+    assert list(Weights.__dataclass_fields__) == list(s.FACTORS)
+    assert sum(Weights().exponents()) == pytest.approx(1.0)
+    assert Weights(speed=2, success=0, health=0, gpu=0, load=0, priority=0, specialization=0,
+                   headroom=2).exponents() == (0.5, 0, 0, 0, 0, 0, 0, 0.5)
+
+
+def test_weights_must_be_non_negative_with_a_positive_sum() -> None:
+    with pytest.raises(ValueError, match="weights"):
+        Weights(speed=-1)
+    with pytest.raises(ValueError, match="weights"):
+        Weights(speed=0, success=0, health=0, gpu=0, load=0, priority=0, specialization=0,
+                headroom=0)

@@ -116,8 +116,9 @@ def simulate(a: argparse.Namespace, path: str, loads: Sequence[float], strategie
 def describe(profile: FleetProfile, path: str) -> str:
     cap = capacity(profile)
     nodes = ", ".join(f"{n} {r:.2f}/s" for n, r in cap.per_node.items())
-    return (f"capacity of {path}: {cap.total:.2f} requests/s ({nodes}; generative share "
-            f"only, mean prompt {cap.mean_prompt:.0f} tokens, mean output "
+    return (f"capacity of {path}: {cap.total:.2f} requests/s (generative requests at each "
+            f"node's fastest resident model: {nodes}; ÷ the generative share, embeddings ride "
+            f"along; mean prompt {cap.mean_prompt:.0f} tokens, mean output "
             f"{cap.mean_output:.0f} tokens)")
 
 

@@ -176,7 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = Path(a.out_dir) / f"policy_{name}.png"
             report.plot(cells, loads, strategies, f"{name}: {a.seeds} seeds × "
                         f"{a.duration:.0f} s per point", str(out))
-            print(f"plot: {out.relative_to(BENCH.parent) if out.is_absolute() else out}\n")
+            shown = out.resolve()
+            if shown.is_relative_to(BENCH.parent):
+                shown = shown.relative_to(BENCH.parent)
+            print(f"plot: {shown}\n")
         missed += check(name, cells, loads)
         print(f"({name}: {time.perf_counter() - started:.0f} s of computation)\n",
               file=sys.stderr)

@@ -11,6 +11,7 @@ failure ends the answer with an error.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -18,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import redis as redis_lib
@@ -35,7 +37,7 @@ from sollol.api.errors import (
 from sollol.api.fleet_cache import FleetCache
 from sollol.api.publish import TaskPublisher
 from sollol.config import SOLLOLConfig
-from sollol.router import Decision, NoHostAvailable, RequestProfile, Router
+from sollol.router import Decision, FleetSnapshot, NoHostAvailable, RequestProfile, Router
 from sollol.state import StreamReader
 from sollol.state.circuit import record_failure
 from sollol.state.queues import kombu_priority
@@ -113,7 +115,7 @@ class Dispatcher:
         restarted and they are re-registering — wait up to a heartbeat TTL rather than fail."""
         deadline = time.monotonic() + self.cfg.heartbeat_ttl_s
         while True:
-            snapshot = self.fleet.snapshot()
+            snapshot = self._with_affinity(call, self.fleet.snapshot())
             try:
                 return snapshot, self.router.route(call.profile, snapshot, exclude=call.tried)
             except NoHostAvailable as exc:
@@ -124,6 +126,20 @@ class Dispatcher:
                     raise self._no_host(call, exc) from None
             time.sleep(0.1)
             self.fleet.refresh(quiet=True)
+
+    def _with_affinity(self, call: Call, snapshot: FleetSnapshot) -> FleetSnapshot:
+        """Add where this conversation ran last (its prompt cache lives there), if anywhere."""
+        key = call.profile.session_key
+        if not key or call.profile.conversation_depth == 0:
+            return snapshot
+        try:
+            host = self.redis.get(self.cfg.key("affinity", key))
+        except redis_lib.RedisError:
+            return snapshot
+        if host is None:
+            return snapshot
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        return dataclasses.replace(snapshot, affinity=MappingProxyType({key: name}))
 
     def _no_host(self, call: Call, exc: NoHostAvailable) -> GatewayError:
         if call.last_error is not None:

@@ -25,6 +25,7 @@ __all__ = ["Recorder", "Services", "services", "start_call"]
 
 log = logging.getLogger("sollol.gateway")
 WAITS_KEPT = 500  # recent queue waits remembered per priority
+AFFINITY_TTL_S = 1800  # Ollama's default keep-alive is 5 min; a conversation may pause longer
 
 
 class Recorder:
@@ -67,6 +68,10 @@ class Recorder:
                 pipe.lpush(key, *[json.dumps(e, separators=(",", ":")) for e in batch])
                 pipe.ltrim(key, 0, self.cfg.decisions_kept - 1)
                 for e in batch:  # recent queue waits per priority, for /api/fleet
+                    if e["outcome"] == "ok" and e.get("session_key"):
+                        # the conversation's prompt cache now lives on this host
+                        pipe.set(self.cfg.key("affinity", e["session_key"]), e["host"],
+                                 ex=AFFINITY_TTL_S)
                     if e["outcome"] == "ok":
                         wkey = self.cfg.key("waits", e["priority"])
                         pipe.lpush(wkey, e["queue_wait_ms"])
@@ -115,6 +120,7 @@ class Services:
             "actual_ms": round((time.monotonic() - call.t0) * 1000, 1),
             "queue_wait_ms": round(call.queue_wait_ms, 1),
             "reasoning": d.reasoning if d else "",
+            "session_key": call.profile.session_key,
         }
         if self.metrics is not None:
             self.metrics.observe(entry)

@@ -263,10 +263,17 @@ def _learn(
         gen_tokens=int(final.get("eval_count", 0)),
         gen_s=final.get("eval_duration", 0) / NS,
         cold=cold,
+        active=_running_of(ctx, str(job.get("model", ""))),  # rates are stored as solo rates
     )
     _store(ctx, host, job, sample)
     if cold:
         ctx.refresh_soon()
+
+
+def _running_of(ctx: WorkerContext, model: str) -> int:
+    """Requests of ``model`` this worker is executing now (the finishing one included)."""
+    prefix = inflight.member(model, "")
+    return sum(1 for it in ctx.current() if it.member.startswith(prefix))
 
 
 def _store(ctx: WorkerContext, host: str, job: Mapping[str, Any], sample: TimingSample) -> None:

@@ -266,3 +266,21 @@ def test_client_disconnect_frees_the_slot_on_the_node(live):
         time.sleep(0.2)
     else:
         pytest.fail("the worker kept the upstream request running after the client left")
+
+
+def test_a_conversation_returns_to_the_host_holding_its_prompt_cache(live):
+    for n in range(4):
+        history = [{"role": "system", "content": f"persona {n}"},
+                   {"role": "user", "content": f"open question number {n}"}]
+        hosts, reasons = [], []
+        for turn in range(3):
+            r = httpx.post(live.url + "/api/chat", timeout=30, json={
+                "model": "llama3.2", "messages": history, "stream": False,
+                "options": {"num_predict": 3}})
+            body = r.json()
+            hosts.append(body["_sollol_routing"]["host"])
+            reasons.append(body["_sollol_routing"]["reasoning"])
+            history = [*history, body["message"], {"role": "user", "content": f"and {turn}?"}]
+            time.sleep(0.3)  # the gateway records where the conversation ran off the request path
+        assert len(set(hosts)) == 1, hosts
+        assert all("affinity" in r for r in reasons[1:]), reasons

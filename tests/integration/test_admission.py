@@ -1,0 +1,53 @@
+"""Admission control: bounded queues answer Ollama's own 503 busy message with Retry-After instead
+of letting work pile up without limit; a request that cannot finish in time gets a clear 504."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+
+import httpx
+import pytest
+
+from tests.integration.conftest import CHAT, make_profile
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+BUSY = "server busy, please try again.  maximum pending requests exceeded"
+
+
+@pytest.fixture(scope="module")
+def live(live_factory):
+    return live_factory(make_profile([
+        {"name": "solo", "num_parallel": 1, "models": {"llama3.2": CHAT}, "loaded": ["llama3.2"]},
+    ], time_scale=0.05), max_queue_per_host=3, request_timeout_s=8.0, snapshot_cache_ms=50.0)
+
+
+def _gen(url, tokens, timeout=60):
+    return httpx.post(url + "/api/generate", timeout=timeout, json={
+        "model": "llama3.2", "prompt": "admission", "stream": False,
+        "options": {"num_predict": tokens}})
+
+
+def test_a_full_host_queue_answers_503_busy_with_retry_after(live):
+    with cf.ThreadPoolExecutor(12) as pool:
+        futures = []
+        for _ in range(12):
+            futures.append(pool.submit(_gen, live.url, 1000))  # ~0.5 s each on the only slot
+            time.sleep(0.05)
+        responses = [f.result() for f in futures]
+    busy = [r for r in responses if r.status_code == 503]
+    served = [r for r in responses if r.status_code == 200]
+    assert busy, [r.status_code for r in responses]
+    assert served and len(served) + len(busy) == 12
+    assert all(r.json() == {"error": BUSY} for r in busy)
+    assert all(int(r.headers["Retry-After"]) > 0 for r in busy)
+
+
+def test_a_request_that_cannot_finish_in_time_gets_504(live):
+    r = _gen(live.url, 100_000)  # 50 s of generation, the gateway allows 8 s
+    assert r.status_code == 504, r.text
+    assert r.json() == {"error": "no answer within 8 s"}
+    deadline = time.monotonic() + 10  # and the worker was told to stop, freeing the slot
+    while live.get("/api/fleet")["hosts"][0]["running"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert live.get("/api/fleet")["hosts"][0]["running"] == 0

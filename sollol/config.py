@@ -69,6 +69,10 @@ class SOLLOLConfig:
     visibility_timeout_s: int = 30
     unacked_restore_interval_s: float = 2.0
     # --- beat ----------------------------------------------------------------------------------
+    # "" = Celery's file scheduler (run exactly one beat); "redbeat" = schedule and a lock in
+    # Redis, so several beats can run and one takes over within ~redbeat_lock_timeout_s
+    beat_scheduler: str = ""
+    redbeat_lock_timeout_s: int = 30
     health_check_interval_s: float = 5.0
     metrics_refresh_interval_s: float = 5.0
     aging_interval_s: float = 2.0

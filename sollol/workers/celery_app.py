@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import Celery
 
-from sollol.config import SOLLOLConfig, load_config
+from sollol.config import ConfigError, SOLLOLConfig, load_config
 
 __all__ = ["CONTROL_QUEUE", "app", "celery_settings", "make_celery"]
 
@@ -59,6 +59,21 @@ def celery_settings(cfg: SOLLOLConfig) -> dict[str, Any]:
         "result_expires": 3600,
         "beat_max_loop_interval": 5,
         "timezone": "UTC",
+        **_beat_settings(cfg, url),
+    }
+
+
+def _beat_settings(cfg: SOLLOLConfig, url: str) -> dict[str, Any]:
+    """celery-redbeat when asked: a Redis lock keeps one active beat; a standby takes over."""
+    if cfg.beat_scheduler in ("", "default"):
+        return {}
+    if cfg.beat_scheduler != "redbeat":
+        raise ConfigError(f"unknown beat_scheduler {cfg.beat_scheduler!r}: use '' or 'redbeat'")
+    return {
+        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "redbeat_redis_url": url,
+        "redbeat_key_prefix": cfg.key("redbeat"),
+        "redbeat_lock_timeout": cfg.redbeat_lock_timeout_s,
     }
 
 

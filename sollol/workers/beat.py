@@ -38,15 +38,15 @@ def register(app: Celery) -> None:
     """Register the beat jobs and their schedule on ``app``."""
     cfg = app.sollol_config
 
-    @app.task(name="sollol.health_round", ignore_result=True)
+    @app.task(shared=False, name="sollol.health_round", ignore_result=True)
     def health_round() -> int:
         return _health_round(app)
 
-    @app.task(name="sollol.health_check", ignore_result=True, acks_late=False)
+    @app.task(shared=False, name="sollol.health_check", ignore_result=True, acks_late=False)
     def health_check() -> bool:
         return _health_check(app)
 
-    @app.task(name="sollol.age_queues", ignore_result=True)
+    @app.task(shared=False, name="sollol.age_queues", ignore_result=True)
     def age_queues() -> int:
         ctx = get_context(cfg)
         now = time.time()
@@ -54,11 +54,11 @@ def register(app: Celery) -> None:
             age_queue(ctx.redis, h, now, cfg.aging_step_s) for h in host_names(ctx.redis, cfg)
         )
 
-    @app.task(name="sollol.reroute", ignore_result=True)
+    @app.task(shared=False, name="sollol.reroute", ignore_result=True)
     def reroute() -> int:
         return _reroute(app)
 
-    @app.task(name="sollol.refresh", ignore_result=True)
+    @app.task(shared=False, name="sollol.refresh", ignore_result=True)
     def refresh() -> int:
         return _forget_expired(app)
 

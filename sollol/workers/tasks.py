@@ -23,7 +23,14 @@ _loops: list[BackgroundLoops] = []
 def register(app: Celery) -> None:
     """Register SOLLOL's tasks and worker hooks on ``app``."""
 
-    @app.task(name=INFER, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+    @app.task(
+        shared=False,
+        name=INFER,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        ignore_result=True,
+    )
     def infer(self: Any, request_id: str, job: dict[str, Any]) -> str:
         """Run one client request on this worker's Ollama; output goes to the request stream."""
         return run_job(get_context(app.sollol_config), request_id, job)
@@ -38,8 +45,10 @@ def register(app: Celery) -> None:
             return
         pool = str(getattr(sender.controller, "pool_cls", "") or app.conf.worker_pool)
         if "prefork" in pool.lower() or "processes" in pool.lower():
-            log.warning("SOLLOL workers need the threads pool (the default, -P threads): with "
-                        "prefork, heartbeats cannot see requests running in child processes")
+            log.warning(
+                "SOLLOL workers need the threads pool (the default, -P threads): with "
+                "prefork, heartbeats cannot see requests running in child processes"
+            )
         ctx = get_context(app.sollol_config)
         ctx.host, ctx.worker_name = host, sender.hostname
         loops = BackgroundLoops(ctx, requests_held=_held_delivery_tags)

@@ -111,3 +111,12 @@ def test_readme_starts_with_the_two_commands_and_documents_the_gpu_box_worker():
     first_screen = "\n".join(readme.splitlines()[:40])
     assert "make run" in first_screen and "make test" in first_screen
     assert "celery -A sollol worker -Q" in readme
+
+
+def test_several_apps_in_one_process_do_not_share_tasks():
+    """Tasks are registered per app (shared=False): embedding code may build more than one."""
+    from sollol.config import load_config
+    from sollol.workers.celery_app import make_celery
+
+    first, second = make_celery(load_config(env={})), make_celery(load_config(env={}))
+    assert first.tasks["sollol.infer"] is not second.tasks["sollol.infer"]

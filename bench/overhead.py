@@ -16,14 +16,17 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import json
-import statistics
+import os
 import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,70 +104,118 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
 
-def run(requests: int, rounds: int, clients: int) -> dict:
+class CpuMeter:
+    """CPU seconds used by each process of the stack (and this load generator) between marks."""
+
+    def __init__(self, stack: Stack) -> None:
+        procs = {c.name: c.proc.pid for c in stack.children if c.proc is not None}
+        if stack.redis is not None and stack.redis.pid:
+            procs["redis"] = stack.redis.pid
+        procs["client"] = os.getpid()
+        self.procs: dict[str, list[psutil.Process]] = {}
+        for name, pid in procs.items():
+            parent = psutil.Process(pid)
+            kids = [] if name == "client" else parent.children(recursive=True)
+            self.procs[name] = [parent, *kids]  # gunicorn's worker is a child of its arbiter
+        self.totals: dict[str, dict[str, float]] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {n: sum(sum(p.cpu_times()[:2]) for p in ps) for n, ps in self.procs.items()}
+
+    def measure(self, side: str, fn: Any) -> Any:
+        before = self._now()
+        out = fn()
+        after = self._now()
+        acc = self.totals.setdefault(side, {})
+        for name in after:
+            acc[name] = acc.get(name, 0.0) + after[name] - before[name]
+        return out
+
+
+def run(requests: int, rounds: int, clients_list: list[int]) -> tuple[dict, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         node_port = free_port()
         path = Path(tmp, "bench.yaml")
-        path.write_text(yaml.safe_dump(_profile(node_port, clients)))
+        path.write_text(yaml.safe_dump(_profile(node_port, max(clients_list))))
         cfg = load_config(env={}, port=free_port(), log_level="WARNING")
         stack = Stack(cfg, sim_profile=str(path))
         stack.start()
+        cpu: dict = {}
         try:
             direct, gateway = f"http://127.0.0.1:{node_port}", f"http://127.0.0.1:{cfg.port}"
             results = {}
-            for stream in (False, True):
-                _phase(direct, stream, clients * 2, clients)  # warm up both paths
-                _phase(gateway, stream, clients * 2, clients)
-                d: list[tuple[float, float]] = []
-                g: list[tuple[float, float]] = []
-                for _ in range(rounds):
-                    d += _phase(direct, stream, requests // rounds, clients)
-                    g += _phase(gateway, stream, requests // rounds, clients)
-                results["stream" if stream else "non-stream"] = (d, g)
+            for clients in clients_list:
+                meter = CpuMeter(stack)
+                for stream in (False, True):
+                    _phase(direct, stream, clients * 2, clients)  # warm up both paths
+                    _phase(gateway, stream, clients * 2, clients)
+                    d: list[tuple[float, float]] = []
+                    g: list[tuple[float, float]] = []
+                    for _ in range(rounds):
+                        n = requests // rounds
+                        d += meter.measure("direct", partial(_phase, direct, stream, n, clients))
+                        g += meter.measure("gateway", partial(_phase, gateway, stream, n, clients))
+                    results[(clients, "stream" if stream else "non-stream")] = (d, g)
+                cpu[clients] = {side: {k: v / (2 * requests) for k, v in t.items()}
+                                for side, t in meter.totals.items()}
         finally:
             stack.stop()
             stack.cleanup_logs()
-    return results
+    return results, cpu
 
 
-def report(results: dict, clients: int) -> str:
+def report(results: dict, cpu: dict) -> str:
     lines = [
-        f"Added latency, {clients} concurrent clients, {TOKENS} output tokens per request "
-        "(ms; gateway minus direct at the same percentile)",
+        f"Added latency, {TOKENS} output tokens per request (ms; gateway minus direct at the same "
+        "percentile)",
         "",
-        "| mode | metric | direct p50 | gateway p50 | added p50 | direct p99 | gateway p99 | added p99 |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| clients | mode | metric | direct p50 | gateway p50 | added p50 | direct p99 "
+        "| gateway p99 | added p99 |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for mode, (d, g) in results.items():
+    for (clients, mode), (d, g) in results.items():
         for idx, metric in ((0, "total"), (1, "first token")):
             if mode == "non-stream" and idx == 1:
                 continue
             dv, gv = [x[idx] for x in d], [x[idx] for x in g]
             p50d, p50g, p99d, p99g = _pct(dv, 50), _pct(gv, 50), _pct(dv, 99), _pct(gv, 99)
             lines.append(
-                f"| {mode} | {metric} | {p50d:.2f} | {p50g:.2f} | {p50g - p50d:+.2f} | "
+                f"| {clients} | {mode} | {metric} | {p50d:.2f} | {p50g:.2f} | {p50g - p50d:+.2f} | "
                 f"{p99d:.2f} | {p99g:.2f} | {p99g - p99d:+.2f} |"
             )
-        n = len(d)
-        lines.append(
-            f"| {mode} | requests | {n} | {len(g)} | | mean direct "
-            f"{statistics.mean(x[0] for x in d) * 1000:.2f} | mean gateway "
-            f"{statistics.mean(x[0] for x in g) * 1000:.2f} | |"
-        )
+    lines += ["", "CPU per request (ms of CPU time, all modes pooled; the machine has 2 cores)", "",
+              "| clients | path | " + " | ".join(CPU_COLUMNS) + " | total |",
+              "|---:|---|" + "---:|" * (len(CPU_COLUMNS) + 1)]
+    for clients, sides in cpu.items():
+        for side, per in sides.items():
+            cols = [sum(v for k, v in per.items() if _column(k) == c) * 1000 for c in CPU_COLUMNS]
+            lines.append(f"| {clients} | {side} | " + " | ".join(f"{c:.2f}" for c in cols)
+                         + f" | {sum(cols):.2f} |")
     return "\n".join(lines)
+
+
+CPU_COLUMNS = ["client", "gateway", "worker", "redis", "sim", "beat+control"]
+
+
+def _column(name: str) -> str:
+    if name.startswith("worker-"):
+        return "worker"
+    if name in ("beat", "control"):
+        return "beat+control"
+    return name
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=2000, help="per mode and side")
     ap.add_argument("--rounds", type=int, default=5, help="alternations of direct/gateway phases")
-    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--clients", default="1,16", help="comma-separated concurrency levels")
     ap.add_argument("--quick", action="store_true", help="200 requests, 2 rounds")
     args = ap.parse_args()
     if args.quick:
         args.requests, args.rounds = 200, 2
-    results = run(args.requests, args.rounds, args.clients)
-    print(report(results, args.clients))
+    results, cpu = run(args.requests, args.rounds, [int(c) for c in args.clients.split(",")])
+    print(report(results, cpu))
     return 0
 
 

@@ -84,6 +84,10 @@ class SOLLOLConfig:
     circuit_successes_to_close: int = 3  # successes in half-open that close it again
     # --- learning ------------------------------------------------------------------------------
     ewma_alpha: float = 0.2
+    # GIL switch interval of gateway and worker processes (Python's default is 5 ms): a thread
+    # woken by I/O waits at most this long for one busy with CPU, which is most of the latency
+    # SOLLOL adds at low load (bench/overhead.py)
+    switch_interval_ms: float = 0.5
     # --- misc ----------------------------------------------------------------------------------
     log_level: str = "INFO"
     # unknown SOLLOL_* variables, kept for plugins

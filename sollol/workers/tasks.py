@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from celery import Celery, signals
@@ -39,6 +40,7 @@ def register(app: Celery) -> None:
     def _on_ready(sender: Any = None, **_: Any) -> None:
         if sender is None or sender.app is not app:
             return
+        sys.setswitchinterval(app.sollol_config.switch_interval_ms / 1000)
         host = _host_of(app, sender)
         if not host:
             log.info("SOLLOL control worker ready (queue %r)", CONTROL_QUEUE)

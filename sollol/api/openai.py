@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response
 
 from sollol.api import openai_compat as oc
-from sollol.api.dispatch import Call
+from sollol.api.call import Call
 from sollol.api.errors import BadRequest, GatewayError, ModelNotFound, error_body
 from sollol.api.native import tags
 from sollol.api.requests_in import json_body, priority, validated

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Response
 
-from sollol.api.dispatch import Call
+from sollol.api.call import Call
 from sollol.api.errors import GatewayError
 
 __all__ = ["final_object", "json_response", "ndjson_response", "routing_meta"]

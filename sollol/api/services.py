@@ -14,7 +14,8 @@ from typing import Any
 
 from flask import current_app
 
-from sollol.api.dispatch import Call, Dispatcher
+from sollol.api.call import Call
+from sollol.api.dispatch import Dispatcher
 from sollol.api.errors import BadRequest, ModelNotFound
 from sollol.api.fleet_cache import FleetCache
 from sollol.config import SOLLOLConfig
@@ -70,8 +71,9 @@ class Recorder:
                 for e in batch:  # recent queue waits per priority, for /api/fleet
                     if e["outcome"] == "ok" and e.get("session_key"):
                         # the conversation's prompt cache now lives on this host
-                        pipe.set(self.cfg.key("affinity", e["session_key"]), e["host"],
-                                 ex=AFFINITY_TTL_S)
+                        pipe.set(
+                            self.cfg.key("affinity", e["session_key"]), e["host"], ex=AFFINITY_TTL_S
+                        )
                     if e["outcome"] == "ok":
                         wkey = self.cfg.key("waits", e["priority"])
                         pipe.lpush(wkey, e["queue_wait_ms"])

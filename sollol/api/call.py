@@ -1,0 +1,52 @@
+"""One client request on its way through the fleet, and the limits every attempt obeys."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sollol.api.errors import GatewayError
+from sollol.router import Decision, RequestProfile
+
+__all__ = ["INFER_TASK", "MAX_ATTEMPTS", "Call", "not_found_message"]
+
+MAX_ATTEMPTS = 3
+INFER_TASK = "sollol.infer"
+
+
+@dataclass
+class Call:
+    """One client request on its way through the fleet."""
+
+    endpoint: str  # chat | generate | embed | embeddings | show
+    body: dict[str, Any]  # the native Ollama body sent to the host
+    profile: RequestProfile
+    model_label: str  # the model name as the client spelled it (for error messages)
+    client_streams: bool = True  # False: the worker joins the answer and sends it once
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    attempt: int = 0
+    tried: list[str] = field(default_factory=list)
+    decision: Decision | None = None
+    host: str = ""
+    t0: float = field(default_factory=time.monotonic)
+    dispatched_at: float = 0.0
+    started_at: float | None = None
+    queue_wait_ms: float = 0.0
+    content_sent: bool = False
+    finished: bool = False
+    last_error: GatewayError | None = None
+
+    @property
+    def priority(self) -> int:
+        return self.profile.priority
+
+
+def not_found_message(endpoint: str, model: str) -> str:
+    """Ollama's own wording per endpoint (ollama-api.md §4)."""
+    if endpoint in ("embed", "embeddings"):
+        return f'model "{model}" not found, try pulling it first'
+    if endpoint == "show":
+        return f"model '{model}' not found"
+    return f"model '{model}' not found"

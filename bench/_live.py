@@ -101,6 +101,8 @@ class LiveStack:
     strategy: str
     time_scale: float
     settings: dict[str, Any] = field(default_factory=dict)
+    keep_logs: bool = False  # leave the children's logs on disk (their directory is printed)
+    out: Any = None  # where the supervisor reports restarts (default: stderr)
     stack: Stack | None = None
     url: str = ""
     control_url: str = ""
@@ -110,7 +112,7 @@ class LiveStack:
         cfg = load_config(env={}, port=free_port(), strategy=self.strategy, **self.settings)
         control = free_port()
         self.stack = Stack(cfg, sim_profile=str(self.profile), time_scale=self.time_scale,
-                           sim_control_port=control, out=sys.stderr)
+                           sim_control_port=control, out=self.out or sys.stderr)
         try:
             self.stack.start()
         except Exception:
@@ -138,7 +140,10 @@ class LiveStack:
             self.client.close()
         if self.stack is not None:
             self.stack.stop()
-            self.stack.cleanup_logs()
+            if self.keep_logs:
+                print(f"logs kept in {self.stack.log_dir}", file=sys.stderr, flush=True)
+            else:
+                self.stack.cleanup_logs()
 
     def _print_logs(self) -> None:
         """The tail of every child's log (called when the stack fails to start)."""
@@ -246,6 +251,7 @@ class CallResult:
     finals: int = 0  # done:true objects received (more than 1 = duplicated answer)
     text: str = ""  # the answer's text (joined chunks when streamed)
     host: str = ""
+    request_id: str = ""  # header X-SOLLOL-Request-Id (routed answers, streamed or not)
 
     @property
     def latency(self) -> float:
@@ -262,6 +268,7 @@ def call(client: httpx.Client, url: str, endpoint: str, body: dict[str, Any], pr
                            timeout=httpx.Timeout(timeout_s, connect=10.0)) as r:
             res.status = r.status_code
             res.host = r.headers.get("x-sollol-host", "")
+            res.request_id = r.headers.get("x-sollol-request-id", "")
             if stream and r.status_code == 200:
                 _read_stream(r, res, endpoint, res.sent + timeout_s)
             else:

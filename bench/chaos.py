@@ -145,6 +145,16 @@ class Timeline:
     def now(self) -> float:
         return time.monotonic() - self.t0
 
+    def write(self, text: str) -> None:
+        """File-like: the launcher's supervisor reports restarts here, timestamped as events."""
+        for line in text.strip().splitlines():
+            if "exited" in line:
+                name, _, rest = line.partition(" exited ")
+                self.log("supervisor", f"{name} exited {rest.strip()}")
+
+    def flush(self) -> None:
+        pass
+
     def log(self, what: str, detail: str = "") -> float:
         t = self.now()
         with self.lock:
@@ -181,7 +191,7 @@ def kill_busy_worker(stack: LiveStack, tl: Timeline, prefer: Sequence[str]) -> N
     tl.log("SIGKILL worker", f"{name} (pid {pid}) while it ran {running} request(s)")
     while stack.child(name).restarts == before and time.monotonic() < deadline + 30:
         time.sleep(0.1)
-    tl.log("worker restarted", f"{name} by the supervisor")
+    tl.log("worker back", f"{name} restarted by the supervisor")
     tl.windows.append(("worker SIGKILL", start, tl.now()))
 
 
@@ -210,10 +220,16 @@ def redis_restart(stack: LiveStack, tl: Timeline, gap_s: float) -> None:
 
 
 def schedule(stack: LiveStack, tl: Timeline, nodes: Sequence[str], rounds: int, first_s: float,
-             gap_s: float, hold_s: float, redis_gap_s: float) -> Callable[[], None]:
+             gap_s: float, hold_s: float, redis_gap_s: float, finished: threading.Event,
+             release: threading.Event) -> Callable[[], None]:
     """The fault schedule as a function to run in a thread: ``rounds`` × (worker kill, node down,
     node hang, Redis restart), one every ``gap_s`` seconds, starting at ``first_s``; each round
-    picks other nodes."""
+    picks other nodes. Sets ``finished`` after the last fault, then waits for ``release``.
+
+    Why the thread must outlive the stack: EmbeddedRedis.start() sets PR_SET_PDEATHSIG in the
+    child, and Linux delivers that signal when the *thread* that forked the child exits, not the
+    process. A Redis restarted from a thread that then ends receives SIGTERM at once (found by
+    this benchmark; see RESULTS-chaos.md)."""
 
     def at(t: float) -> None:
         time.sleep(max(0.0, t - tl.now()))
@@ -234,6 +250,8 @@ def schedule(stack: LiveStack, tl: Timeline, nodes: Sequence[str], rounds: int, 
             at(t)
             redis_restart(stack, tl, redis_gap_s)
             t += gap_s
+        finished.set()
+        release.wait()
 
     return run
 
@@ -259,7 +277,7 @@ def classify(res: CallResult, req: Request, profile: FleetProfile) -> Verdict:
     """What the client got for ``req`` (see the module docstring)."""
     routing = res.final.get("_sollol_routing") or {}
     v = Verdict(res.kind if res.kind in OUTCOMES else "lost", request_id=str(
-        routing.get("request_id", "")), host=str(routing.get("host") or res.host))
+        routing.get("request_id") or res.request_id), host=str(routing.get("host") or res.host))
     eval_count = int(res.final.get("eval_count", 0) or 0)
     if res.finals > 1 or (req.stream and eval_count and res.chunks > eval_count):
         v.duplicated = True
@@ -306,13 +324,15 @@ def run(a: argparse.Namespace) -> Outcome:
     results: list[CallResult | None] = [None] * len(reqs)
     tl = Timeline()
     started = time.monotonic()
-    with LiveStack(path, a.strategy, ts, settings) as stack:
+    with LiveStack(path, a.strategy, ts, settings, keep_logs=a.keep_logs, out=tl) as stack:
         assert stack.client is not None
         print(f"stack up in {time.monotonic() - started:.1f} s; {len(reqs)} requests over "
               f"{duration:.0f} s, faults:", file=sys.stderr, flush=True)
         tl.t0 = time.monotonic() + 0.5
+        finished, release = threading.Event(), threading.Event()
         chaos = threading.Thread(target=schedule(stack, tl, nodes, a.rounds, a.first, a.gap,
-                                                 a.hold, a.redis_gap), daemon=True)
+                                                 a.hold, a.redis_gap, finished, release),
+                                 daemon=True)
         chaos.start()
         threads = []
         for req in reqs:
@@ -321,12 +341,13 @@ def run(a: argparse.Namespace) -> Outcome:
                                   daemon=True)
             th.start()
             threads.append(th)
-        chaos.join()
+        finished.wait()
         for th in threads:
             th.join(a.deadline + 30)
         time.sleep(2.0)  # abandoned attempts on recovered nodes may still complete: count them
         ledger = stack.ledger()
         restarts = stack.restarts()
+    release.set()
     final = [r if r is not None else CallResult(sent=math.nan, error="client thread still open")
              for r in results]
     verdicts = [classify(r, q, profile) for r, q in zip(final, reqs, strict=True)]
@@ -380,10 +401,10 @@ def window_table(out: Outcome) -> str:
 def ledger_lines(out: Outcome) -> list[str]:
     """Wasted duplicate work on the nodes, from the simulator's request ledger."""
     entries = out.ledger.get("requests", {})
-    ours = {v.request_id for v in out.verdicts if v.request_id}
+    answered = {v.request_id for v in out.verdicts if v.request_id and v.outcome == "answered"}
     dup = list(out.ledger.get("duplicates", []))
     retried = sum(1 for e in entries.values() if e["received"] > 1)
-    never = sum(1 for rid in ours if entries.get(rid, {}).get("completed", 0) == 0)
+    never = sum(1 for rid in answered if entries.get(rid, {}).get("completed", 0) == 0)
     return [
         f"- request ids seen by the nodes: {len(entries)}; received more than once (retries, "
         f"redeliveries, fail-overs): {retried}",
@@ -391,6 +412,25 @@ def ledger_lines(out: Outcome) -> list[str]:
         + (f" — {', '.join(dup[:5])}" if dup else ""),
         f"- answered requests whose id no node completed: {never}",
     ]
+
+
+def duplicate_table(out: Outcome) -> str:
+    """The requests that ran to completion more than once on the nodes, with what the client got."""
+    by_id = {v.request_id: i for i, v in enumerate(out.verdicts) if v.request_id}
+    rows = []
+    for rid in out.ledger.get("duplicates", []):
+        entry = out.ledger["requests"][rid]
+        nodes = ", ".join(f"{n} {c['received']}/{c['completed']}"
+                          for n, c in entry["nodes"].items())
+        i = by_id.get(rid)
+        if i is None:
+            rows.append([rid[:12], "–", "–", nodes, "(id not seen by the client: an HTTP error)"])
+            continue
+        req, v = out.requests[i], out.verdicts[i]
+        kind = f"{req.endpoint}{' streamed' if req.stream else ''}"
+        rows.append([rid[:12], f"{req.at:.1f}", kind, nodes, v.outcome])
+    return md_table(["request id", "sent at s", "request", "node received/completed",
+                     "client got"], rows, "lrlll")
 
 
 def errors_table(out: Outcome) -> str:
@@ -419,6 +459,8 @@ def report(a: argparse.Namespace, out: Outcome) -> bool:
     print(window_table(out) + "\n")
     print("### work on the nodes (simulator ledger)\n")
     print("\n".join(ledger_lines(out)) + "\n")
+    if out.ledger.get("duplicates"):
+        print(duplicate_table(out) + "\n")
     print("### errors and losses\n")
     print(errors_table(out) + "\n")
     restarts = ", ".join(f"{k} {v}" for k, v in out.restarts.items()) or "none"
@@ -455,6 +497,8 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=800, help="num_predict cap (800)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="one round (< 3 min)")
+    p.add_argument("--keep-logs", action="store_true",
+                   help="keep the stack's logs (gateway, workers, beat, sim) and print where")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     a = p.parse_args(argv)
     if a.quick:

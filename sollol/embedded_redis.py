@@ -10,21 +10,17 @@ and :meth:`EmbeddedRedis.stop` runs at interpreter exit.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import ctypes
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["EmbeddedRedis", "RedisNotFound", "find_redis_server", "free_port"]
+from sollol.children import spawn
 
-_PR_SET_PDEATHSIG = 1
+__all__ = ["EmbeddedRedis", "RedisNotFound", "find_redis_server", "free_port"]
 
 
 class RedisNotFound(RuntimeError):
@@ -57,12 +53,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmbeddedRedis:
@@ -125,13 +115,11 @@ class EmbeddedRedis:
         if self.proc and self.proc.poll() is None:
             return self
         binary = self.binary or find_redis_server()
-        preexec = _die_with_parent if sys.platform.startswith("linux") else None
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             self._command(binary),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=preexec,  # noqa: PLW1509 - only prctl(PDEATHSIG), async-signal-safe
             start_new_session=True,
         )
         self._wait_ready()

@@ -10,7 +10,6 @@ gateway first so no new work arrives, then workers (warm shutdown), beat, nodes 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import re
@@ -26,13 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sollol.children import spawn
 from sollol.config import SOLLOLConfig, child_env
 from sollol.embedded_redis import EmbeddedRedis
 from sollol.names import InvalidHostName, validate_host_name
 
 __all__ = ["HostSpec", "Stack", "parse_hosts_file"]
 
-_PR_SET_PDEATHSIG = 1
 READY_TIMEOUT_S = 90.0
 
 
@@ -81,11 +80,6 @@ def parse_hosts_file(path: str | Path, slots: int = 4) -> list[HostSpec]:
     return hosts
 
 
-def _die_with_parent() -> None:
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6").prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 @dataclass
 class Child:
     name: str
@@ -98,14 +92,13 @@ class Child:
 
     def start(self) -> None:
         out = self.log.open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             self.argv,
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
         )
         out.close()
 

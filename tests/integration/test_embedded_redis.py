@@ -71,3 +71,19 @@ def test_no_redis_server_is_left_behind_when_the_owner_goes(how):
         time.sleep(0.05)
     else:
         pytest.fail(f"redis-server {redis_pid} outlived its owner ({how})")
+
+
+def test_a_server_started_from_a_short_lived_thread_survives_that_thread():
+    """PDEATHSIG is per thread: SOLLOL forks from one long-lived thread, so a restart done by a
+    helper thread (a supervisor, a fault injector) does not die when that thread ends."""
+    import threading
+
+    server = EmbeddedRedis()
+    worker = threading.Thread(target=server.start)
+    worker.start()
+    worker.join()
+    try:
+        time.sleep(0.5)
+        assert server.ping()
+    finally:
+        server.close()

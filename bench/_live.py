@@ -203,6 +203,22 @@ class LiveStack:
             sessions.add(self.stack.redis.pid)
         return session_cpu_seconds(sessions)
 
+    def running(self, host: str) -> list[str]:
+        """Request ids a host's worker is executing right now (its ``running:<host>`` leases in
+        Redis); empty when Redis is away."""
+        import redis
+
+        from sollol.state.inflight import SEP
+
+        assert self.stack is not None
+        cfg = self.stack.cfg
+        try:
+            with redis.Redis.from_url(cfg.redis_url, socket_timeout=2) as r:
+                members = r.zrange(cfg.key("running", host), 0, -1)
+        except redis.RedisError:
+            return []
+        return [m.decode().rpartition(SEP)[2] for m in members]
+
     def restarts(self) -> dict[str, int]:
         """How many times the supervisor restarted each child so far."""
         assert self.stack is not None

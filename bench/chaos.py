@@ -140,6 +140,7 @@ class Timeline:
     t0: float = 0.0
     events: list[tuple[float, str, str]] = field(default_factory=list)  # (t, what, detail)
     windows: list[tuple[str, float, float]] = field(default_factory=list)  # (fault, start, end)
+    killed: list[str] = field(default_factory=list)  # request ids running on killed workers
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def now(self) -> float:
@@ -163,24 +164,19 @@ class Timeline:
         return t
 
 
-def _fleet_hosts(stack: LiveStack) -> list[dict[str, Any]]:
-    try:
-        return list(stack.get("/api/fleet")["hosts"])
-    except Exception:  # Redis may be away; the schedule goes on
-        return []
-
-
-def kill_busy_worker(stack: LiveStack, tl: Timeline, prefer: Sequence[str]) -> None:
-    """SIGKILL the worker of a host that is running a request right now (waits up to 10 s for
-    one), then wait for the supervisor to restart it."""
+def kill_busy_worker(stack: LiveStack, tl: Timeline, prefer: Sequence[str],
+                     nodes: Sequence[str]) -> None:
+    """SIGKILL the worker of a host that is executing a request right now (its lease in Redis;
+    waits up to 10 s for one), then wait for the supervisor to restart it. The ids it was
+    running go to ``tl.killed``."""
     deadline = time.monotonic() + 10.0
-    victim, running = "", 0
+    victim, ids = "", []
     while time.monotonic() < deadline and not victim:
-        busy = {h["name"]: h["running"] for h in _fleet_hosts(stack) if h.get("running")}
+        busy = {h: ids for h in nodes if (ids := stack.running(h))}
         victim = next((h for h in prefer if h in busy), next(iter(busy), ""))
-        running = busy.get(victim, 0)
+        ids = busy.get(victim, [])
         if not victim:
-            time.sleep(0.05)
+            time.sleep(0.02)
     if not victim:
         tl.log("worker kill skipped", "no host was running a request for 10 s")
         return
@@ -188,7 +184,9 @@ def kill_busy_worker(stack: LiveStack, tl: Timeline, prefer: Sequence[str]) -> N
     before = stack.child(name).restarts
     start = tl.now()
     pid = stack.kill_child(name)
-    tl.log("SIGKILL worker", f"{name} (pid {pid}) while it ran {running} request(s)")
+    tl.killed += ids
+    tl.log("SIGKILL worker", f"{name} (pid {pid}) while it ran request(s) "
+                             + ", ".join(i[:12] for i in ids))
     while stack.child(name).restarts == before and time.monotonic() < deadline + 30:
         time.sleep(0.1)
     tl.log("worker back", f"{name} restarted by the supervisor")
@@ -239,7 +237,7 @@ def schedule(stack: LiveStack, tl: Timeline, nodes: Sequence[str], rounds: int, 
         for r in range(rounds):
             a, b = nodes[r % len(nodes)], nodes[(r + 1) % len(nodes)]
             at(t)
-            kill_busy_worker(stack, tl, prefer=[a, b])
+            kill_busy_worker(stack, tl, [a, b], nodes)
             t += gap_s
             at(t)
             node_fault(stack, tl, a, "down", hold_s)
@@ -433,6 +431,26 @@ def duplicate_table(out: Outcome) -> str:
                      "client got"], rows, "lrlll")
 
 
+def killed_table(out: Outcome) -> str:
+    """What became of the requests that were executing on a worker when it was SIGKILLed."""
+    by_id = {v.request_id: i for i, v in enumerate(out.verdicts) if v.request_id}
+    rows = []
+    for rid in out.timeline.killed:
+        entry = out.ledger.get("requests", {}).get(rid, {})
+        nodes = ", ".join(f"{n} {c['received']}/{c['completed']}"
+                          for n, c in entry.get("nodes", {}).items()) or "–"
+        i = by_id.get(rid)
+        if i is None:
+            rows.append([rid[:12], "–", "–", nodes, "(id not seen by the client: an HTTP error)"])
+            continue
+        req, v = out.requests[i], out.verdicts[i]
+        got = v.outcome + (f": {out.results[i].error[:60]}" if out.results[i].error else "")
+        rows.append([rid[:12], f"{req.at:.1f}", f"{req.endpoint}{' streamed' if req.stream else ''}",
+                     nodes, got])
+    return md_table(["request id", "sent at s", "request", "node received/completed",
+                     "client got"], rows, "lrlll")
+
+
 def errors_table(out: Outcome) -> str:
     c = Counter((v.outcome, (r.error or "")[:90]) for v, r in zip(out.verdicts, out.results,
                                                                    strict=True)
@@ -461,6 +479,9 @@ def report(a: argparse.Namespace, out: Outcome) -> bool:
     print("\n".join(ledger_lines(out)) + "\n")
     if out.ledger.get("duplicates"):
         print(duplicate_table(out) + "\n")
+    if out.timeline.killed:
+        print("### requests running on a worker when it was killed\n")
+        print(killed_table(out) + "\n")
     print("### errors and losses\n")
     print(errors_table(out) + "\n")
     restarts = ", ".join(f"{k} {v}" for k, v in out.restarts.items()) or "none"

@@ -438,6 +438,7 @@ def plot(sums: Sequence[Summary], title: str, out: Path) -> None:
                  [name for name, _, _ in BANDS])
     b.set_yscale("symlog", linthresh=0.1)
     b.set_ylabel("p99 Celery-queue wait, fleet seconds")
+    b.legend(fontsize="small")
     b.grid(alpha=0.3, axis="y")
     fig.suptitle(title)
     fig.tight_layout()

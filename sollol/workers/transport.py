@@ -3,7 +3,8 @@
 Stock kombu builds a new ``redis.Redis`` (cheap sockets, expensive Python object) for every
 ``conn_or_acquire`` — on each publish, each delivery bookkeeping and each ack. On a busy gateway
 or worker that was the largest single item of CPU per request. The client is thread-safe (it
-takes a pooled connection per command), so one per channel and pool is enough.
+takes a pooled connection per command), so one per channel and pool is enough. Creating one
+while the channel's connection is being torn down raises a connection error (see below).
 """
 
 from __future__ import annotations
@@ -25,9 +26,20 @@ class Channel(kombu_redis.Channel):
         if client:
             yield client
             return
-        cached = self._sollol_client
-        if cached is None or cached.connection_pool is not self.pool:
-            cached = self._sollol_client = self._create_client()
+        cached, pool = self._sollol_client, self._pool
+        if cached is None or pool is None or cached.connection_pool is not pool:
+            try:
+                cached = self._sollol_client = self._create_client()
+            except AttributeError as exc:
+                # The kombu connection was already released (its ``client`` is None): this is a
+                # channel being closed after the broker went away, whose close() restores unacked
+                # messages. Stock kombu raises AttributeError here too, which is not a connection
+                # error, so Celery's ``ignore_errors`` lets it through and the worker exits with
+                # "Unrecoverable error" (kombu issues 582, 970). As a connection error it is
+                # ignored and the consumer reconnects; unacked messages are restored later by
+                # the visibility timeout.
+                raise kombu_redis.redis.ConnectionError(
+                    "broker connection already closed") from exc
         yield cached
 
 

@@ -7,7 +7,7 @@ PROFILE ?= deploy/sim/mixed.yaml
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run sim test test-unit test-integration lint typecheck bench bench-policy bench-overhead bench-fleet bench-chaos clean
+.PHONY: help install run sim test test-unit test-integration lint typecheck bench bench-policy bench-overhead bench-fleet bench-chaos bench-priority clean
 
 help:  ## list the targets
 	@echo "SOLLOL make targets:"
@@ -55,6 +55,9 @@ bench-fleet: install  ## routing policies compared on the live stack
 
 bench-chaos: install  ## faults injected under load: lost / duplicated / failed requests
 	$(BIN)/python bench/chaos.py
+
+bench-priority: install  ## priority waits on the live stack: critical stays fast, batch not starved
+	$(BIN)/python bench/priority.py
 
 clean:  ## remove the venv and caches
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .benchmarks .hypothesis

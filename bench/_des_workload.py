@@ -140,7 +140,7 @@ def _node_rate(node: NodeSpec, mean_prompt: float, mean_output: float) -> float:
 
 
 def capacity(profile: FleetProfile) -> Capacity:
-    """Fleet capacity in requests/s (see RESULTS-policy.md for the definition)."""
+    """Fleet capacity in requests/s (see bench/RESULTS.md for the definition)."""
     rng = random.Random(SAMPLE_SEED)
     gen = [(c, s) for c, s in served_classes(profile) if c.output_median]
     total = sum(s for _, s in gen)

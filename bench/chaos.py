@@ -227,7 +227,7 @@ def schedule(stack: LiveStack, tl: Timeline, nodes: Sequence[str], rounds: int, 
     Why the thread must outlive the stack: EmbeddedRedis.start() sets PR_SET_PDEATHSIG in the
     child, and Linux delivers that signal when the *thread* that forked the child exits, not the
     process. A Redis restarted from a thread that then ends receives SIGTERM at once (found by
-    this benchmark; see RESULTS-chaos.md)."""
+    this benchmark; see bench/RESULTS.md)."""
 
     def at(t: float) -> None:
         time.sleep(max(0.0, t - tl.now()))

@@ -567,7 +567,8 @@ def run_profile(a: argparse.Namespace, path: str, strategies: Sequence[str]) -> 
         out = Path(a.out_dir) / f"fleet_{name}.png"
         plot(sums, f"{name}: live stack, load {a.load:.0%}, time_scale {ts:g}, "
              f"{a.duration / ts:.0f} s fleet time × {a.seeds} seed(s)", out)
-        print(f"plot: {out}\n")
+        shown = out.resolve()
+        print(f"plot: {shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown}\n")
     return targets(name, sums)
 
 

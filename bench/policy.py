@@ -78,9 +78,9 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=300.0, help="excluded from statistics, s")
     p.add_argument("--strategies", default=",".join(STRATEGIES))
     p.add_argument("--jobs", type=int, default=2, help="worker processes")
-    p.add_argument("--report-active", action="store_true",
-                   help="workers report concurrency with their timing samples (TimingSample.active;"
-                        " today's worker does not)")
+    p.add_argument("--report-active", action=argparse.BooleanOptionalAction, default=True,
+                   help="workers report concurrency with their timing samples (TimingSample.active)"
+                        ", as the live worker does; --no-report-active for the ablation")
     p.add_argument("--cache-ms", type=float, default=250.0,
                    help="gateway snapshot cache period (SOLLOL_SNAPSHOT_CACHE_MS; 0 = exact view)")
     p.add_argument("--heartbeat-s", type=float, default=2.0,

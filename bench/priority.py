@@ -32,6 +32,7 @@ import random
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,8 +145,9 @@ def run(path: Path, time_scale: float, trace: list[Req], aging_step_s: float,
         end = flood_end + drain_s
         for th in threads:
             th.join(max(0.0, end - time.monotonic()))
-    final = [res if res is not None else CallResult(sent=math.nan, kind="unfinished")
-             for res in results]
+        # taken before the stack stops: a request still open now is "unfinished"
+        final = [res if res is not None else CallResult(sent=math.nan, kind="unfinished")
+                 for res in list(results)]
     waits = []
     for res in final:
         routing = res.final.get("_sollol_routing") or {}
@@ -161,6 +163,14 @@ def waits_of(out: Outcome, cls: str) -> list[float]:
 def answered(out: Outcome, cls: str) -> tuple[int, int]:
     rs = [res for r, res in zip(out.trace, out.results, strict=True) if r.cls == cls]
     return sum(res.kind == "answered" for res in rs), len(rs)
+
+
+def failures(out: Outcome, cls: str) -> str:
+    """Requests of ``cls`` not answered, by outcome and message."""
+    c = Counter(f"{res.kind}: {res.error[:60]}" if res.error else res.kind
+                for r, res in zip(out.trace, out.results, strict=True)
+                if r.cls == cls and res.kind != "answered")
+    return "; ".join(f"{n} {what}" for what, n in c.most_common(3)) or "–"
 
 
 def fmt(x: float) -> str:
@@ -220,7 +230,7 @@ def batch_under_flood(a: argparse.Namespace, path: Path, cap_wall: float) -> lis
         c = waits_of(out, "critical")
         rows.append([mode, f"{ba}/{bn}", str(during), fmt(pct(b, 50)), fmt(pct(b, 99)),
                      fmt(max((w for w in b if not math.isnan(w)), default=math.nan)),
-                     fmt(pct(c, 50)), fmt(pct(c, 99))])
+                     fmt(pct(c, 50)), fmt(pct(c, 99)), failures(out, "batch")])
         if mode == "aging on":
             lines.append(f"- priority 1 never starved: {during} of {bn} priority-1 requests "
                          f"started while the priority-10 flood was still arriving, "
@@ -234,8 +244,8 @@ def batch_under_flood(a: argparse.Namespace, path: Path, cap_wall: float) -> lis
           f"{step / a.time_scale:.0f} fleet s (SOLLOL's default 10 s, scaled), or none. Waits in "
           "fleet seconds.\n")
     print(md_table(["queue aging", "p1 answered", "p1 started during the flood", "p1 wait p50",
-                    "p1 wait p99", "p1 wait max", "p10 wait p50", "p10 wait p99"], rows,
-                   "lrrrrrrr") + "\n")
+                    "p1 wait p99", "p1 wait max", "p10 wait p50", "p10 wait p99",
+                    "p1 not answered"], rows, "lrrrrrrrl") + "\n")
     return lines
 
 
@@ -250,11 +260,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--levels", type=int, default=4, help="priority-1 load levels from 0")
     p.add_argument("--window", type=float, default=30.0, help="arrival window, wall s (exp. 1)")
     p.add_argument("--drain", type=float, default=60.0, help="wall s to wait after arrivals")
-    p.add_argument("--flood", type=float, default=1.1, help="priority-10 load, × capacity")
+    p.add_argument("--flood", type=float, default=1.5, help="priority-10 load, × capacity")
     p.add_argument("--trickle", type=float, default=0.1, help="priority-1 load, × capacity")
     p.add_argument("--flood-window", type=float, default=60.0, help="wall s (exp. 2)")
     p.add_argument("--drain-flood", type=float, default=90.0, help="wall s (exp. 2)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--only", type=int, choices=(1, 2), help="run one experiment")
     p.add_argument("--quick", action="store_true", help="3 levels, 20 s windows, 40 s flood")
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     a = p.parse_args(argv)
@@ -273,7 +284,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"one node, {SLOTS} slots, {MODEL} resident; every request generates {TOKENS} tokens: "
           f"{service_s():.2f} s with both slots busy, capacity {cap:.2f} requests/s fleet time = "
           f"{cap_wall:.1f}/s wall at time_scale {a.time_scale:g}.\n", flush=True)
-    lines = critical_under_batch(a, path, cap_wall) + batch_under_flood(a, path, cap_wall)
+    lines = []
+    if a.only in (None, 1):
+        lines += critical_under_batch(a, path, cap_wall)
+    if a.only in (None, 2):
+        lines += batch_under_flood(a, path, cap_wall)
     print("### targets\n")
     print("\n".join(lines))
     missed = any("MISSED" in line for line in lines)

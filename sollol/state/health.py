@@ -1,15 +1,17 @@
 """Host health from the signals in Redis: liveness lease, Ollama reachability, health checks, circuit.
 
     down      no heartbeat; Ollama unreachable; circuit open; a health check sent through the
-              host's queue went unanswered while the worker had nothing running (not consuming)
+              host's queue went unanswered while the worker had nothing running and began
+              nothing lately (not consuming)
     degraded  circuit half-open (probing); the last health check failed or was slow
     healthy   otherwise
 
 A low success rate is not a health state here: it is a routing factor (the router weighs it), and
 as a state it would never recover once traffic stopped going to the host.
 
-``health:<host>`` HASH written by beat (sent_at) and by the worker's health_check task
-(checked_at, ok, latency_ms, error). Alerts (state changes) go to the ``alerts`` list.
+``health:<host>`` HASH written by beat (sent_at), by the worker's health_check task
+(checked_at, ok, latency_ms, error) and by every request the worker begins (began_at). Alerts
+(state changes) go to the ``alerts`` list.
 """
 
 from __future__ import annotations
@@ -53,8 +55,12 @@ def assess(  # noqa: PLR0911 - one return per rule, in order of severity
     if circuit == "open":
         return "down", f"circuit open after repeated failures: {circuit_reason}"[:200]
     sent, checked = _f(check, "sent_at"), _f(check, "checked_at")
-    overdue = sent - checked > 0 and now - sent > 3 * cfg.health_check_interval_s + 2
-    if overdue and running == 0:
+    patience = 3 * cfg.health_check_interval_s + 2
+    overdue = sent - checked > 0 and now - sent > patience
+    # A check can wait (and expire) behind a long backlog of top-priority work on a busy host;
+    # a worker that is running requests or began one lately is consuming its queue all the same.
+    idle = running == 0 and now - _f(check, "began_at") > patience
+    if overdue and idle:
         return "down", f"worker not consuming its queue (health check waiting {now - sent:.0f} s)"
     if circuit == "half_open":
         return "degraded", "circuit half-open: probing after failures"

@@ -49,6 +49,8 @@ redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'k', 'start', 'a', ARGV
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
 redis.call('EXPIRE', KEYS[4], 86400)
+redis.call('HSET', KEYS[5], 'began_at', ARGV[7])
+redis.call('EXPIRE', KEYS[5], 86400)
 return 'ok'
 """
 
@@ -63,16 +65,19 @@ def begin(ctx: WorkerContext, request_id: str, attempt: int, host: str, member: 
         cfg.key("attempt", request_id),
         cfg.key("cancel", request_id),
         cfg.key("running", host),
+        cfg.key("health", host),  # began_at: proof the worker consumes its queue
     )
+    now = time.time()
     out = ctx.scripts.begin(
         keys=keys,
         args=(
             attempt,
             start,
             member,
-            time.time() + inflight.lease_s(cfg),
+            now + inflight.lease_s(cfg),
             cfg.stream_maxlen,
             cfg.stream_ttl_s,
+            now,
         ),
     )
     return out.decode() if isinstance(out, bytes) else str(out)

@@ -14,6 +14,7 @@ delay ``time_scale`` times faster than the profile says, so a wall-clock duratio
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
@@ -43,6 +44,7 @@ __all__ = [
     "CpuMeter",
     "LiveStack",
     "call",
+    "doc_parser",
     "md_table",
     "pct",
     "profile_copy",
@@ -359,6 +361,15 @@ def _read_whole(r: httpx.Response, res: CallResult, endpoint: str) -> None:
         res.kind, res.error = "error", obj["error"]
     else:
         res.error = f"HTTP {r.status_code}: {str(obj)[:120]}"
+
+
+# --- command line -----------------------------------------------------------------------------
+def doc_parser(doc: str) -> argparse.ArgumentParser:
+    """An argument parser whose description is the first paragraph of a script's docstring and
+    whose epilog is the rest, printed as written."""
+    first, rest = doc.split("\n\n", maxsplit=1)
+    return argparse.ArgumentParser(description=first, epilog=rest,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 # --- measurement and formatting ---------------------------------------------------------------

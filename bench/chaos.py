@@ -58,6 +58,7 @@ from _live import (  # noqa: E402
     CallResult,
     LiveStack,
     call,
+    doc_parser,
     md_table,
     pct,
     profile_copy,
@@ -497,9 +498,7 @@ def report(a: argparse.Namespace, out: Outcome) -> bool:
 
 
 def _args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+    p = doc_parser(__doc__)
     p.add_argument("--profile", default=FAULTY, help=f"fleet profile ({FAULTY})")
     p.add_argument("--strategy", default="performance")
     p.add_argument("--time-scale", type=float, default=0.2,

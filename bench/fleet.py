@@ -55,6 +55,7 @@ from _live import (  # noqa: E402
     CpuMeter,
     LiveStack,
     call,
+    doc_parser,
     md_table,
     pct,
     profile_copy,
@@ -471,9 +472,7 @@ def write_csv(path: Path, name: str, strategy: str, seed: int, trace: Sequence[R
 
 # --- main -------------------------------------------------------------------------------------
 def _args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+    p = doc_parser(__doc__)
     p.add_argument("--profiles", nargs="+", default=[MIXED], help="fleet profiles (YAML)")
     p.add_argument("--identical", action="store_true", help=f"also run {IDENTICAL}")
     p.add_argument("--strategies", help=f"comma-separated (default: {','.join(ALL_STRATEGIES)}; "

@@ -42,7 +42,16 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
 import yaml  # noqa: E402
-from _live import CallResult, LiveStack, call, md_table, pct, scaled_settings, temp_dir  # noqa: E402
+from _live import (  # noqa: E402
+    CallResult,
+    LiveStack,
+    call,
+    doc_parser,
+    md_table,
+    pct,
+    scaled_settings,
+    temp_dir,
+)
 
 from sollol.embedded_redis import free_port  # noqa: E402
 from sollol.sim import physics  # noqa: E402
@@ -250,9 +259,7 @@ def batch_under_flood(a: argparse.Namespace, path: Path, cap_wall: float) -> lis
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+    p = doc_parser(__doc__)
     p.add_argument("--time-scale", type=float, default=0.25, help="simulated delays × this")
     p.add_argument("--critical", type=float, default=0.3, help="priority-9 load, × capacity")
     p.add_argument("--max-batch", type=float, default=1.2,

@@ -136,6 +136,8 @@ def _up(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    # also when started in the background by a non-interactive shell, which ignores SIGINT
+    signal.signal(signal.SIGINT, _stop)
     try:
         print("starting SOLLOL…", flush=True)
         stack.start()

@@ -48,12 +48,17 @@ def test_hosts_file_fleet_answers_through_the_gateway(external_nodes, redis_serv
         stack.cleanup_logs()
 
 
-def test_sollol_up_prints_ready_and_stops_everything_on_sigterm(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sollol_up_prints_ready_and_stops_everything_on_a_signal(tmp_path, stop):
+    """SIGINT is sent to a process started with SIGINT ignored, as a non-interactive shell
+    starts a background job (`sollol up &` in a script): it must stop all the same."""
     port = free_port()
+    cmd = [sys.executable, "-m", "sollol.cli", "up", "--sim", "2", "--time-scale", "0.05",
+           "--port", str(port)]
+    if stop == signal.SIGINT:  # the shell sets SIGINT to ignored, exec keeps it so
+        cmd = ["/bin/sh", "-c", 'trap "" INT; exec "$@"', "sh", *cmd]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sollol.cli", "up", "--sim", "2", "--time-scale", "0.05",
-         "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "SOLLOL_HEARTBEAT_INTERVAL_S": "0.5"})
     lines = []
     try:
@@ -71,9 +76,16 @@ def test_sollol_up_prints_ready_and_stops_everything_on_sigterm(tmp_path):
             "model": "llama3.2", "prompt": "x", "stream": False, "options": {"num_predict": 2}})
         assert r.status_code == 200
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-        proc.stdout.close()
+        proc.send_signal(stop)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # did not stop: leave nothing behind, then fail
+            for p in [*psutil.Process(proc.pid).children(recursive=True), proc]:
+                p.kill()
+            proc.communicate()
+            raise
+        finally:
+            proc.stdout.close()
     assert proc.returncode == 0, out
     assert "SOLLOL stopped" in out
     time.sleep(0.5)

@@ -124,12 +124,13 @@ class Outcome:
     flood_end: float  # monotonic time of the last arrival
 
 
-def run(path: Path, time_scale: float, trace: list[Req], aging_step_s: float,
+def run(path: Path, time_scale: float, trace: list[Req], aging_step_s: float | None,
         drain_s: float) -> Outcome:
-    """One fresh stack, ``trace`` sent open-loop (a thread per request), then a drain."""
+    """One fresh stack, ``trace`` sent open-loop (a thread per request), then a drain.
+    ``aging_step_s``: wall s per promotion; None keeps scaled_settings' (the default, scaled)."""
     settings = {**scaled_settings(time_scale), "max_queue_per_host": 100_000,
                 "max_queue_total": 100_000, "gateway_threads": 512}
-    if aging_step_s:
+    if aging_step_s is not None:
         settings["aging_step_s"] = aging_step_s
     results: list[CallResult | None] = [None] * len(trace)
     last = trace[-1].at if trace else 0.0
@@ -196,7 +197,7 @@ def critical_under_batch(a: argparse.Namespace, path: Path, cap_wall: float) -> 
                       poisson(rng, level * cap_wall, a.window, 1, "batch"))
         for mode, tr in (("priorities 9 / 1", trace), ("no priorities (all 5)", flatten(trace))):
             started = time.monotonic()
-            out = run(path, a.time_scale, tr, 0.0, a.drain)
+            out = run(path, a.time_scale, tr, None, a.drain)
             c, b = waits_of(out, "critical"), waits_of(out, "batch")
             ca, cn = answered(out, "critical")
             ba, bn = answered(out, "batch")

@@ -28,18 +28,16 @@ class Channel(kombu_redis.Channel):
             return
         cached, pool = self._sollol_client, self._pool
         if cached is None or pool is None or cached.connection_pool is not pool:
-            try:
-                cached = self._sollol_client = self._create_client()
-            except AttributeError as exc:
-                # The kombu connection was already released (its ``client`` is None): this is a
-                # channel being closed after the broker went away, whose close() restores unacked
-                # messages. Stock kombu raises AttributeError here too, which is not a connection
-                # error, so Celery's ``ignore_errors`` lets it through and the worker exits with
+            if self.connection.client is None:
+                # The kombu connection was already released: this is a channel being closed
+                # after the broker went away, whose close() restores unacked messages. Stock
+                # kombu fails here with AttributeError, which is not a connection error, so
+                # Celery's ``ignore_errors`` lets it through and the worker exits with
                 # "Unrecoverable error" (kombu issues 582, 970). As a connection error it is
                 # ignored and the consumer reconnects; unacked messages are restored later by
                 # the visibility timeout.
-                raise kombu_redis.redis.ConnectionError(
-                    "broker connection already closed") from exc
+                raise kombu_redis.redis.ConnectionError("broker connection already closed")
+            cached = self._sollol_client = self._create_client()
         yield cached
 
 

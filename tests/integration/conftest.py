@@ -79,6 +79,14 @@ def make_profile(nodes: list[dict[str, Any]], time_scale: float = 0.05) -> dict[
 
 
 CHAT = {"size_mb": 2000, "load_s": 2.0, "prompt_tps": 2000, "gen_tps": 100}
+
+
+def solo_profile() -> dict[str, Any]:
+    """One host, ``solo``, with one slot and llama3.2 resident: every request competes for it."""
+    node = {"name": "solo", "num_parallel": 1, "models": {"llama3.2": CHAT}, "loaded": ["llama3.2"]}
+    return make_profile([node], time_scale=0.05)
+
+
 CODER = {"size_mb": 4700, "load_s": 4.0, "prompt_tps": 1200, "gen_tps": 50}
 EMBED = {"size_mb": 300, "load_s": 0.5, "embed_dim": 64, "embed_tps": 4000}
 

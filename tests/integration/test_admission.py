@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.integration.conftest import CHAT, make_profile
+from tests.integration.conftest import solo_profile
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
@@ -17,15 +17,22 @@ BUSY = "server busy, please try again.  maximum pending requests exceeded"
 
 @pytest.fixture(scope="module")
 def live(live_factory):
-    return live_factory(make_profile([
-        {"name": "solo", "num_parallel": 1, "models": {"llama3.2": CHAT}, "loaded": ["llama3.2"]},
-    ], time_scale=0.05), max_queue_per_host=3, request_timeout_s=8.0, snapshot_cache_ms=50.0)
+    return live_factory(
+        solo_profile(), max_queue_per_host=3, request_timeout_s=8.0, snapshot_cache_ms=50.0
+    )
 
 
 def _gen(url, tokens, timeout=60):
-    return httpx.post(url + "/api/generate", timeout=timeout, json={
-        "model": "llama3.2", "prompt": "admission", "stream": False,
-        "options": {"num_predict": tokens}})
+    return httpx.post(
+        url + "/api/generate",
+        timeout=timeout,
+        json={
+            "model": "llama3.2",
+            "prompt": "admission",
+            "stream": False,
+            "options": {"num_predict": tokens},
+        },
+    )
 
 
 def test_a_full_host_queue_answers_503_busy_with_retry_after(live):

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.integration.conftest import CHAT, make_profile
+from tests.integration.conftest import solo_profile
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 STEP_S = 0.5
@@ -18,17 +18,7 @@ STEP_S = 0.5
 @pytest.fixture(scope="module")
 def live(live_factory):
     return live_factory(
-        make_profile(
-            [
-                {
-                    "name": "solo",
-                    "num_parallel": 1,
-                    "models": {"llama3.2": CHAT},
-                    "loaded": ["llama3.2"],
-                },
-            ],
-            time_scale=0.05,
-        ),
+        solo_profile(),
         aging_step_s=STEP_S,
         aging_interval_s=0.25,
     )

@@ -9,26 +9,14 @@ import time
 import httpx
 import pytest
 
-from tests.integration.conftest import CHAT, make_profile
+from tests.integration.conftest import solo_profile
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def live(live_factory):
-    return live_factory(
-        make_profile(
-            [
-                {
-                    "name": "solo",
-                    "num_parallel": 1,
-                    "models": {"llama3.2": CHAT},
-                    "loaded": ["llama3.2"],
-                },
-            ],
-            time_scale=0.05,
-        )
-    )
+    return live_factory(solo_profile())
 
 
 def _generate(url: str, priority: int, tokens: int, finished: dict, label: str) -> None:

@@ -36,8 +36,9 @@ test-unit: install  ## tests that need no Redis
 test-integration: install  ## tests against real Redis, Celery workers and sim nodes
 	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
 
-lint: install  ## ruff
-	$(BIN)/ruff check sollol tests bench celeryconfig.py
+lint: install  ## ruff check and ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: install  ## strict mypy on sollol/router and sollol/api
 	$(BIN)/mypy

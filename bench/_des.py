@@ -55,9 +55,16 @@ _PROMPT_DONE, _GEN_DONE, _LOAD_DONE, _EXPIRE = 0, 1, 2, 3
 class Simulation:
     """Runs one arrival trace through one router over one fleet profile."""
 
-    def __init__(self, profile: FleetProfile, router: Router, *, learn_active: bool = False,
-                 cache_s: float = 0.25, heartbeat_s: float = 2.0,
-                 on_decision: Callable[[Job, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        profile: FleetProfile,
+        router: Router,
+        *,
+        learn_active: bool = False,
+        cache_s: float = 0.25,
+        heartbeat_s: float = 2.0,
+        on_decision: Callable[[Job, str], None] | None = None,
+    ) -> None:
         self.hosts = [Host(n) for n in profile.nodes]
         for i, h in enumerate(self.hosts):  # heartbeats are not synchronized across hosts
             h.heartbeat(0.0, 0.0)
@@ -113,8 +120,11 @@ class Simulation:
         else:
             assert isinstance(obj, tuple)
             host, runner = obj
-            if runner.expire_version == version and runner.refs == 0 and (
-                    host.runners.get(runner.spec.name) is runner):
+            if (
+                runner.expire_version == version
+                and runner.refs == 0
+                and (host.runners.get(runner.spec.name) is runner)
+            ):
                 host.counters.expirations += 1
                 self._remove(host, runner)
 
@@ -126,16 +136,26 @@ class Simulation:
         if self._base is None or now - self._base_at >= self.cache_s:
             for h in self.hosts:
                 h.heartbeat(now, self.heartbeat_s)
-            self._base = FleetSnapshot(hosts=tuple(h.state(now) for h in self.hosts), now=now,
-                                       output_tokens=self._outtok_view)
+            self._base = FleetSnapshot(
+                hosts=tuple(h.state(now) for h in self.hosts),
+                now=now,
+                output_tokens=self._outtok_view,
+            )
             self._base_at = now
             self._deltas.clear()
         if not self._deltas:
             return self._base
-        return dataclasses.replace(self._base, hosts=tuple(
-            dataclasses.replace(h, queued=tuple(q + d for q, d in zip(h.queued, extra,
-                                                                      strict=True)))
-            if (extra := self._deltas.get(h.name)) else h for h in self._base.hosts))
+        return dataclasses.replace(
+            self._base,
+            hosts=tuple(
+                dataclasses.replace(
+                    h, queued=tuple(q + d for q, d in zip(h.queued, extra, strict=True))
+                )
+                if (extra := self._deltas.get(h.name))
+                else h
+                for h in self._base.hosts
+            ),
+        )
 
     def _arrive(self, job: Job) -> None:
         try:
@@ -191,8 +211,9 @@ class Simulation:
 
     def _fits(self, host: Host, spec: ModelSpec) -> bool:
         used = sum(r.spec.size_mb for r in host.runners.values())
-        return (len(host.runners) < host.spec.max_loaded_models
-                and used + spec.size_mb <= host.budget)
+        return (
+            len(host.runners) < host.spec.max_loaded_models and used + spec.size_mb <= host.budget
+        )
 
     def _load(self, host: Host, spec: ModelSpec) -> None:
         runner = Runner(spec, host.spec.num_parallel, LOADING)
@@ -304,8 +325,9 @@ class Simulation:
             self._remove(host, runner)
         else:
             runner.expire_version += 1
-            self._push(self.now + host.spec.keep_alive_s, _EXPIRE, (host, runner),
-                       runner.expire_version)
+            self._push(
+                self.now + host.spec.keep_alive_s, _EXPIRE, (host, runner), runner.expire_version
+            )
 
     # --- learning, as the worker does it ------------------------------------------------------
     def _learn(self, host: Host, job: Job, active: int) -> None:
@@ -314,13 +336,19 @@ class Simulation:
             sample = TimingSample(ok=True, cold=job.cold)
         else:
             sample = TimingSample(
-                ok=True, load_s=job.runner_at - job.start if job.cold else 0.0,
-                prompt_tokens=job.profile.prompt_tokens, prompt_s=job.first - job.prompt_start,
-                gen_tokens=job.out_tokens, gen_s=job.done - job.gen_start, cold=job.cold,
-                active=active if self.learn_active else 0)
+                ok=True,
+                load_s=job.runner_at - job.start if job.cold else 0.0,
+                prompt_tokens=job.profile.prompt_tokens,
+                prompt_s=job.first - job.prompt_start,
+                gen_tokens=job.out_tokens,
+                gen_s=job.done - job.gen_start,
+                cold=job.cold,
+                active=active if self.learn_active else 0,
+            )
         host.stats[m] = update_stats(host.stats.get(m), sample, EWMA_ALPHA)
         if sample.gen_tokens > 0:
             key = (m, job.profile.task_type)
-            self.output_tokens[key] = update_output_tokens(self.output_tokens.get(key),
-                                                           sample.gen_tokens, EWMA_ALPHA)
+            self.output_tokens[key] = update_output_tokens(
+                self.output_tokens.get(key), sample.gen_tokens, EWMA_ALPHA
+            )
             self._outtok_view = MappingProxyType(dict(self.output_tokens))

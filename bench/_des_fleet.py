@@ -26,9 +26,24 @@ LOADING, LOADED, UNLOADING = 0, 1, 2
 class Job:
     """One request: what the trace fixes (arrival, profile, true output length) and what happens."""
 
-    __slots__ = ("arrival", "cold", "done", "embed", "first", "gen_start", "host", "out_tokens",
-                 "profile", "prompt_start", "remaining", "rid", "runner_at", "start", "t_last",
-                 "version")
+    __slots__ = (
+        "arrival",
+        "cold",
+        "done",
+        "embed",
+        "first",
+        "gen_start",
+        "host",
+        "out_tokens",
+        "profile",
+        "prompt_start",
+        "remaining",
+        "rid",
+        "runner_at",
+        "start",
+        "t_last",
+        "version",
+    )
 
     def __init__(self, rid: int, arrival: float, profile: RequestProfile, out_tokens: int) -> None:
         self.rid, self.arrival, self.profile = rid, arrival, profile
@@ -93,9 +108,11 @@ class Host:
         if now < self.next_heartbeat:
             return
         self.next_heartbeat = now + period
-        loaded = tuple(LoadedModel(name=r.spec.name, size_mb=r.spec.size_mb,
-                                   on_gpu=self.spec.vram_mb > 0)
-                       for r in self.runners.values() if r.state == LOADED)
+        loaded = tuple(
+            LoadedModel(name=r.spec.name, size_mb=r.spec.size_mb, on_gpu=self.spec.vram_mb > 0)
+            for r in self.runners.values()
+            if r.state == LOADED
+        )
         if loaded != self.loaded_view:
             self.loaded_view = loaded
             self._state = None
@@ -104,12 +121,18 @@ class Host:
         """The gateway's view of this host (cached until the host changes)."""
         if self._state is None:
             self._state = HostState(
-                name=self.name, installed=self.installed, loaded=self.loaded_view,
-                slots=self.spec.num_parallel, max_loaded_models=self.spec.max_loaded_models,
-                vram_mb=self.spec.vram_mb, running=self.busy,
+                name=self.name,
+                installed=self.installed,
+                loaded=self.loaded_view,
+                slots=self.spec.num_parallel,
+                max_loaded_models=self.spec.max_loaded_models,
+                vram_mb=self.spec.vram_mb,
+                running=self.busy,
                 running_by_model=MappingProxyType(dict(self.running_by_model)),
                 queued=tuple(len(q) for q in self.queues),
-                stats=MappingProxyType(dict(self.stats)), tags=self.tags)
+                stats=MappingProxyType(dict(self.stats)),
+                tags=self.tags,
+            )
         return self._state
 
     def changed(self) -> None:

@@ -37,7 +37,8 @@ def outcome_of(jobs: Iterable[Job], warmup: float, horizon: float) -> Outcome:
         wait=np.array([j.start - j.arrival for j in kept]),
         cold=np.array([j.cold for j in kept], dtype=bool),
         priority=np.array([j.profile.priority for j in kept]),
-        hosts=hosts)
+        hosts=hosts,
+    )
 
 
 @dataclass
@@ -74,12 +75,18 @@ def summarize(outcomes: Sequence[Outcome]) -> Summary:
             hosts[h] = hosts.get(h, 0) + c
     total = sum(hosts.values()) or 1
     return Summary(
-        n=int(lat.size), p50=_pct(lat, 50), p95=_pct(lat, 95), p99=_pct(lat, 99),
-        ttft_p50=_pct(ttft, 50), ttft_p99=_pct(ttft, 99),
-        cold=float(cold.mean()) if cold.size else 0.0, wait_p99=bands,
+        n=int(lat.size),
+        p50=_pct(lat, 50),
+        p95=_pct(lat, 95),
+        p99=_pct(lat, 99),
+        ttft_p50=_pct(ttft, 50),
+        ttft_p99=_pct(ttft, 99),
+        cold=float(cold.mean()) if cold.size else 0.0,
+        wait_p99=bands,
         seed_p50=[_pct(o.latency, 50) for o in outcomes],
         seed_p99=[_pct(o.latency, 99) for o in outcomes],
-        hosts={h: c / total for h, c in sorted(hosts.items())})
+        hosts={h: c / total for h, c in sorted(hosts.items())},
+    )
 
 
 def fmt(x: float) -> str:
@@ -94,13 +101,17 @@ Cells = dict[tuple[float, str], Summary]
 
 
 def latency_table(cells: Cells, loads: Sequence[float], strategies: Sequence[str]) -> str:
-    rows = ["| load | strategy | p50 s | p95 s | p99 s | TTFT p50 s | TTFT p99 s | cold loads |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| load | strategy | p50 s | p95 s | p99 s | TTFT p50 s | TTFT p99 s | cold loads |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for load in loads:
         for s in strategies:
             c = cells[(load, s)]
-            rows.append(f"| {load:.0%} | {s} | {fmt(c.p50)} | {fmt(c.p95)} | {fmt(c.p99)} | "
-                        f"{fmt(c.ttft_p50)} | {fmt(c.ttft_p99)} | {c.cold:.2%} |")
+            rows.append(
+                f"| {load:.0%} | {s} | {fmt(c.p50)} | {fmt(c.p95)} | {fmt(c.p99)} | "
+                f"{fmt(c.ttft_p50)} | {fmt(c.ttft_p99)} | {c.cold:.2%} |"
+            )
     return "\n".join(rows)
 
 
@@ -115,8 +126,9 @@ def _seed_range(mine: Sequence[float], theirs: Sequence[float]) -> str:
 
 def ratio_table(cells: Cells, loads: Sequence[float], strategies: Sequence[str]) -> str:
     """performance ÷ each baseline (pooled percentiles; per-seed range in brackets)."""
-    base = [s for s in ("least_connections", "round_robin", "priority", "random")
-            if s in strategies]
+    base = [
+        s for s in ("least_connections", "round_robin", "priority", "random") if s in strategies
+    ]
     head = "| load | " + " | ".join(f"p50 ÷ {b} | p99 ÷ {b}" for b in base) + " | perf cold |"
     rows = [head, "|---:|" + "---:|" * (2 * len(base) + 1)]
     for load in loads:
@@ -132,28 +144,34 @@ def ratio_table(cells: Cells, loads: Sequence[float], strategies: Sequence[str])
 
 def priority_table(cells: Cells, loads: Sequence[float], strategies: Sequence[str]) -> str:
     names = [b[0] for b in PRIORITY_BANDS]
-    rows = ["| load | strategy | " + " | ".join(f"p99 wait {n} s" for n in names) + " |",
-            "|---:|---|" + "---:|" * len(names)]
+    rows = [
+        "| load | strategy | " + " | ".join(f"p99 wait {n} s" for n in names) + " |",
+        "|---:|---|" + "---:|" * len(names),
+    ]
     for load in loads:
         for s in strategies:
             c = cells[(load, s)]
-            rows.append(f"| {load:.0%} | {s} | "
-                        + " | ".join(fmt(c.wait_p99[n]) for n in names) + " |")
+            rows.append(
+                f"| {load:.0%} | {s} | " + " | ".join(fmt(c.wait_p99[n]) for n in names) + " |"
+            )
     return "\n".join(rows)
 
 
 def host_table(cells: Cells, load: float, strategies: Sequence[str]) -> str:
     hosts = sorted({h for s in strategies for h in cells[(load, s)].hosts})
-    rows = [f"| strategy (load {load:.0%}) | " + " | ".join(hosts) + " |",
-            "|---|" + "---:|" * len(hosts)]
+    rows = [
+        f"| strategy (load {load:.0%}) | " + " | ".join(hosts) + " |",
+        "|---|" + "---:|" * len(hosts),
+    ]
     for s in strategies:
         share = cells[(load, s)].hosts
         rows.append(f"| {s} | " + " | ".join(f"{share.get(h, 0.0):.0%}" for h in hosts) + " |")
     return "\n".join(rows)
 
 
-def plot(cells: Cells, loads: Sequence[float], strategies: Sequence[str], title: str,
-         path: str) -> None:
+def plot(
+    cells: Cells, loads: Sequence[float], strategies: Sequence[str], title: str, path: str
+) -> None:
     """One 2×2 figure: latency percentiles, TTFT, cold-load fraction, per-priority p99 wait."""
     import matplotlib
 
@@ -167,38 +185,71 @@ def plot(cells: Cells, loads: Sequence[float], strategies: Sequence[str], title:
     for s in strategies:
         color = None
         for q, ls in styles.items():
-            line = ax.plot(x, [getattr(cells[(load, s)], q) for load in loads], ls, color=color,
-                           marker="o", ms=3, label=f"{s} {q}" if q == "p99" else None)
+            line = ax.plot(
+                x,
+                [getattr(cells[(load, s)], q) for load in loads],
+                ls,
+                color=color,
+                marker="o",
+                ms=3,
+                label=f"{s} {q}" if q == "p99" else None,
+            )
             color = line[0].get_color()
-    ax.set(title="latency p50 (dotted) / p95 (dashed) / p99 (solid)", xlabel="load % of capacity",
-           ylabel="seconds", yscale="log")
+    ax.set(
+        title="latency p50 (dotted) / p95 (dashed) / p99 (solid)",
+        xlabel="load % of capacity",
+        ylabel="seconds",
+        yscale="log",
+    )
     ax.legend(fontsize=8)
     ax = axes[0][1]
     for s in strategies:
         line = ax.plot(x, [cells[(load, s)].ttft_p50 for load in loads], ":", marker="o", ms=3)
-        ax.plot(x, [cells[(load, s)].ttft_p99 for load in loads], "-", marker="o", ms=3,
-                color=line[0].get_color(), label=s)
-    ax.set(title="time to first token p50 (dotted) / p99 (solid)", xlabel="load % of capacity",
-           ylabel="seconds", yscale="log")
+        ax.plot(
+            x,
+            [cells[(load, s)].ttft_p99 for load in loads],
+            "-",
+            marker="o",
+            ms=3,
+            color=line[0].get_color(),
+            label=s,
+        )
+    ax.set(
+        title="time to first token p50 (dotted) / p99 (solid)",
+        xlabel="load % of capacity",
+        ylabel="seconds",
+        yscale="log",
+    )
     ax.legend(fontsize=8)
     ax = axes[1][0]
     for s in strategies:
         ax.plot(x, [100 * cells[(load, s)].cold for load in loads], marker="o", ms=3, label=s)
     ax.axhline(2.0, color="grey", lw=0.8, ls="--")
-    ax.set(title="requests that found their model cold (%)", xlabel="load % of capacity",
-           ylabel="%")
+    ax.set(
+        title="requests that found their model cold (%)", xlabel="load % of capacity", ylabel="%"
+    )
     ax.legend(fontsize=8)
     ax = axes[1][1]
     band_styles = {"p9-10": "-", "p5": "--", "p1-2": ":"}
     for s in strategies:
         color = None
         for band, ls in band_styles.items():
-            line = ax.plot(x, [max(1e-3, cells[(load, s)].wait_p99[band]) for load in loads], ls,
-                           color=color, marker="o", ms=3,
-                           label=s if band == "p9-10" else None)
+            line = ax.plot(
+                x,
+                [max(1e-3, cells[(load, s)].wait_p99[band]) for load in loads],
+                ls,
+                color=color,
+                marker="o",
+                ms=3,
+                label=s if band == "p9-10" else None,
+            )
             color = line[0].get_color()
-    ax.set(title="p99 queue wait: p9-10 (solid), p5 (dashed), p1-2 (dotted)",
-           xlabel="load % of capacity", ylabel="seconds", yscale="log")
+    ax.set(
+        title="p99 queue wait: p9-10 (solid), p5 (dashed), p1-2 (dotted)",
+        xlabel="load % of capacity",
+        ylabel="seconds",
+        yscale="log",
+    )
     ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()

@@ -19,8 +19,15 @@ from sollol.router import RequestProfile, analyse_request
 from sollol.sim import physics
 from sollol.sim.profile import FleetProfile, NodeSpec
 
-__all__ = ["CLASSES", "Capacity", "RequestClass", "capacity", "make_jobs", "priority_of",
-           "unit_trace"]
+__all__ = [
+    "CLASSES",
+    "Capacity",
+    "RequestClass",
+    "capacity",
+    "make_jobs",
+    "priority_of",
+    "unit_trace",
+]
 
 
 @dataclass(frozen=True)
@@ -36,14 +43,36 @@ class RequestClass:
 
 CLASSES: tuple[RequestClass, ...] = (
     RequestClass("chat", 0.45, "llama3.2", "chat", "Can you help me with this?", 120, 120),
-    RequestClass("summarize", 0.08, "llama3.2", "generate", "Summarize the following text.",
-                 1200, 150),
-    RequestClass("classify", 0.05, "llama3.2", "chat",
-                 "Classify the sentiment of this review as positive or negative.", 150, 8),
-    RequestClass("analysis", 0.12, "llama3.1:8b", "chat",
-                 "Compare these two approaches and explain the trade-offs.", 300, 200),
-    RequestClass("code", 0.15, "qwen2.5-coder:7b", "chat",
-                 "Write a python function that does the following.", 250, 180),
+    RequestClass(
+        "summarize", 0.08, "llama3.2", "generate", "Summarize the following text.", 1200, 150
+    ),
+    RequestClass(
+        "classify",
+        0.05,
+        "llama3.2",
+        "chat",
+        "Classify the sentiment of this review as positive or negative.",
+        150,
+        8,
+    ),
+    RequestClass(
+        "analysis",
+        0.12,
+        "llama3.1:8b",
+        "chat",
+        "Compare these two approaches and explain the trade-offs.",
+        300,
+        200,
+    ),
+    RequestClass(
+        "code",
+        0.15,
+        "qwen2.5-coder:7b",
+        "chat",
+        "Write a python function that does the following.",
+        250,
+        180,
+    ),
     RequestClass("embed", 0.15, "nomic-embed-text", "embed", "", 80, 0),
 )
 
@@ -76,8 +105,10 @@ def _text(rng: random.Random, instruction: str, tokens: int) -> str:
 def _body(c: RequestClass, rng: random.Random) -> tuple[str, dict[str, object]]:
     tokens = max(4, round(rng.lognormvariate(math.log(c.prompt_median), 0.6)))
     if c.endpoint == "embed":
-        inputs = [_text(rng, "", max(4, round(tokens * rng.uniform(0.5, 1.5))))
-                  for _ in range(rng.randint(1, 8))]
+        inputs = [
+            _text(rng, "", max(4, round(tokens * rng.uniform(0.5, 1.5))))
+            for _ in range(rng.randint(1, 8))
+        ]
         return "embed", {"model": c.model, "input": inputs}
     text = _text(rng, c.instruction, tokens)
     if c.endpoint == "generate":
@@ -104,8 +135,9 @@ def unit_trace(profile: FleetProfile, seed: int, n: int) -> list[TraceItem]:
         prio = priority_of(rng)
         endpoint, body = _body(c, rng)
         out = physics.sample_output_tokens(rng, median=c.output_median) if c.output_median else 0
-        items.append(TraceItem(rng.expovariate(1.0), analyse_request(endpoint, body, prio), out,
-                               c.name))
+        items.append(
+            TraceItem(rng.expovariate(1.0), analyse_request(endpoint, body, prio), out, c.name)
+        )
     return items
 
 
@@ -129,13 +161,17 @@ class Capacity:
 def _node_rate(node: NodeSpec, mean_prompt: float, mean_output: float) -> float:
     """Requests/s the node sustains with every worker busy on its best resident generative model:
     num_parallel / (prompt + generation time of an average request at num_parallel-way sharing)."""
-    best = max((node.models[m] for m in node.loaded if not node.models[m].is_embedding),
-               key=lambda s: s.gen_tps, default=None)
+    best = max(
+        (node.models[m] for m in node.loaded if not node.models[m].is_embedding),
+        key=lambda s: s.gen_tps,
+        default=None,
+    )
     if best is None:
         return 0.0
     k = node.num_parallel
-    service = (physics.prompt_eval_seconds(round(mean_prompt), best.prompt_tps, k)
-               + mean_output / physics.per_slot_tps(best.gen_tps, k))
+    service = physics.prompt_eval_seconds(
+        round(mean_prompt), best.prompt_tps, k
+    ) + mean_output / physics.per_slot_tps(best.gen_tps, k)
     return k / service
 
 
@@ -145,8 +181,13 @@ def capacity(profile: FleetProfile) -> Capacity:
     gen = [(c, s) for c, s in served_classes(profile) if c.output_median]
     total = sum(s for _, s in gen)
     n = 20_000
-    mean_out = sum(s / total * sum(physics.sample_output_tokens(rng, median=c.output_median)
-                                   for _ in range(n)) / n for c, s in gen)
+    mean_out = sum(
+        s
+        / total
+        * sum(physics.sample_output_tokens(rng, median=c.output_median) for _ in range(n))
+        / n
+        for c, s in gen
+    )
     # E[lognormal(median, 0.6)] = median · e^(0.18), plus the role prefix analyse_request counts
     mean_prompt = sum(s / total * c.prompt_median * math.exp(0.18) for c, s in gen)
     per_node = {n.name: _node_rate(n, mean_prompt, mean_out) for n in profile.nodes}

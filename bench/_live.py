@@ -113,8 +113,13 @@ class LiveStack:
     def __enter__(self) -> LiveStack:
         cfg = load_config(env={}, port=free_port(), strategy=self.strategy, **self.settings)
         control = free_port()
-        self.stack = Stack(cfg, sim_profile=str(self.profile), time_scale=self.time_scale,
-                           sim_control_port=control, out=self.out or sys.stderr)
+        self.stack = Stack(
+            cfg,
+            sim_profile=str(self.profile),
+            time_scale=self.time_scale,
+            sim_control_port=control,
+            out=self.out or sys.stderr,
+        )
         try:
             self.stack.start()
         except Exception:
@@ -125,8 +130,9 @@ class LiveStack:
         self.url = f"http://127.0.0.1:{cfg.port}"
         self.control_url = f"http://127.0.0.1:{control}"
         # no pool limit: an open-loop load generator must never wait for a free connection
-        self.client = httpx.Client(timeout=30.0, limits=httpx.Limits(
-            max_connections=None, max_keepalive_connections=512))
+        self.client = httpx.Client(
+            timeout=30.0, limits=httpx.Limits(max_connections=None, max_keepalive_connections=512)
+        )
         return self
 
     def _supervise(self) -> None:
@@ -238,7 +244,7 @@ def session_cpu_seconds(sessions: set[int]) -> float:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
         if int(fields[3]) in sessions:  # field 6 of stat: session id
             total += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
     return total / tick
@@ -276,14 +282,25 @@ class CallResult:
         return self.done - self.sent
 
 
-def call(client: httpx.Client, url: str, endpoint: str, body: dict[str, Any], priority: int,
-         stream: bool, timeout_s: float) -> CallResult:
+def call(
+    client: httpx.Client,
+    url: str,
+    endpoint: str,
+    body: dict[str, Any],
+    priority: int,
+    stream: bool,
+    timeout_s: float,
+) -> CallResult:
     """POST ``body`` to ``url``/api/``endpoint`` and classify the outcome (never raises)."""
     res = CallResult(sent=time.monotonic())
     body = {**body, "stream": stream}
     try:
-        with client.stream("POST", f"{url}/api/{endpoint}?priority={priority}", json=body,
-                           timeout=httpx.Timeout(timeout_s, connect=10.0)) as r:
+        with client.stream(
+            "POST",
+            f"{url}/api/{endpoint}?priority={priority}",
+            json=body,
+            timeout=httpx.Timeout(timeout_s, connect=10.0),
+        ) as r:
             res.status = r.status_code
             res.host = r.headers.get("x-sollol-host", "")
             res.request_id = r.headers.get("x-sollol-request-id", "")
@@ -368,8 +385,9 @@ def doc_parser(doc: str) -> argparse.ArgumentParser:
     """An argument parser whose description is the first paragraph of a script's docstring and
     whose epilog is the rest, printed as written."""
     first, rest = doc.split("\n\n", maxsplit=1)
-    return argparse.ArgumentParser(description=first, epilog=rest,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    return argparse.ArgumentParser(
+        description=first, epilog=rest, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
 
 
 # --- measurement and formatting ---------------------------------------------------------------
@@ -412,11 +430,14 @@ def pct(values: Iterable[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def md_table(headers: Sequence[str], rows: Iterable[Sequence[object]],
-             align: str | None = None) -> str:
+def md_table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None
+) -> str:
     """A markdown table; ``align`` is one character per column, "l" or "r" (default: l then r)."""
     align = align or "l" + "r" * (len(headers) - 1)
-    out = ["| " + " | ".join(headers) + " |",
-           "|" + "|".join("---" if a == "l" else "---:" for a in align) + "|"]
+    out = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" if a == "l" else "---:" for a in align) + "|",
+    ]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(out)

@@ -35,16 +35,24 @@ from sollol.router import (
     analyse_request,
 )
 
-MODELS = {"llama3.2:latest": 2000.0, "llama3.1:8b": 4900.0, "qwen2.5-coder:7b": 4700.0,
-          "nomic-embed-text:latest": 300.0, "mistral:7b": 4100.0}
+MODELS = {
+    "llama3.2:latest": 2000.0,
+    "llama3.1:8b": 4900.0,
+    "qwen2.5-coder:7b": 4700.0,
+    "nomic-embed-text:latest": 300.0,
+    "mistral:7b": 4100.0,
+}
 TARGET_MS = {16: 0.2, 256: 1.0}
 POOL = 64
 
 
 def _host(rng: random.Random, i: int) -> HostState:
     cpu = rng.random() < 0.15
-    installed = ["llama3.2:latest", "nomic-embed-text:latest",
-                 *rng.sample(["llama3.1:8b", "qwen2.5-coder:7b", "mistral:7b"], rng.randint(1, 2))]
+    installed = [
+        "llama3.2:latest",
+        "nomic-embed-text:latest",
+        *rng.sample(["llama3.1:8b", "qwen2.5-coder:7b", "mistral:7b"], rng.randint(1, 2)),
+    ]
     loaded = rng.sample(installed, rng.randint(1, min(3, len(installed))))
     slots = 1 if cpu else rng.choice((2, 4, 4, 8))
     running = rng.randint(0, slots)
@@ -54,35 +62,60 @@ def _host(rng: random.Random, i: int) -> HostState:
         by_model[m] += 1
     queued = tuple(rng.choice((0, 0, 0, 1, 2, 5)) if running == slots else 0 for _ in range(10))
     speed = rng.uniform(0.05, 0.15) if cpu else rng.uniform(0.4, 1.5)
-    stats = {m: ModelStats(prompt_tps=3000 * speed, gen_tps=100 * speed,
-                           load_s=rng.choice((None, 3.0)), success_rate=rng.uniform(0.95, 1.0),
-                           samples=rng.randint(5, 500))
-             for m in installed if m in loaded or rng.random() < 0.7}  # ran here before
+    stats = {
+        m: ModelStats(
+            prompt_tps=3000 * speed,
+            gen_tps=100 * speed,
+            load_s=rng.choice((None, 3.0)),
+            success_rate=rng.uniform(0.95, 1.0),
+            samples=rng.randint(5, 500),
+        )
+        for m in installed
+        if m in loaded or rng.random() < 0.7
+    }  # ran here before
     return HostState(
-        name=f"host-{i}", installed=MappingProxyType({m: MODELS[m] for m in installed}),
+        name=f"host-{i}",
+        installed=MappingProxyType({m: MODELS[m] for m in installed}),
         loaded=tuple(LoadedModel(m, MODELS[m], on_gpu=not cpu) for m in loaded),
-        slots=slots, max_loaded_models=3, vram_mb=0.0 if cpu else rng.choice((8192.0, 24576.0)),
-        running=running, running_by_model=MappingProxyType(by_model), queued=queued,
-        stats=MappingProxyType(stats), health="degraded" if rng.random() < 0.05 else "healthy",
+        slots=slots,
+        max_loaded_models=3,
+        vram_mb=0.0 if cpu else rng.choice((8192.0, 24576.0)),
+        running=running,
+        running_by_model=MappingProxyType(by_model),
+        queued=queued,
+        stats=MappingProxyType(stats),
+        health="degraded" if rng.random() < 0.05 else "healthy",
         circuit="half_open" if rng.random() < 0.02 else "closed",
         tags=frozenset({"cpu"} if cpu else ({"gpu", "code"} if rng.random() < 0.2 else {"gpu"})),
-        success_rate=rng.uniform(0.95, 1.0))
+        success_rate=rng.uniform(0.95, 1.0),
+    )
 
 
 def snapshots(n_hosts: int, seed: int = 1) -> list[FleetSnapshot]:
     """``POOL`` snapshots of one fleet whose load differs from one snapshot to the next."""
-    outtok = MappingProxyType({(m, t): random.Random(hash((m, t)) & 0xFFFF).uniform(50, 400)
-                               for m in MODELS for t in ("chat", "code", "generation")})
-    return [FleetSnapshot(hosts=tuple(_host(random.Random(seed * 1000 + k * 7 + i), i)
-                                      for i in range(n_hosts)), now=0.0,
-                          output_tokens=outtok)
-            for k in range(POOL)]
+    outtok = MappingProxyType(
+        {
+            (m, t): random.Random(hash((m, t)) & 0xFFFF).uniform(50, 400)
+            for m in MODELS
+            for t in ("chat", "code", "generation")
+        }
+    )
+    return [
+        FleetSnapshot(
+            hosts=tuple(_host(random.Random(seed * 1000 + k * 7 + i), i) for i in range(n_hosts)),
+            now=0.0,
+            output_tokens=outtok,
+        )
+        for k in range(POOL)
+    ]
 
 
 def requests() -> list[RequestProfile]:
     chat = {"model": "llama3.2", "messages": [{"role": "user", "content": "Plan a weekend."}]}
-    code = {"model": "qwen2.5-coder:7b",
-            "messages": [{"role": "user", "content": "Write a python function to merge dicts"}]}
+    code = {
+        "model": "qwen2.5-coder:7b",
+        "messages": [{"role": "user", "content": "Write a python function to merge dicts"}],
+    }
     embed = {"model": "nomic-embed-text", "input": ["some text"] * 4}
     out = []
     for p in (1, 5, 5, 5, 9):
@@ -124,8 +157,11 @@ def test_decision_time(benchmark: object, n_hosts: int) -> None:
         i = state["i"] = state["i"] + 1
         router.route(reqs[i % len(reqs)], snaps[(i * 7) % POOL])
 
-    benchmark.pedantic(decide, rounds=2000 if n_hosts == 16 else 400,  # type: ignore[attr-defined]
-                       warmup_rounds=50)
+    benchmark.pedantic(
+        decide,
+        rounds=2000 if n_hosts == 16 else 400,  # type: ignore[attr-defined]
+        warmup_rounds=50,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,9 +178,11 @@ def main(argv: list[str] | None = None) -> int:
             p99 = _q(ns, 0.99)
             ok = p99 <= TARGET_MS[n]
             failed |= s == "performance" and not ok
-            print(f"| {n} | {s} | {len(ns)} | {_q(ns, 0.5):.3f} | {_q(ns, 0.9):.3f} | "
-                  f"{p99:.3f} | {ns[-1] / 1e6:.2f} | ≤ {TARGET_MS[n]} ms "
-                  f"{'met' if ok else 'MISSED'} |")
+            print(
+                f"| {n} | {s} | {len(ns)} | {_q(ns, 0.5):.3f} | {_q(ns, 0.9):.3f} | "
+                f"{p99:.3f} | {ns[-1] / 1e6:.2f} | ≤ {TARGET_MS[n]} ms "
+                f"{'met' if ok else 'MISSED'} |"
+            )
     return 1 if failed else 0
 
 

@@ -90,8 +90,9 @@ class Request:
     tokens: int  # num_predict (0 for embed)
 
 
-def build_requests(seed: int, rate: float, duration_s: float, embed: bool,
-                   median_tokens: float, max_tokens: int) -> list[Request]:
+def build_requests(
+    seed: int, rate: float, duration_s: float, embed: bool, median_tokens: float, max_tokens: int
+) -> list[Request]:
     """Poisson arrivals at ``rate``/s over ``duration_s``: 45 % chat, 45 % generate (10 % embed
     when the fleet has an embedder, else chat/generate), half of chat/generate streamed,
     priorities as in bench/policy.py, num_predict log-normal (σ 1) around ``median_tokens``."""
@@ -103,11 +104,13 @@ def build_requests(seed: int, rate: float, duration_s: float, embed: bool,
         x = rng.random()
         prio = priority_of(rng)
         prompt = f"chaos request {seed}-{i}: " + " ".join(
-            rng.choice(("fleet", "queue", "token", "redis", "worker", "node")) for _ in range(12))
+            rng.choice(("fleet", "queue", "token", "redis", "worker", "node")) for _ in range(12)
+        )
         if embed and x < 0.10:
             inputs = [f"{prompt} part {k}" for k in range(rng.randint(1, 4))]
-            out.append(Request(i, t, "embed", {"model": EMBED_MODEL, "input": inputs}, prio,
-                               False, 0))
+            out.append(
+                Request(i, t, "embed", {"model": EMBED_MODEL, "input": inputs}, prio, False, 0)
+            )
         else:
             tokens = physics.sample_output_tokens(rng, median=median_tokens, cap=max_tokens)
             options = {"num_predict": tokens}
@@ -116,8 +119,11 @@ def build_requests(seed: int, rate: float, duration_s: float, embed: bool,
                 body = {"model": CHAT_MODEL, "prompt": prompt, "options": options}
                 out.append(Request(i, t, "generate", body, prio, stream, tokens))
             else:
-                body = {"model": CHAT_MODEL, "messages": [{"role": "user", "content": prompt}],
-                        "options": options}
+                body = {
+                    "model": CHAT_MODEL,
+                    "messages": [{"role": "user", "content": prompt}],
+                    "options": options,
+                }
                 out.append(Request(i, t, "chat", body, prio, stream, tokens))
         t += rng.expovariate(rate)
     return out
@@ -165,8 +171,9 @@ class Timeline:
         return t
 
 
-def kill_busy_worker(stack: LiveStack, tl: Timeline, prefer: Sequence[str],
-                     nodes: Sequence[str]) -> None:
+def kill_busy_worker(
+    stack: LiveStack, tl: Timeline, prefer: Sequence[str], nodes: Sequence[str]
+) -> None:
     """SIGKILL the worker of a host that is executing a request right now (its lease in Redis;
     waits up to 10 s for one), then wait for the supervisor to restart it. The ids it was
     running go to ``tl.killed``."""
@@ -186,8 +193,10 @@ def kill_busy_worker(stack: LiveStack, tl: Timeline, prefer: Sequence[str],
     start = tl.now()
     pid = stack.kill_child(name)
     tl.killed += ids
-    tl.log("SIGKILL worker", f"{name} (pid {pid}) while it ran request(s) "
-                             + ", ".join(i[:12] for i in ids))
+    tl.log(
+        "SIGKILL worker",
+        f"{name} (pid {pid}) while it ran request(s) " + ", ".join(i[:12] for i in ids),
+    )
     while stack.child(name).restarts == before and time.monotonic() < deadline + 30:
         time.sleep(0.1)
     tl.log("worker back", f"{name} restarted by the supervisor")
@@ -218,9 +227,18 @@ def redis_restart(stack: LiveStack, tl: Timeline, gap_s: float) -> None:
     tl.windows.append(("Redis restart", start, tl.now()))
 
 
-def schedule(stack: LiveStack, tl: Timeline, nodes: Sequence[str], rounds: int, first_s: float,
-             gap_s: float, hold_s: float, redis_gap_s: float, finished: threading.Event,
-             release: threading.Event) -> Callable[[], None]:
+def schedule(
+    stack: LiveStack,
+    tl: Timeline,
+    nodes: Sequence[str],
+    rounds: int,
+    first_s: float,
+    gap_s: float,
+    hold_s: float,
+    redis_gap_s: float,
+    finished: threading.Event,
+    release: threading.Event,
+) -> Callable[[], None]:
     """The fault schedule as a function to run in a thread: ``rounds`` × (worker kill, node down,
     node hang, Redis restart), one every ``gap_s`` seconds, starting at ``first_s``; each round
     picks other nodes. Sets ``finished`` after the last fault, then waits for ``release``.
@@ -275,8 +293,11 @@ class Verdict:
 def classify(res: CallResult, req: Request, profile: FleetProfile) -> Verdict:
     """What the client got for ``req`` (see the module docstring)."""
     routing = res.final.get("_sollol_routing") or {}
-    v = Verdict(res.kind if res.kind in OUTCOMES else "lost", request_id=str(
-        routing.get("request_id") or res.request_id), host=str(routing.get("host") or res.host))
+    v = Verdict(
+        res.kind if res.kind in OUTCOMES else "lost",
+        request_id=str(routing.get("request_id") or res.request_id),
+        host=str(routing.get("host") or res.host),
+    )
     eval_count = int(res.final.get("eval_count", 0) or 0)
     if res.finals > 1 or (req.stream and eval_count and res.chunks > eval_count):
         v.duplicated = True
@@ -318,26 +339,35 @@ def run(a: argparse.Namespace) -> Outcome:
     length = schedule_length(a.rounds, a.first, a.gap)
     duration = length + a.gap  # keep load on through the last fault's recovery
     reqs = build_requests(a.seed, a.rate, duration, has_embed, a.median_tokens, a.max_tokens)
-    settings = {**scaled_settings(ts), "first_chunk_timeout_s": a.first_chunk_timeout,
-                "circuit_open_s": 3.0}
+    settings = {
+        **scaled_settings(ts),
+        "first_chunk_timeout_s": a.first_chunk_timeout,
+        "circuit_open_s": 3.0,
+    }
     results: list[CallResult | None] = [None] * len(reqs)
     tl = Timeline()
     started = time.monotonic()
     with LiveStack(path, a.strategy, ts, settings, keep_logs=a.keep_logs, out=tl) as stack:
         assert stack.client is not None
-        print(f"stack up in {time.monotonic() - started:.1f} s; {len(reqs)} requests over "
-              f"{duration:.0f} s, faults:", file=sys.stderr, flush=True)
+        print(
+            f"stack up in {time.monotonic() - started:.1f} s; {len(reqs)} requests over "
+            f"{duration:.0f} s, faults:",
+            file=sys.stderr,
+            flush=True,
+        )
         tl.t0 = time.monotonic() + 0.5
         finished, release = threading.Event(), threading.Event()
-        chaos = threading.Thread(target=schedule(stack, tl, nodes, a.rounds, a.first, a.gap,
-                                                 a.hold, a.redis_gap, finished, release),
-                                 daemon=True)
+        chaos = threading.Thread(
+            target=schedule(
+                stack, tl, nodes, a.rounds, a.first, a.gap, a.hold, a.redis_gap, finished, release
+            ),
+            daemon=True,
+        )
         chaos.start()
         threads = []
         for req in reqs:
             time.sleep(max(0.0, tl.t0 + req.at - time.monotonic()))
-            th = threading.Thread(target=_send, args=(stack, req, results, a.deadline),
-                                  daemon=True)
+            th = threading.Thread(target=_send, args=(stack, req, results, a.deadline), daemon=True)
             th.start()
             threads.append(th)
         finished.wait()
@@ -347,29 +377,46 @@ def run(a: argparse.Namespace) -> Outcome:
         ledger = stack.ledger()
         restarts = stack.restarts()
     release.set()
-    final = [r if r is not None else CallResult(sent=math.nan, error="client thread still open")
-             for r in results]
+    final = [
+        r if r is not None else CallResult(sent=math.nan, error="client thread still open")
+        for r in results
+    ]
     verdicts = [classify(r, q, profile) for r, q in zip(final, reqs, strict=True)]
     return Outcome(reqs, final, verdicts, tl, ledger, restarts, time.monotonic() - started)
 
 
-def _send(stack: LiveStack, req: Request, results: list[CallResult | None], deadline_s: float
-          ) -> None:
+def _send(
+    stack: LiveStack, req: Request, results: list[CallResult | None], deadline_s: float
+) -> None:
     assert stack.client is not None
-    results[req.index] = call(stack.client, stack.url, req.endpoint, req.body, req.priority,
-                              req.stream, deadline_s)
+    results[req.index] = call(
+        stack.client, stack.url, req.endpoint, req.body, req.priority, req.stream, deadline_s
+    )
 
 
 # --- report -----------------------------------------------------------------------------------
 def _row(label: str, idx: Sequence[int], out: Outcome) -> list[object]:
     v = [out.verdicts[i] for i in idx]
-    return [label, len(v), sum(x.outcome == "answered" for x in v),
-            sum(x.outcome == "error" for x in v), sum(x.outcome == "lost" for x in v),
-            sum(x.duplicated for x in v), sum(x.wrong_text for x in v)]
+    return [
+        label,
+        len(v),
+        sum(x.outcome == "answered" for x in v),
+        sum(x.outcome == "error" for x in v),
+        sum(x.outcome == "lost" for x in v),
+        sum(x.duplicated for x in v),
+        sum(x.wrong_text for x in v),
+    ]
 
 
-HEADERS = ["requests", "sent", "answered", "failed with clear error", "lost", "duplicated",
-           "wrong text"]
+HEADERS = [
+    "requests",
+    "sent",
+    "answered",
+    "failed with clear error",
+    "lost",
+    "duplicated",
+    "wrong text",
+]
 
 
 def summary_table(out: Outcome) -> str:
@@ -419,8 +466,9 @@ def duplicate_table(out: Outcome) -> str:
     rows = []
     for rid in out.ledger.get("duplicates", []):
         entry = out.ledger["requests"][rid]
-        nodes = ", ".join(f"{n} {c['received']}/{c['completed']}"
-                          for n, c in entry["nodes"].items())
+        nodes = ", ".join(
+            f"{n} {c['received']}/{c['completed']}" for n, c in entry["nodes"].items()
+        )
         i = by_id.get(rid)
         if i is None:
             rows.append([rid[:12], "–", "–", nodes, "(id not seen by the client: an HTTP error)"])
@@ -428,8 +476,11 @@ def duplicate_table(out: Outcome) -> str:
         req, v = out.requests[i], out.verdicts[i]
         kind = f"{req.endpoint}{' streamed' if req.stream else ''}"
         rows.append([rid[:12], f"{req.at:.1f}", kind, nodes, v.outcome])
-    return md_table(["request id", "sent at s", "request", "node received/completed",
-                     "client got"], rows, "lrlll")
+    return md_table(
+        ["request id", "sent at s", "request", "node received/completed", "client got"],
+        rows,
+        "lrlll",
+    )
 
 
 def killed_table(out: Outcome) -> str:
@@ -438,40 +489,65 @@ def killed_table(out: Outcome) -> str:
     rows = []
     for rid in out.timeline.killed:
         entry = out.ledger.get("requests", {}).get(rid, {})
-        nodes = ", ".join(f"{n} {c['received']}/{c['completed']}"
-                          for n, c in entry.get("nodes", {}).items()) or "–"
+        nodes = (
+            ", ".join(
+                f"{n} {c['received']}/{c['completed']}" for n, c in entry.get("nodes", {}).items()
+            )
+            or "–"
+        )
         i = by_id.get(rid)
         if i is None:
             rows.append([rid[:12], "–", "–", nodes, "(id not seen by the client: an HTTP error)"])
             continue
         req, v = out.requests[i], out.verdicts[i]
         got = v.outcome + (f": {out.results[i].error[:60]}" if out.results[i].error else "")
-        rows.append([rid[:12], f"{req.at:.1f}", f"{req.endpoint}{' streamed' if req.stream else ''}",
-                     nodes, got])
-    return md_table(["request id", "sent at s", "request", "node received/completed",
-                     "client got"], rows, "lrlll")
+        rows.append(
+            [
+                rid[:12],
+                f"{req.at:.1f}",
+                f"{req.endpoint}{' streamed' if req.stream else ''}",
+                nodes,
+                got,
+            ]
+        )
+    return md_table(
+        ["request id", "sent at s", "request", "node received/completed", "client got"],
+        rows,
+        "lrlll",
+    )
 
 
 def errors_table(out: Outcome) -> str:
-    c = Counter((v.outcome, (r.error or "")[:90]) for v, r in zip(out.verdicts, out.results,
-                                                                   strict=True)
-                if v.outcome != "answered")
+    c = Counter(
+        (v.outcome, (r.error or "")[:90])
+        for v, r in zip(out.verdicts, out.results, strict=True)
+        if v.outcome != "answered"
+    )
     rows = [[k, n, m or "–"] for (k, m), n in c.most_common(12)]
     return md_table(["outcome", "count", "message (first 90 characters)"], rows, "lrl")
 
 
 def latency_line(out: Outcome) -> str:
-    lat = [r.latency for r, v in zip(out.results, out.verdicts, strict=True)
-           if v.outcome == "answered"]
-    return (f"answered latency, wall s: p50 {pct(lat, 50):.2f}, p99 {pct(lat, 99):.2f}, "
-            f"max {max(lat, default=math.nan):.2f}")
+    lat = [
+        r.latency for r, v in zip(out.results, out.verdicts, strict=True) if v.outcome == "answered"
+    ]
+    return (
+        f"answered latency, wall s: p50 {pct(lat, 50):.2f}, p99 {pct(lat, 99):.2f}, "
+        f"max {max(lat, default=math.nan):.2f}"
+    )
 
 
 def report(a: argparse.Namespace, out: Outcome) -> bool:
     """Print the tables; True when the targets (lost 0, duplicated 0) are met."""
     print("### fault timeline (wall s since the first arrival)\n")
-    print(md_table(["t s", "event", "detail"],
-                   [[f"{t:.1f}", w, d] for t, w, d in out.timeline.events], "rll") + "\n")
+    print(
+        md_table(
+            ["t s", "event", "detail"],
+            [[f"{t:.1f}", w, d] for t, w, d in out.timeline.events],
+            "rll",
+        )
+        + "\n"
+    )
     print("### outcome of every request sent\n")
     print(summary_table(out) + "\n")
     print("### requests open during each fault\n")
@@ -501,24 +577,34 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = doc_parser(__doc__)
     p.add_argument("--profile", default=FAULTY, help=f"fleet profile ({FAULTY})")
     p.add_argument("--strategy", default="performance")
-    p.add_argument("--time-scale", type=float, default=0.2,
-                   help="simulated delays × this (0.2)")
+    p.add_argument("--time-scale", type=float, default=0.2, help="simulated delays × this (0.2)")
     p.add_argument("--rate", type=float, default=4.0, help="requests/s, wall clock (4)")
     p.add_argument("--rounds", type=int, default=3, help="fault rounds (3; --quick: 1)")
     p.add_argument("--first", type=float, default=10.0, help="first fault at this wall s (10)")
     p.add_argument("--gap", type=float, default=25.0, help="wall s between faults (25)")
     p.add_argument("--hold", type=float, default=8.0, help="node down / hang lasts this, s (8)")
     p.add_argument("--redis-gap", type=float, default=2.0, help="Redis is away this long, s (2)")
-    p.add_argument("--deadline", type=float, default=120.0,
-                   help="a request with no answer after this many wall s is lost (120)")
-    p.add_argument("--first-chunk-timeout", type=float, default=60.0,
-                   help="SOLLOL_FIRST_CHUNK_TIMEOUT_S of the stack (60, as the fault tests)")
+    p.add_argument(
+        "--deadline",
+        type=float,
+        default=120.0,
+        help="a request with no answer after this many wall s is lost (120)",
+    )
+    p.add_argument(
+        "--first-chunk-timeout",
+        type=float,
+        default=60.0,
+        help="SOLLOL_FIRST_CHUNK_TIMEOUT_S of the stack (60, as the fault tests)",
+    )
     p.add_argument("--median-tokens", type=float, default=80.0, help="num_predict median (80)")
     p.add_argument("--max-tokens", type=int, default=800, help="num_predict cap (800)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="one round (< 3 min)")
-    p.add_argument("--keep-logs", action="store_true",
-                   help="keep the stack's logs (gateway, workers, beat, sim) and print where")
+    p.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="keep the stack's logs (gateway, workers, beat, sim) and print where",
+    )
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     a = p.parse_args(argv)
     if a.quick:
@@ -529,10 +615,13 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     a = _args(argv)
     print(f"# bench/chaos.py {' '.join(sys.argv[1:] if argv is None else argv)}\n")
-    print(f"profile {a.profile} at time_scale {a.time_scale:g}, strategy {a.strategy}; "
-          f"{a.rate:g} requests/s Poisson (seed {a.seed}); {a.rounds} round(s) of faults every "
-          f"{a.gap:g} s from t={a.first:g} s; node faults held {a.hold:g} s, Redis away "
-          f"{a.redis_gap:g} s; lost = no answer in {a.deadline:g} s\n", flush=True)
+    print(
+        f"profile {a.profile} at time_scale {a.time_scale:g}, strategy {a.strategy}; "
+        f"{a.rate:g} requests/s Poisson (seed {a.seed}); {a.rounds} round(s) of faults every "
+        f"{a.gap:g} s from t={a.first:g} s; node faults held {a.hold:g} s, Redis away "
+        f"{a.redis_gap:g} s; lost = no answer in {a.deadline:g} s\n",
+        flush=True,
+    )
     out = run(a)
     ok = report(a, out)
     return 1 if (a.check and not ok) else 0

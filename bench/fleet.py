@@ -76,7 +76,9 @@ FALLBACK_TIME_SCALE = 0.2
 ALL_STRATEGIES = ("performance", "least_connections", "round_robin", "random", "priority")
 BASELINES = ("least_connections", "round_robin")
 BANDS = (("p9-10", 9, 10), ("p5", 5, 5), ("p1-2", 1, 2))
-STREAM_SALT = 1_000_003  # the streamed subset is drawn from its own RNG: the trace stays policy.py's
+STREAM_SALT = (
+    1_000_003  # the streamed subset is drawn from its own RNG: the trace stays policy.py's
+)
 NCPU = os.cpu_count() or 1
 COLD_FRACTION = 0.5  # a request is cold when its load_duration ≥ this × the model's load time
 
@@ -96,8 +98,9 @@ class Request:
     stream: bool
 
 
-def build_trace(profile: FleetProfile, seed: int, rate: float, duration_s: float,
-                stream_share: float) -> list[Request]:
+def build_trace(
+    profile: FleetProfile, seed: int, rate: float, duration_s: float, stream_share: float
+) -> list[Request]:
     """Arrivals at ``rate`` per wall second over ``duration_s``: bench/policy.py's unit trace.
 
     The RNG calls mirror ``_des_workload.unit_trace`` one for one (class, priority, body, output
@@ -129,8 +132,11 @@ def check_same_trace(profile: FleetProfile, seed: int, trace: Sequence[Request])
     ref = unit_trace(profile, seed, len(trace))
     for req, item in zip(trace, ref, strict=True):
         body = {k: v for k, v in req.body.items() if k != "options"}
-        if (analyse_request(req.endpoint, body, req.priority) != item.profile
-                or req.out_tokens != item.out_tokens or req.cls != item.cls):
+        if (
+            analyse_request(req.endpoint, body, req.priority) != item.profile
+            or req.out_tokens != item.out_tokens
+            or req.cls != item.cls
+        ):
             raise RuntimeError(f"request {req.index} differs from bench/policy.py's trace")
 
 
@@ -153,8 +159,15 @@ def _loads(stack: LiveStack) -> dict[str, int]:
     return {name: int(n["loads"]) for name, n in stack.nodes().items()}
 
 
-def run_strategy(profile_path: Path, strategy: str, time_scale: float, trace: Sequence[Request],
-                 warmup_s: float, drain_s: float, settings: dict[str, Any]) -> Run:
+def run_strategy(
+    profile_path: Path,
+    strategy: str,
+    time_scale: float,
+    trace: Sequence[Request],
+    warmup_s: float,
+    drain_s: float,
+    settings: dict[str, Any],
+) -> Run:
     """Start a stack with ``strategy``, drive ``trace`` open-loop (one thread per request, sent
     at its trace time whatever the server is doing), wait at most ``drain_s`` after the last
     arrival, stop the stack. Requests still open then are "unfinished" (latency censored at the
@@ -191,20 +204,23 @@ def run_strategy(profile_path: Path, strategy: str, time_scale: float, trace: Se
         span = max(1e-9, cutoff - mark[0])
         stack_cores = (stack.cpu_seconds() - mark[1]) / span
         loadgen_cores = (time.process_time() - mark[2]) / span
-        final = [r if r is not None else CallResult(sent=sent[i], kind="unfinished", done=cutoff)
-                 for i, r in enumerate(list(results))]
+        final = [
+            r if r is not None else CallResult(sent=sent[i], kind="unfinished", done=cutoff)
+            for i, r in enumerate(list(results))
+        ]
         after = _loads(stack)
         restarts = stack.restarts()
     loads = {h: after[h] - before.get(h, after[h]) for h in after}
-    return Run(strategy, final, loads, busy, stack_cores, loadgen_cores, pct(lags, 99),
-               restarts)
+    return Run(strategy, final, loads, busy, stack_cores, loadgen_cores, pct(lags, 99), restarts)
 
 
-def _send(stack: LiveStack, req: Request, results: list[CallResult | None], timeout_s: float
-          ) -> None:
+def _send(
+    stack: LiveStack, req: Request, results: list[CallResult | None], timeout_s: float
+) -> None:
     assert stack.client is not None
-    results[req.index] = call(stack.client, stack.url, req.endpoint, req.body, req.priority,
-                              req.stream, timeout_s)
+    results[req.index] = call(
+        stack.client, stack.url, req.endpoint, req.body, req.priority, req.stream, timeout_s
+    )
 
 
 # --- statistics -------------------------------------------------------------------------------
@@ -248,11 +264,32 @@ def _band(priority: int) -> str | None:
     return next((name for name, lo, hi in BANDS if lo <= priority <= hi), None)
 
 
-def summarize(runs: Sequence[Run], trace_of: Sequence[Sequence[Request]], warmup_s: float,
-              time_scale: float, loads_s: dict[tuple[str, str], float]) -> Summary:
+def summarize(
+    runs: Sequence[Run],
+    trace_of: Sequence[Sequence[Request]],
+    warmup_s: float,
+    time_scale: float,
+    loads_s: dict[tuple[str, str], float],
+) -> Summary:
     """Pool the measured windows of ``runs`` (one per seed, each with its trace)."""
-    s = Summary(runs[0].strategy, 0, 0, Counter(), 0, [], [], {b[0]: [] for b in BANDS}, 0,
-                Counter(), 0, [], [], [], 0.0, {})
+    s = Summary(
+        runs[0].strategy,
+        0,
+        0,
+        Counter(),
+        0,
+        [],
+        [],
+        {b[0]: [] for b in BANDS},
+        0,
+        Counter(),
+        0,
+        [],
+        [],
+        [],
+        0.0,
+        {},
+    )
     for run, trace in zip(runs, trace_of, strict=True):
         s.node_loads += sum(run.node_loads.values())
         s.machine.append(run.machine)
@@ -268,8 +305,13 @@ def summarize(runs: Sequence[Run], trace_of: Sequence[Sequence[Request]], warmup
     return s
 
 
-def _count(s: Summary, req: Request, res: CallResult, time_scale: float,
-           loads_s: dict[tuple[str, str], float]) -> None:
+def _count(
+    s: Summary,
+    req: Request,
+    res: CallResult,
+    time_scale: float,
+    loads_s: dict[tuple[str, str], float],
+) -> None:
     s.n += 1
     if res.kind == "unfinished":
         s.unfinished += 1
@@ -305,14 +347,37 @@ def latency_table(sums: Sequence[Summary]) -> str:
     rows = []
     for s in sums:
         err = sum(s.errors.values())
-        rows.append([s.strategy, s.n, _f(s.q("latency", 50), s.censored_at(50)),
-                     _f(s.q("latency", 95), s.censored_at(95)),
-                     _f(s.q("latency", 99), s.censored_at(99)), _f(s.q("ttft", 50)),
-                     _f(s.q("ttft", 99)), f"{s.cold / max(1, s.answered):.2%}",
-                     f"{s.node_loads / max(1, s.n):.2%}", err, s.unfinished])
-    return md_table(["strategy", "requests", "p50 s", "p95 s", "p99 s", "TTFT p50 s",
-                     "TTFT p99 s", "cold (load_duration)", "node loads ÷ requests", "errors",
-                     "unfinished"], rows)
+        rows.append(
+            [
+                s.strategy,
+                s.n,
+                _f(s.q("latency", 50), s.censored_at(50)),
+                _f(s.q("latency", 95), s.censored_at(95)),
+                _f(s.q("latency", 99), s.censored_at(99)),
+                _f(s.q("ttft", 50)),
+                _f(s.q("ttft", 99)),
+                f"{s.cold / max(1, s.answered):.2%}",
+                f"{s.node_loads / max(1, s.n):.2%}",
+                err,
+                s.unfinished,
+            ]
+        )
+    return md_table(
+        [
+            "strategy",
+            "requests",
+            "p50 s",
+            "p95 s",
+            "p99 s",
+            "TTFT p50 s",
+            "TTFT p99 s",
+            "cold (load_duration)",
+            "node loads ÷ requests",
+            "errors",
+            "unfinished",
+        ],
+        rows,
+    )
 
 
 def ratio_table(sums: Sequence[Summary]) -> str:
@@ -330,8 +395,11 @@ def ratio_table(sums: Sequence[Summary]) -> str:
             for what, p in (("latency", 50), ("latency", 95), ("latency", 99), ("ttft", 99)):
                 r = s.q(what, p) / base.q(what, p) if base.q(what, p) > 0 else math.nan
                 # a censored baseline makes the ratio an upper bound, a censored self a lower one
-                mark = "" if base is s or what != "latency" else _bound(s.censored_at(p),
-                                                                        base.censored_at(p))
+                mark = (
+                    ""
+                    if base is s or what != "latency"
+                    else _bound(s.censored_at(p), base.censored_at(p))
+                )
                 row.append("–" if math.isnan(r) else f"{mark}{r:.2f}")
         rows.append(row)
     return md_table(headers, rows)
@@ -368,15 +436,35 @@ def health_table(sums: Sequence[Summary]) -> str:
     for s in sums:
         errs = "; ".join(f"{c}× {m}" for m, c in s.errors.most_common(3)) or "–"
         restarts = ", ".join(f"{k} {v}" for k, v in s.restarts.items()) or "–"
-        others = max(0.0, pct(s.machine, 50) * NCPU - pct(s.stack_cores, 50)
-                     - pct(s.loadgen_cores, 50))
-        rows.append([s.strategy, f"{pct(s.stack_cores, 50):.2f}", f"{pct(s.loadgen_cores, 50):.2f}",
-                     f"{pct(s.machine, 50):.0%}", f"{others:.2f}", f"{s.lag_p99 * 1000:.0f}",
-                     restarts, errs])
-    return md_table(["strategy", "stack CPU, cores", "load generator, cores",
-                     f"machine busy ({NCPU} cores)", "other processes, cores",
-                     "dispatch lag p99 ms", "process restarts", "errors (top 3)"], rows,
-                    "lrrrrrll")
+        others = max(
+            0.0, pct(s.machine, 50) * NCPU - pct(s.stack_cores, 50) - pct(s.loadgen_cores, 50)
+        )
+        rows.append(
+            [
+                s.strategy,
+                f"{pct(s.stack_cores, 50):.2f}",
+                f"{pct(s.loadgen_cores, 50):.2f}",
+                f"{pct(s.machine, 50):.0%}",
+                f"{others:.2f}",
+                f"{s.lag_p99 * 1000:.0f}",
+                restarts,
+                errs,
+            ]
+        )
+    return md_table(
+        [
+            "strategy",
+            "stack CPU, cores",
+            "load generator, cores",
+            f"machine busy ({NCPU} cores)",
+            "other processes, cores",
+            "dispatch lag p99 ms",
+            "process restarts",
+            "errors (top 3)",
+        ],
+        rows,
+        "lrrrrrll",
+    )
 
 
 def targets(name: str, sums: Sequence[Summary]) -> list[str]:
@@ -397,19 +485,32 @@ def targets(name: str, sums: Sequence[Summary]) -> list[str]:
     if "identical" in name:
         for p in (50, 99):
             r = me.q("latency", p) / lc.q("latency", p)
-            out.append(f"- {name}: p{p} ÷ least_connections = {r:.3f} (target within 5 %): "
-                       f"{'met' if abs(r - 1) <= 0.05 else 'MISSED'}")
+            out.append(
+                f"- {name}: p{p} ÷ least_connections = {r:.3f} (target within 5 %): "
+                f"{'met' if abs(r - 1) <= 0.05 else 'MISSED'}"
+            )
         return out
-    line("p99 ÷ least_connections", me.q("latency", 99) / lc.q("latency", 99), 0.5,
-         lc.censored_at(99))
-    line("p50 ÷ least_connections", me.q("latency", 50) / lc.q("latency", 50), 0.7,
-         lc.censored_at(50))
+    line(
+        "p99 ÷ least_connections",
+        me.q("latency", 99) / lc.q("latency", 99),
+        0.5,
+        lc.censored_at(99),
+    )
+    line(
+        "p50 ÷ least_connections",
+        me.q("latency", 50) / lc.q("latency", 50),
+        0.7,
+        lc.censored_at(50),
+    )
     if rr is not None:
-        line("p99 ÷ round_robin", me.q("latency", 99) / rr.q("latency", 99), 0.4,
-             rr.censored_at(99))
+        line(
+            "p99 ÷ round_robin", me.q("latency", 99) / rr.q("latency", 99), 0.4, rr.censored_at(99)
+        )
     cold = me.cold / max(1, me.answered)
-    out.append(f"- {name}: performance cold loads = {cold:.2%} of requests (target ≤ 2 %): "
-               f"{'met' if cold <= 0.02 else 'MISSED'}")
+    out.append(
+        f"- {name}: performance cold loads = {cold:.2%} of requests (target ≤ 2 %): "
+        f"{'met' if cold <= 0.02 else 'MISSED'}"
+    )
     return out
 
 
@@ -433,10 +534,15 @@ def plot(sums: Sequence[Summary], title: str, out: Path) -> None:
     width = 0.8 / max(1, len(sums))
     for i, s in enumerate(sums):
         vals = [pct(s.wait[name], 99) for name, _, _ in BANDS]
-        b.bar([j + i * width for j in range(len(BANDS))], [0 if math.isnan(v) else v for v in vals],
-              width, label=s.strategy)
-    b.set_xticks([j + width * (len(sums) - 1) / 2 for j in range(len(BANDS))],
-                 [name for name, _, _ in BANDS])
+        b.bar(
+            [j + i * width for j in range(len(BANDS))],
+            [0 if math.isnan(v) else v for v in vals],
+            width,
+            label=s.strategy,
+        )
+    b.set_xticks(
+        [j + width * (len(sums) - 1) / 2 for j in range(len(BANDS))], [name for name, _, _ in BANDS]
+    )
     b.set_yscale("symlog", linthresh=0.1)
     b.set_ylabel("p99 Celery-queue wait, fleet seconds")
     b.legend(fontsize="small")
@@ -447,27 +553,70 @@ def plot(sums: Sequence[Summary], title: str, out: Path) -> None:
     plt.close(fig)
 
 
-def write_csv(path: Path, name: str, strategy: str, seed: int, trace: Sequence[Request],
-              run: Run, time_scale: float) -> None:
+def write_csv(
+    path: Path,
+    name: str,
+    strategy: str,
+    seed: int,
+    trace: Sequence[Request],
+    run: Run,
+    time_scale: float,
+) -> None:
     """Append one row per request (wall seconds) to ``path``."""
     new = not path.exists()
     with path.open("a", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         if new:
-            w.writerow(["profile", "strategy", "seed", "index", "arrival_s", "class", "priority",
-                        "out_tokens", "stream", "kind", "latency_s", "ttft_s", "host",
-                        "queue_wait_ms", "load_duration_s", "error", "time_scale", "predicted_ms",
-                        "reasoning"])
+            w.writerow(
+                [
+                    "profile",
+                    "strategy",
+                    "seed",
+                    "index",
+                    "arrival_s",
+                    "class",
+                    "priority",
+                    "out_tokens",
+                    "stream",
+                    "kind",
+                    "latency_s",
+                    "ttft_s",
+                    "host",
+                    "queue_wait_ms",
+                    "load_duration_s",
+                    "error",
+                    "time_scale",
+                    "predicted_ms",
+                    "reasoning",
+                ]
+            )
         for req, res in zip(trace, run.results, strict=True):
             if res is None:
                 continue
             routing = res.final.get("_sollol_routing") or {}
-            w.writerow([name, strategy, seed, req.index, f"{req.at:.4f}", req.cls, req.priority,
-                        req.out_tokens, int(req.stream), res.kind, f"{res.latency:.4f}",
-                        f"{res.first - res.sent:.4f}", routing.get("host", res.host),
-                        routing.get("queue_wait_ms", ""),
-                        res.final.get("load_duration", 0) / 1e9, res.error[:80], time_scale,
-                        routing.get("predicted_ms", ""), routing.get("reasoning", "")])
+            w.writerow(
+                [
+                    name,
+                    strategy,
+                    seed,
+                    req.index,
+                    f"{req.at:.4f}",
+                    req.cls,
+                    req.priority,
+                    req.out_tokens,
+                    int(req.stream),
+                    res.kind,
+                    f"{res.latency:.4f}",
+                    f"{res.first - res.sent:.4f}",
+                    routing.get("host", res.host),
+                    routing.get("queue_wait_ms", ""),
+                    res.final.get("load_duration", 0) / 1e9,
+                    res.error[:80],
+                    time_scale,
+                    routing.get("predicted_ms", ""),
+                    routing.get("reasoning", ""),
+                ]
+            )
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -475,36 +624,66 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = doc_parser(__doc__)
     p.add_argument("--profiles", nargs="+", default=[MIXED], help="fleet profiles (YAML)")
     p.add_argument("--identical", action="store_true", help=f"also run {IDENTICAL}")
-    p.add_argument("--strategies", help=f"comma-separated (default: {','.join(ALL_STRATEGIES)}; "
-                   "with --quick: performance,least_connections,round_robin)")
+    p.add_argument(
+        "--strategies",
+        help=f"comma-separated (default: {','.join(ALL_STRATEGIES)}; "
+        "with --quick: performance,least_connections,round_robin)",
+    )
     p.add_argument("--load", type=float, default=0.6, help="fraction of fleet capacity (0.6)")
-    p.add_argument("--time-scale", type=float,
-                   help="simulated delays × this (0.1: 10× faster than the profile); default "
-                        "per profile: " + ", ".join(f"{Path(k).stem} {v:g}"
-                                                   for k, v in DEFAULT_TIME_SCALE.items())
-                        + f", else {FALLBACK_TIME_SCALE:g} (about 14 requests/s wall at 60 %%)")
-    p.add_argument("--duration", type=float, default=150.0,
-                   help="arrival window per strategy, WALL seconds (150)")
-    p.add_argument("--warmup", type=float, default=20.0,
-                   help="first WALL seconds of arrivals excluded from statistics (20)")
-    p.add_argument("--drain", type=float, default=60.0,
-                   help="WALL seconds to wait for open requests after the last arrival (60)")
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        help="simulated delays × this (0.1: 10× faster than the profile); default "
+        "per profile: "
+        + ", ".join(f"{Path(k).stem} {v:g}" for k, v in DEFAULT_TIME_SCALE.items())
+        + f", else {FALLBACK_TIME_SCALE:g} (about 14 requests/s wall at 60 %%)",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=150.0,
+        help="arrival window per strategy, WALL seconds (150)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=20.0,
+        help="first WALL seconds of arrivals excluded from statistics (20)",
+    )
+    p.add_argument(
+        "--drain",
+        type=float,
+        default=60.0,
+        help="WALL seconds to wait for open requests after the last arrival (60)",
+    )
     p.add_argument("--seeds", type=int, default=1, help="traces 1..N per strategy (1)")
-    p.add_argument("--stream-share", type=float, default=0.25,
-                   help="share of chat/generate requests sent with stream=true (TTFT); 0.25")
-    p.add_argument("--gateway-threads", type=int, default=256,
-                   help="gunicorn threads (each open request holds one; default 256, not 64, so "
-                        "a strategy that builds long queues is not also throttled at the door)")
+    p.add_argument(
+        "--stream-share",
+        type=float,
+        default=0.25,
+        help="share of chat/generate requests sent with stream=true (TTFT); 0.25",
+    )
+    p.add_argument(
+        "--gateway-threads",
+        type=int,
+        default=256,
+        help="gunicorn threads (each open request holds one; default 256, not 64, so "
+        "a strategy that builds long queues is not also throttled at the door)",
+    )
     p.add_argument("--csv", help="append one row per request to this CSV file")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--out-dir", default=str(BENCH), help="where fleet_<profile>.png go")
-    p.add_argument("--quick", action="store_true",
-                   help="< 3 min: performance, least_connections, round_robin; 30 s window, "
-                        "8 s warm-up, 12 s drain")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="< 3 min: performance, least_connections, round_robin; 30 s window, "
+        "8 s warm-up, 12 s drain",
+    )
     a = p.parse_args(argv)
     if a.strategies is None:
-        a.strategies = ("performance,least_connections,round_robin" if a.quick
-                        else ",".join(ALL_STRATEGIES))
+        a.strategies = (
+            "performance,least_connections,round_robin" if a.quick else ",".join(ALL_STRATEGIES)
+        )
     if a.quick:
         a.duration, a.warmup, a.drain = 30.0, 8.0, 12.0
     if a.identical and IDENTICAL not in a.profiles:
@@ -519,23 +698,30 @@ def run_profile(a: argparse.Namespace, path: str, strategies: Sequence[str]) -> 
     cap = capacity(profile)
     ts = a.time_scale or DEFAULT_TIME_SCALE.get(path, FALLBACK_TIME_SCALE)
     rate = a.load * cap.total / ts
-    traces = {seed: build_trace(profile, seed, rate, a.duration, a.stream_share)
-              for seed in range(1, a.seeds + 1)}
+    traces = {
+        seed: build_trace(profile, seed, rate, a.duration, a.stream_share)
+        for seed in range(1, a.seeds + 1)
+    }
     for seed, trace in traces.items():
         check_same_trace(profile, seed, trace)
     n = sum(len(t) for t in traces.values())
     per_class = Counter(r.cls for t in traces.values() for r in t)
     print(f"## {name}\n")
-    print(f"capacity {cap.total:.2f} requests/s in fleet time (bench/policy.py's definition: "
-          + ", ".join(f"{k} {v:.2f}/s" for k, v in cap.per_node.items())
-          + f"), i.e. {cap.total / ts:.1f}/s wall at time_scale {ts:g}; offered {a.load:.0%} = "
-          f"{rate:.2f} requests/s wall, Poisson.")
-    print(f"arrival window {a.duration:g} s wall = {a.duration / ts:.0f} s fleet time, warm-up "
-          f"{a.warmup:g} s wall = {a.warmup / ts:.0f} s excluded, drain ≤ {a.drain:g} s wall; "
-          f"seeds 1..{a.seeds}: {n} requests per strategy ("
-          + ", ".join(f"{c} {k}" for c, k in sorted(per_class.items()))
-          + f"); {a.stream_share:.0%} of chat/generate streamed; trace identical to "
-          f"bench/policy.py's for the same seeds (checked).\n", flush=True)
+    print(
+        f"capacity {cap.total:.2f} requests/s in fleet time (bench/policy.py's definition: "
+        + ", ".join(f"{k} {v:.2f}/s" for k, v in cap.per_node.items())
+        + f"), i.e. {cap.total / ts:.1f}/s wall at time_scale {ts:g}; offered {a.load:.0%} = "
+        f"{rate:.2f} requests/s wall, Poisson."
+    )
+    print(
+        f"arrival window {a.duration:g} s wall = {a.duration / ts:.0f} s fleet time, warm-up "
+        f"{a.warmup:g} s wall = {a.warmup / ts:.0f} s excluded, drain ≤ {a.drain:g} s wall; "
+        f"seeds 1..{a.seeds}: {n} requests per strategy ("
+        + ", ".join(f"{c} {k}" for c, k in sorted(per_class.items()))
+        + f"); {a.stream_share:.0%} of chat/generate streamed; trace identical to "
+        f"bench/policy.py's for the same seeds (checked).\n",
+        flush=True,
+    )
     settings = {**scaled_settings(ts), "gateway_threads": a.gateway_threads}
     loads_s = load_times(profile)
     sums = []
@@ -544,19 +730,31 @@ def run_profile(a: argparse.Namespace, path: str, strategies: Sequence[str]) -> 
         runs = []
         for seed, trace in traces.items():
             started = time.monotonic()
-            run = run_strategy(profile_copy(ROOT / path, ts, workdir), strategy, ts, trace,
-                               a.warmup, a.drain, settings)
+            run = run_strategy(
+                profile_copy(ROOT / path, ts, workdir),
+                strategy,
+                ts,
+                trace,
+                a.warmup,
+                a.drain,
+                settings,
+            )
             runs.append(run)
             if a.csv:
                 write_csv(Path(a.csv), name, strategy, seed, trace, run, ts)
-            print(f"({name} {strategy} seed {seed}: {time.monotonic() - started:.0f} s wall)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"({name} {strategy} seed {seed}: {time.monotonic() - started:.0f} s wall)",
+                file=sys.stderr,
+                flush=True,
+            )
         sums.append(summarize(runs, list(traces.values()), a.warmup, ts, loads_s))
     print("### latency (fleet seconds = wall ÷ time_scale)\n")
     print(latency_table(sums) + "\n")
     print("### ratios (this run's baselines; ≤/≥ where a censored percentile bounds the ratio)\n")
     print(ratio_table(sums) + "\n")
-    print("### Celery-queue wait by priority band (fleet seconds, `_sollol_routing.queue_wait_ms`)\n")
+    print(
+        "### Celery-queue wait by priority band (fleet seconds, `_sollol_routing.queue_wait_ms`)\n"
+    )
     print(wait_table(sums) + "\n")
     print("### where answered requests went\n")
     print(host_table(sums, [nd.name for nd in profile.nodes]) + "\n")
@@ -564,8 +762,12 @@ def run_profile(a: argparse.Namespace, path: str, strategies: Sequence[str]) -> 
     print(health_table(sums) + "\n", flush=True)
     if not a.no_plots:
         out = Path(a.out_dir) / f"fleet_{name}.png"
-        plot(sums, f"{name}: live stack, load {a.load:.0%}, time_scale {ts:g}, "
-             f"{a.duration / ts:.0f} s fleet time × {a.seeds} seed(s)", out)
+        plot(
+            sums,
+            f"{name}: live stack, load {a.load:.0%}, time_scale {ts:g}, "
+            f"{a.duration / ts:.0f} s fleet time × {a.seeds} seed(s)",
+            out,
+        )
         shown = out.resolve()
         print(f"plot: {shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown}\n")
     return targets(name, sums)

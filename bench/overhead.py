@@ -73,8 +73,14 @@ class _Client:
         self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
 
     def one(self, stream: bool) -> tuple[float, float]:
-        body = json.dumps({"model": "llama3.2", "prompt": "Why is the sky blue?", "stream": stream,
-                           "options": {"num_predict": TOKENS, "seed": 1}})
+        body = json.dumps(
+            {
+                "model": "llama3.2",
+                "prompt": "Why is the sky blue?",
+                "stream": stream,
+                "options": {"num_predict": TOKENS, "seed": 1},
+            }
+        )
         t0 = time.perf_counter()
         self.conn.request("POST", "/api/generate", body, {"Content-Type": "application/json"})
         resp = self.conn.getresponse()
@@ -162,8 +168,10 @@ def run(requests: int, rounds: int, clients_list: list[int]) -> tuple[dict, dict
                         d += meter.measure("direct", partial(_phase, direct, stream, n, clients))
                         g += meter.measure("gateway", partial(_phase, gateway, stream, n, clients))
                     results[(clients, "stream" if stream else "non-stream")] = (d, g)
-                cpu[clients] = {side: {k: v / (2 * requests) for k, v in t.items()}
-                                for side, t in meter.totals.items()}
+                cpu[clients] = {
+                    side: {k: v / (2 * requests) for k, v in t.items()}
+                    for side, t in meter.totals.items()
+                }
         finally:
             stack.stop()
             stack.cleanup_logs()
@@ -189,14 +197,21 @@ def report(results: dict, cpu: dict) -> str:
                 f"| {clients} | {mode} | {metric} | {p50d:.2f} | {p50g:.2f} | {p50g - p50d:+.2f} | "
                 f"{p99d:.2f} | {p99g:.2f} | {p99g - p99d:+.2f} |"
             )
-    lines += ["", "CPU per request (ms of CPU time, all modes pooled; the machine has 2 cores)", "",
-              "| clients | path | " + " | ".join(CPU_COLUMNS) + " | total |",
-              "|---:|---|" + "---:|" * (len(CPU_COLUMNS) + 1)]
+    lines += [
+        "",
+        "CPU per request (ms of CPU time, all modes pooled; the machine has 2 cores)",
+        "",
+        "| clients | path | " + " | ".join(CPU_COLUMNS) + " | total |",
+        "|---:|---|" + "---:|" * (len(CPU_COLUMNS) + 1),
+    ]
     for clients, sides in cpu.items():
         for side, per in sides.items():
             cols = [sum(v for k, v in per.items() if _column(k) == c) * 1000 for c in CPU_COLUMNS]
-            lines.append(f"| {clients} | {side} | " + " | ".join(f"{c:.2f}" for c in cols)
-                         + f" | {sum(cols):.2f} |")
+            lines.append(
+                f"| {clients} | {side} | "
+                + " | ".join(f"{c:.2f}" for c in cols)
+                + f" | {sum(cols):.2f} |"
+            )
     return "\n".join(lines)
 
 

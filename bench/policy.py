@@ -62,33 +62,57 @@ def run_one(spec: RunSpec) -> report.Outcome:
     trace = unit_trace(profile, spec.seed, n=max(1, int(rate * spec.duration)))
     jobs = make_jobs(trace, rate)
     router = Router(spec.strategy, rng=random.Random(spec.seed * 7919 + 17))
-    Simulation(profile, router, learn_active=spec.report_active, cache_s=spec.cache_s,
-               heartbeat_s=spec.heartbeat_s).run(jobs)
+    Simulation(
+        profile,
+        router,
+        learn_active=spec.report_active,
+        cache_s=spec.cache_s,
+        heartbeat_s=spec.heartbeat_s,
+    ).run(jobs)
     return report.outcome_of(jobs, spec.warmup, spec.duration)
 
 
 def _args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--profiles", nargs="+", default=list(DEFAULT_PROFILES))
-    p.add_argument("--loads", default=",".join(map(str, DEFAULT_LOADS)),
-                   help="fractions of fleet capacity, comma-separated")
+    p.add_argument(
+        "--loads",
+        default=",".join(map(str, DEFAULT_LOADS)),
+        help="fractions of fleet capacity, comma-separated",
+    )
     p.add_argument("--seeds", type=int, default=5, help="seeds 1..N (default 5)")
     p.add_argument("--duration", type=float, default=3600.0, help="arrival window, seconds")
     p.add_argument("--warmup", type=float, default=300.0, help="excluded from statistics, s")
     p.add_argument("--strategies", default=",".join(STRATEGIES))
     p.add_argument("--jobs", type=int, default=2, help="worker processes")
-    p.add_argument("--report-active", action=argparse.BooleanOptionalAction, default=True,
-                   help="workers report concurrency with their timing samples (TimingSample.active)"
-                        ", as the live worker does; --no-report-active for the ablation")
-    p.add_argument("--cache-ms", type=float, default=250.0,
-                   help="gateway snapshot cache period (SOLLOL_SNAPSHOT_CACHE_MS; 0 = exact view)")
-    p.add_argument("--heartbeat-s", type=float, default=2.0,
-                   help="how often workers republish resident models (0 = exact view)")
+    p.add_argument(
+        "--report-active",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="workers report concurrency with their timing samples (TimingSample.active)"
+        ", as the live worker does; --no-report-active for the ablation",
+    )
+    p.add_argument(
+        "--cache-ms",
+        type=float,
+        default=250.0,
+        help="gateway snapshot cache period (SOLLOL_SNAPSHOT_CACHE_MS; 0 = exact view)",
+    )
+    p.add_argument(
+        "--heartbeat-s",
+        type=float,
+        default=2.0,
+        help="how often workers republish resident models (0 = exact view)",
+    )
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--out-dir", default=str(BENCH))
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: loads 0.5,0.75, 2 seeds, 1200 s, warm-up 200 s")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: loads 0.5,0.75, 2 seeds, 1200 s, warm-up 200 s",
+    )
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     a = p.parse_args(argv)
     if a.quick:
@@ -96,12 +120,25 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     return a
 
 
-def simulate(a: argparse.Namespace, path: str, loads: Sequence[float], strategies: Sequence[str]
-             ) -> report.Cells:
+def simulate(
+    a: argparse.Namespace, path: str, loads: Sequence[float], strategies: Sequence[str]
+) -> report.Cells:
     seeds = range(1, a.seeds + 1)
     keys = [(load, s, seed) for load in loads for s in strategies for seed in seeds]
-    specs = [RunSpec(path, s, load, seed, a.duration, a.warmup, a.report_active,
-                     a.cache_ms / 1000.0, a.heartbeat_s) for load, s, seed in keys]
+    specs = [
+        RunSpec(
+            path,
+            s,
+            load,
+            seed,
+            a.duration,
+            a.warmup,
+            a.report_active,
+            a.cache_ms / 1000.0,
+            a.heartbeat_s,
+        )
+        for load, s, seed in keys
+    ]
     if a.jobs > 1:
         with ProcessPoolExecutor(a.jobs) as pool:
             outcomes = list(pool.map(run_one, specs, chunksize=1))
@@ -116,10 +153,12 @@ def simulate(a: argparse.Namespace, path: str, loads: Sequence[float], strategie
 def describe(profile: FleetProfile, path: str) -> str:
     cap = capacity(profile)
     nodes = ", ".join(f"{n} {r:.2f}/s" for n, r in cap.per_node.items())
-    return (f"capacity of {path}: {cap.total:.2f} requests/s (generative requests at each "
-            f"node's fastest resident model: {nodes}; ÷ the generative share, embeddings ride "
-            f"along; mean prompt {cap.mean_prompt:.0f} tokens, mean output "
-            f"{cap.mean_output:.0f} tokens)")
+    return (
+        f"capacity of {path}: {cap.total:.2f} requests/s (generative requests at each "
+        f"node's fastest resident model: {nodes}; ÷ the generative share, embeddings ride "
+        f"along; mean prompt {cap.mean_prompt:.0f} tokens, mean output "
+        f"{cap.mean_output:.0f} tokens)"
+    )
 
 
 def check(name: str, cells: report.Cells, loads: Sequence[float]) -> list[str]:
@@ -152,9 +191,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     loads = [float(x) for x in a.loads.split(",")]
     strategies = [s.strip() for s in a.strategies.split(",")]
     print(f"# bench/policy.py {' '.join(sys.argv[1:] if argv is None else argv)}")
-    print(f"seeds 1..{a.seeds}, arrival window {a.duration:.0f} s, warm-up {a.warmup:.0f} s "
-          f"excluded; snapshot cache {a.cache_ms:.0f} ms + local deltas, heartbeat "
-          f"{a.heartbeat_s:g} s; workers report concurrency: {a.report_active}\n")
+    print(
+        f"seeds 1..{a.seeds}, arrival window {a.duration:.0f} s, warm-up {a.warmup:.0f} s "
+        f"excluded; snapshot cache {a.cache_ms:.0f} ms + local deltas, heartbeat "
+        f"{a.heartbeat_s:g} s; workers report concurrency: {a.report_active}\n"
+    )
     missed: list[str] = []
     for path in a.profiles:
         started = time.perf_counter()
@@ -174,15 +215,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(report.host_table(cells, mid, strategies) + "\n")
         if not a.no_plots:
             out = Path(a.out_dir) / f"policy_{name}.png"
-            report.plot(cells, loads, strategies, f"{name}: {a.seeds} seeds × "
-                        f"{a.duration:.0f} s per point", str(out))
+            report.plot(
+                cells,
+                loads,
+                strategies,
+                f"{name}: {a.seeds} seeds × {a.duration:.0f} s per point",
+                str(out),
+            )
             shown = out.resolve()
             if shown.is_relative_to(BENCH.parent):
                 shown = shown.relative_to(BENCH.parent)
             print(f"plot: {shown}\n")
         missed += check(name, cells, loads)
-        print(f"({name}: {time.perf_counter() - started:.0f} s of computation)\n",
-              file=sys.stderr)
+        print(f"({name}: {time.perf_counter() - started:.0f} s of computation)\n", file=sys.stderr)
     print("### targets\n")
     print("\n".join(f"- MISSED {m}" for m in missed) if missed else "- all targets met")
     return 1 if (missed and a.check) else 0

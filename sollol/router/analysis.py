@@ -19,32 +19,64 @@ from sollol.router.model import PRIORITY_LEVELS, RequestProfile
 __all__ = ["ENDPOINTS", "TASK_TYPES", "analyse_request", "classify_text", "count_tokens"]
 
 ENDPOINTS = ("chat", "generate", "embed", "embeddings")
-TASK_TYPES = ("generation", "chat", "embedding", "classification", "extraction",
-              "summarization", "analysis", "code")
+TASK_TYPES = (
+    "generation",
+    "chat",
+    "embedding",
+    "classification",
+    "extraction",
+    "summarization",
+    "analysis",
+    "code",
+)
 EMBED_ENDPOINTS = frozenset({"embed", "embeddings"})
 
 _FLAGS = re.IGNORECASE
 # Checked in this order: the first match wins. An explicit instruction ("summarize", "classify",
 # "extract") beats the material it applies to (code inside a fence may be what gets summarized).
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("summarization", re.compile(
-        r"\b(summari[sz]e|summari[sz]ing|summary|tl;?dr|condense|recap|key takeaways)\b", _FLAGS)),
-    ("classification", re.compile(
-        r"\b(classify|classification|categori[sz]e|which category|sentiment analysis"
-        r"|label (this|these|each|the following)|spam or not|(positive|negative) or "
-        r"(negative|positive|neutral))\b", _FLAGS)),
-    ("extraction", re.compile(
-        r"\b(extract|pull out|list all the|find all the|named entities|return (it|them) as json"
-        r"|parse (this|the following))\b", _FLAGS)),
-    ("code", re.compile(
-        r"```|\b(python|javascript|typescript|golang|rust code|java code|c\+\+|sql|bash script"
-        r"|shell script|regex|traceback|stack trace|segfault|compile error|source code"
-        r"|unit tests?|refactor)\b|\b(write|implement|fix|debug|optimi[sz]e|review)\b[^.?!\n]{0,40}"
-        r"\b(code|function|script|program|class|method|query|api|endpoint)s?\b"
-        r"|\bdef \w+\(|\bfunction \w+\(", _FLAGS)),
-    ("analysis", re.compile(
-        r"\b(analy[sz]e|analysis|compare|contrast|evaluate|assess|pros and cons|trade-?offs?"
-        r"|critique|root cause|explain why)\b", _FLAGS)),
+    (
+        "summarization",
+        re.compile(
+            r"\b(summari[sz]e|summari[sz]ing|summary|tl;?dr|condense|recap|key takeaways)\b", _FLAGS
+        ),
+    ),
+    (
+        "classification",
+        re.compile(
+            r"\b(classify|classification|categori[sz]e|which category|sentiment analysis"
+            r"|label (this|these|each|the following)|spam or not|(positive|negative) or "
+            r"(negative|positive|neutral))\b",
+            _FLAGS,
+        ),
+    ),
+    (
+        "extraction",
+        re.compile(
+            r"\b(extract|pull out|list all the|find all the|named entities|return (it|them) as json"
+            r"|parse (this|the following))\b",
+            _FLAGS,
+        ),
+    ),
+    (
+        "code",
+        re.compile(
+            r"```|\b(python|javascript|typescript|golang|rust code|java code|c\+\+|sql|bash script"
+            r"|shell script|regex|traceback|stack trace|segfault|compile error|source code"
+            r"|unit tests?|refactor)\b|\b(write|implement|fix|debug|optimi[sz]e|review)\b[^.?!\n]{0,40}"
+            r"\b(code|function|script|program|class|method|query|api|endpoint)s?\b"
+            r"|\bdef \w+\(|\bfunction \w+\(",
+            _FLAGS,
+        ),
+    ),
+    (
+        "analysis",
+        re.compile(
+            r"\b(analy[sz]e|analysis|compare|contrast|evaluate|assess|pros and cons|trade-?offs?"
+            r"|critique|root cause|explain why)\b",
+            _FLAGS,
+        ),
+    ),
 )
 
 
@@ -76,8 +108,9 @@ def _messages(body: Mapping[str, Any]) -> list[tuple[str, str]]:
     raw = body.get("messages")
     if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
         return []
-    return [(str(m.get("role") or ""), _text(m.get("content")))
-            for m in raw if isinstance(m, Mapping)]
+    return [
+        (str(m.get("role") or ""), _text(m.get("content"))) for m in raw if isinstance(m, Mapping)
+    ]
 
 
 def _num_predict(body: Mapping[str, Any]) -> int | None:
@@ -99,11 +132,19 @@ def _session_key(model: str, messages: list[tuple[str, str]]) -> str | None:
 def _complexity(task: str, tokens: int, depth: int, out: int | None) -> str:
     if task == "embedding":
         return "low" if tokens < 2048 else "medium"
-    if tokens > 2000 or (out or 0) > 1024 or depth >= 10 or (
-            task in ("analysis", "code") and tokens > 500):
+    if (
+        tokens > 2000
+        or (out or 0) > 1024
+        or depth >= 10
+        or (task in ("analysis", "code") and tokens > 500)
+    ):
         return "high"
-    if tokens < 64 and depth < 3 and (out or 0) <= 256 and task in (
-            "chat", "generation", "classification", "extraction"):
+    if (
+        tokens < 64
+        and depth < 3
+        and (out or 0) <= 256
+        and task in ("chat", "generation", "classification", "extraction")
+    ):
         return "low"
     return "medium"
 
@@ -127,10 +168,15 @@ def analyse_request(endpoint: str, body: Mapping[str, Any], priority: int = 5) -
     if endpoint in EMBED_ENDPOINTS:
         inputs = _embed_inputs(endpoint, body)
         tokens = sum(count_tokens(t) for t in inputs)
-        return RequestProfile(model=model, endpoint=endpoint, task_type="embedding",
-                              complexity=_complexity("embedding", tokens, 0, None),
-                              prompt_tokens=tokens, priority=prio,
-                              input_count=max(1, len(inputs)))
+        return RequestProfile(
+            model=model,
+            endpoint=endpoint,
+            task_type="embedding",
+            complexity=_complexity("embedding", tokens, 0, None),
+            prompt_tokens=tokens,
+            priority=prio,
+            input_count=max(1, len(inputs)),
+        )
     return _generative(endpoint, body, model, prio)
 
 
@@ -151,7 +197,15 @@ def _generative(endpoint: str, body: Mapping[str, Any], model: str, prio: int) -
     task = classify_text(last, "")
     task = task or (classify_text(system, default) if system else default)
     complexity = _complexity(task, tokens, depth, out)
-    return RequestProfile(model=model, endpoint=endpoint, task_type=task, complexity=complexity,
-                          prompt_tokens=tokens, output_tokens=out, priority=prio,
-                          conversation_depth=depth, session_key=key,
-                          needs_gpu=complexity == "high")
+    return RequestProfile(
+        model=model,
+        endpoint=endpoint,
+        task_type=task,
+        complexity=complexity,
+        prompt_tokens=tokens,
+        output_tokens=out,
+        priority=prio,
+        conversation_depth=depth,
+        session_key=key,
+        needs_gpu=complexity == "high",
+    )

@@ -1,9 +1,9 @@
 """The router's errors, one shallow tree (the HTTP mapping lives in ``sollol.api.errors``)::
 
-    RoutingError              anything the router refuses on purpose
-     └── NoHostAvailable      no host can take this request now
-                              (model_unknown=True: no host has the model at all → Ollama's 404;
-                               model_unknown=False: hosts have it but none is usable → 503)
+RoutingError              anything the router refuses on purpose
+ └── NoHostAvailable      no host can take this request now
+                          (model_unknown=True: no host has the model at all → Ollama's 404;
+                           model_unknown=False: hosts have it but none is usable → 503)
 """
 
 from __future__ import annotations

@@ -23,8 +23,15 @@ from typing import NamedTuple
 from sollol.router.model import FleetSnapshot, HostState, RequestProfile
 from sollol.router.tuning import CONCURRENCY_EXPONENT, DEFAULT_OUTPUT_TOKENS, Tuning
 
-__all__ = ["DEFAULT_TUNING", "Estimator", "Prediction", "Rates", "expected_output_tokens",
-           "predict_duration_s", "slowdown"]
+__all__ = [
+    "DEFAULT_TUNING",
+    "Estimator",
+    "Prediction",
+    "Rates",
+    "expected_output_tokens",
+    "predict_duration_s",
+    "slowdown",
+]
 
 DEFAULT_TUNING = Tuning()
 _SLOWDOWN = tuple(max(1, k) ** (CONCURRENCY_EXPONENT - 1.0) for k in range(65))
@@ -86,13 +93,32 @@ class Estimator:
     estimating N hosts stays O(N). Hot path: :meth:`cost_s` over every candidate.
     """
 
-    __slots__ = ("_corunner", "_fleet", "_out", "_pi", "_prompt", "_typical", "_wait_factor",
-                 "embedding", "max_gen_tps", "model", "out_tokens", "peers", "priority",
-                 "profile", "snapshot", "tuning")
+    __slots__ = (
+        "_corunner",
+        "_fleet",
+        "_out",
+        "_pi",
+        "_prompt",
+        "_typical",
+        "_wait_factor",
+        "embedding",
+        "max_gen_tps",
+        "model",
+        "out_tokens",
+        "peers",
+        "priority",
+        "profile",
+        "snapshot",
+        "tuning",
+    )
 
-    def __init__(self, profile: RequestProfile, snapshot: FleetSnapshot,
-                 tuning: Tuning = DEFAULT_TUNING, peers: Sequence[HostState] | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        profile: RequestProfile,
+        snapshot: FleetSnapshot,
+        tuning: Tuning = DEFAULT_TUNING,
+        peers: Sequence[HostState] | None = None,
+    ) -> None:
         self.profile = profile
         self.snapshot = snapshot
         self.tuning = tuning
@@ -100,7 +126,9 @@ class Estimator:
         self.model = profile.model
         self.priority = profile.priority
         self.embedding = profile.task_type == "embedding" or profile.endpoint in (
-            "embed", "embeddings")
+            "embed",
+            "embeddings",
+        )
         self.out_tokens = expected_output_tokens(profile, snapshot)
         self.max_gen_tps = 0.0  # the fastest generation rate seen by cost_s / predict so far
         self._pi = profile.priority - 1
@@ -121,8 +149,9 @@ class Estimator:
         fleet = self._fleet_rates(model, "cpu" in host.tags, embedding)
         if st is None:
             return Rates(fleet.prompt_tps, fleet.gen_tps, 0.0)
-        return Rates(st.prompt_tps or fleet.prompt_tps, st.gen_tps or fleet.gen_tps,
-                     st.load_s or 0.0)
+        return Rates(
+            st.prompt_tps or fleet.prompt_tps, st.gen_tps or fleet.gen_tps, st.load_s or 0.0
+        )
 
     def load_s(self, host: HostState, model: str, learned: float) -> float:
         """Seconds to load ``model`` on ``host``: learned there, else estimated from its size.
@@ -137,10 +166,12 @@ class Estimator:
             cached = self._fleet[key] = self._median_rates(hosts, model, cpu, embedding)
         return cached
 
-    def _median_rates(self, hosts: Sequence[HostState], model: str, cpu: bool,
-                      embedding: bool) -> Rates:
-        learned = [st for h in hosts
-                   if (st := h.stats.get(model)) is not None and ("cpu" in h.tags) == cpu]
+    def _median_rates(
+        self, hosts: Sequence[HostState], model: str, cpu: bool, embedding: bool
+    ) -> Rates:
+        learned = [
+            st for h in hosts if (st := h.stats.get(model)) is not None and ("cpu" in h.tags) == cpu
+        ]
         prompt = [st.prompt_tps for st in learned if st.prompt_tps]
         gen = [st.gen_tps for st in learned if st.gen_tps]
         t = self.tuning
@@ -148,8 +179,11 @@ class Estimator:
             default_prompt = t.cpu_embed_tps if cpu else t.gpu_embed_tps
         else:
             default_prompt = t.cpu_prompt_tps if cpu else t.gpu_prompt_tps
-        return Rates(median(prompt) if prompt else default_prompt,
-                     median(gen) if gen else (t.cpu_gen_tps if cpu else t.gpu_gen_tps), 0.0)
+        return Rates(
+            median(prompt) if prompt else default_prompt,
+            median(gen) if gen else (t.cpu_gen_tps if cpu else t.gpu_gen_tps),
+            0.0,
+        )
 
     def _default_load_s(self, host: HostState, model: str) -> float:
         t = self.tuning
@@ -168,8 +202,11 @@ class Estimator:
             out = self._typical_out(model)
         st = host.stats.get(model)
         if out == 0.0:
-            rate = st.prompt_tps if st is not None and st.prompt_tps else self.rates(
-                host, model, True).prompt_tps
+            rate = (
+                st.prompt_tps
+                if st is not None and st.prompt_tps
+                else self.rates(host, model, True).prompt_tps
+            )
             return _MIX_OVERHEAD_S + 200.0 / rate
         rate = st.gen_tps if st is not None and st.gen_tps else self.rates(host, model).gen_tps
         return _MIX_OVERHEAD_S + out / (rate * speed)
@@ -223,9 +260,10 @@ class Estimator:
         n = host.running_by_model.get(model, 0)
         k = n + 1 if n < slots else slots
         speed = _SLOWDOWN[k] if k < len(_SLOWDOWN) else slowdown(k)
-        t = self._prompt / (prompt_tps * speed) + (self._out / (gen_tps * speed)
-                                                    if self._out else 0.0)
-        ahead = host.running + sum(host.queued[self._pi:])
+        t = self._prompt / (prompt_tps * speed) + (
+            self._out / (gen_tps * speed) if self._out else 0.0
+        )
+        ahead = host.running + sum(host.queued[self._pi :])
         if ahead >= slots:
             t += (ahead - slots + 1) / slots * _MIX_OVERHEAD_S * self._wait_factor
         for m in host.loaded:
@@ -238,7 +276,7 @@ class Estimator:
         tuple: it runs for every candidate host of every request, so it is kept flat."""
         model = self.model
         slots = host.slots if host.slots > 0 else 1
-        ahead = host.running + sum(host.queued[self._pi:])
+        ahead = host.running + sum(host.queued[self._pi :])
         wait = 0.0
         if ahead >= slots:
             wait = (ahead - slots + 1) / slots * self.service_mix_s(host) * self._wait_factor
@@ -284,7 +322,8 @@ class Estimator:
             used += m.size_mb
             idle = idle or not busy.get(m.name, 0)
         if len(host.loaded) >= host.max_loaded_models or (
-                host.vram_mb > 0 and used + host.installed.get(model, 0.0) > host.vram_mb):
+            host.vram_mb > 0 and used + host.installed.get(model, 0.0) > host.vram_mb
+        ):
             if idle:
                 penalty += t.evict_idle_penalty_s
             else:  # Ollama waits for the victim's in-flight requests before loading
@@ -293,7 +332,11 @@ class Estimator:
         return load, penalty
 
 
-def predict_duration_s(profile: RequestProfile, host: HostState, snapshot: FleetSnapshot,
-                       tuning: Tuning = DEFAULT_TUNING) -> float:
+def predict_duration_s(
+    profile: RequestProfile,
+    host: HostState,
+    snapshot: FleetSnapshot,
+    tuning: Tuning = DEFAULT_TUNING,
+) -> float:
     """Predicted seconds from routing to the last token of ``profile`` on ``host``."""
     return Estimator(profile, snapshot, tuning).predict(host).total_s

@@ -23,16 +23,27 @@ def _residency(host: HostState, model: str, pred: Prediction) -> str:
     return f"model not loaded (load ~{format_seconds(pred.load_s)})"
 
 
-def reasoning(strategy: str, host: HostState, model: str, priority: int, *, pred: Prediction,
-              others: Sequence[tuple[str, float]], why: str = "") -> str:
+def reasoning(
+    strategy: str,
+    host: HostState,
+    model: str,
+    priority: int,
+    *,
+    pred: Prediction,
+    others: Sequence[tuple[str, float]],
+    why: str = "",
+) -> str:
     """E.g. "gpu-fast: model loaded, 0 ahead at p≥5, predicted 1.9 s (gpu-mid 4.8 s, cpu-box 31 s)".
 
     ``others`` are (host, predicted seconds) of the alternatives; ``why`` names a rule that
     decided instead of the score (session affinity, next in turn, least connections …).
     """
     ahead = host.running + host.queued_at_or_above(priority)
-    parts = [_residency(host, model, pred), f"{ahead} ahead at p≥{priority}",
-             f"predicted {format_seconds(pred.total_s)}"]
+    parts = [
+        _residency(host, model, pred),
+        f"{ahead} ahead at p≥{priority}",
+        f"predicted {format_seconds(pred.total_s)}",
+    ]
     if host.health != "healthy":
         parts.insert(0, host.health)
     if host.circuit == "half_open":

@@ -17,20 +17,32 @@ from sollol.router.model import HostState
 __all__ = ["eligible_hosts", "rejection_reason"]
 
 
-def eligible_hosts(hosts: Sequence[HostState], model: str, exclude: Collection[str],
-                   rng: random.Random, half_open_share: float) -> list[HostState]:
+def eligible_hosts(
+    hosts: Sequence[HostState],
+    model: str,
+    exclude: Collection[str],
+    rng: random.Random,
+    half_open_share: float,
+) -> list[HostState]:
     """Hosts that may serve ``model``, in snapshot order; raises :class:`NoHostAvailable`."""
     closed: list[HostState] = []
     probing: list[HostState] = []
     for h in hosts:  # runs over the whole fleet for every request: keep it flat
-        if (model in h.installed and h.health != "down" and h.circuit != "open"
-                and h.name not in exclude):
+        if (
+            model in h.installed
+            and h.health != "down"
+            and h.circuit != "open"
+            and h.name not in exclude
+        ):
             (probing if h.circuit == "half_open" else closed).append(h)
     if not probing:
         if closed:
             return closed
-        raise NoHostAvailable(model, rejection_reason(hosts, model, exclude),
-                              model_unknown=not any(model in h.installed for h in hosts))
+        raise NoHostAvailable(
+            model,
+            rejection_reason(hosts, model, exclude),
+            model_unknown=not any(model in h.installed for h in hosts),
+        )
     if not closed or rng.random() < half_open_share:
         return closed + probing
     return closed
@@ -40,8 +52,7 @@ def rejection_reason(hosts: Sequence[HostState], model: str, exclude: Collection
     """A sentence saying why no host can serve ``model``."""
     having = [h for h in hosts if model in h.installed]
     if not having:
-        return (f"no host has model '{model}' installed" if hosts
-                else "no hosts are registered")
+        return f"no host has model '{model}' installed" if hosts else "no hosts are registered"
     why = []
     for h in having:
         if h.name in exclude:

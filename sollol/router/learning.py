@@ -62,8 +62,13 @@ def update_stats(prev: ModelStats | None, sample: TimingSample, alpha: float) ->
             load_s = _ewma(load_s, sample.load_s, alpha)
     # the success prior (1.0) is meaningful, so no warm start: one early failure must not zero it
     success = prev.success_rate + alpha * ((1.0 if sample.ok else 0.0) - prev.success_rate)
-    return ModelStats(prompt_tps=prompt_tps, gen_tps=gen_tps, load_s=load_s,
-                      success_rate=min(1.0, max(0.0, success)), samples=n)
+    return ModelStats(
+        prompt_tps=prompt_tps,
+        gen_tps=gen_tps,
+        load_s=load_s,
+        success_rate=min(1.0, max(0.0, success)),
+        samples=n,
+    )
 
 
 def update_output_tokens(prev: float | None, observed: int, alpha: float) -> float:

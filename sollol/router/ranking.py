@@ -30,11 +30,28 @@ KEEP = 4  # the winner and up to three alternatives
 class Ranking:
     """Bounds, costs and scores of one decision's candidates (costs and scores filled lazily)."""
 
-    __slots__ = ("best_cost", "bounds", "costs", "est", "exponents", "factors", "hosts", "order",
-                 "profile", "scores", "tuning")
+    __slots__ = (
+        "best_cost",
+        "bounds",
+        "costs",
+        "est",
+        "exponents",
+        "factors",
+        "hosts",
+        "order",
+        "profile",
+        "scores",
+        "tuning",
+    )
 
-    def __init__(self, profile: RequestProfile, hosts: Sequence[HostState], est: Estimator,
-                 exponents: tuple[float, ...], tuning: Tuning) -> None:
+    def __init__(
+        self,
+        profile: RequestProfile,
+        hosts: Sequence[HostState],
+        est: Estimator,
+        exponents: tuple[float, ...],
+        tuning: Tuning,
+    ) -> None:
         self.profile, self.hosts, self.est = profile, hosts, est
         self.exponents, self.tuning = exponents, tuning
         self.bounds = [est.lower_bound(h) for h in hosts]
@@ -81,7 +98,7 @@ class Ranking:
         score = 1.0
         for value, w in zip(f, self.exponents, strict=True):
             if value < 1.0 and w:
-                score *= value ** w if value > 0.0 else 0.0
+                score *= value**w if value > 0.0 else 0.0
         self.scores[i] = score
         return score
 
@@ -89,10 +106,16 @@ class Ranking:
         h, p, t, model = self.hosts[i], self.profile, self.tuning, self.profile.model
         gen = self.est.rates(h, model, self.est.embedding).gen_tps
         fastest = self.est.max_gen_tps or gen
-        return (scorers.speed(self.best_cost, self.cost(i)), scorers.success(h, model),
-                scorers.health(h, t), scorers.gpu(p, h, t), scorers.load(h),
-                scorers.priority(p, h, gen / fastest),
-                scorers.specialization(p.task_type, h.tags), scorers.headroom(h, model))
+        return (
+            scorers.speed(self.best_cost, self.cost(i)),
+            scorers.success(h, model),
+            scorers.health(h, t),
+            scorers.gpu(p, h, t),
+            scorers.load(h),
+            scorers.priority(p, h, gen / fastest),
+            scorers.specialization(p.task_type, h.tags),
+            scorers.headroom(h, model),
+        )
 
     def best(self) -> int:
         """Index of the highest score evaluated (ties: cheaper, then earlier in the snapshot)."""
@@ -100,6 +123,7 @@ class Ranking:
 
     def runners_up(self, pick: int, n: int) -> list[int]:
         """The ``n`` best evaluated hosts other than ``pick``, best first."""
-        rest = sorted((i for i in self.scores if i != pick),
-                      key=lambda i: (-self.scores[i], self.costs[i], i))
+        rest = sorted(
+            (i for i in self.scores if i != pick), key=lambda i: (-self.scores[i], self.costs[i], i)
+        )
         return rest[:n]

@@ -9,8 +9,17 @@ from __future__ import annotations
 from sollol.router.model import HostState, RequestProfile
 from sollol.router.tuning import Tuning
 
-__all__ = ["FACTORS", "gpu", "headroom", "health", "load", "priority", "specialization", "speed",
-           "success"]
+__all__ = [
+    "FACTORS",
+    "gpu",
+    "headroom",
+    "health",
+    "load",
+    "priority",
+    "specialization",
+    "speed",
+    "success",
+]
 
 FACTORS = ("speed", "success", "health", "gpu", "load", "priority", "specialization", "headroom")
 GENERIC_TAGS = frozenset({"gpu", "cpu"})

@@ -16,10 +16,18 @@ __all__ = ["CONCURRENCY_EXPONENT", "DEFAULT_OUTPUT_TOKENS", "Tuning", "Weights"]
 CONCURRENCY_EXPONENT = 0.7
 
 # Typical generated tokens per task type before any has been learned (snapshot.output_tokens).
-DEFAULT_OUTPUT_TOKENS = MappingProxyType({
-    "generation": 200.0, "chat": 200.0, "classification": 20.0, "extraction": 150.0,
-    "summarization": 150.0, "analysis": 300.0, "code": 300.0, "embedding": 0.0,
-})
+DEFAULT_OUTPUT_TOKENS = MappingProxyType(
+    {
+        "generation": 200.0,
+        "chat": 200.0,
+        "classification": 20.0,
+        "extraction": 150.0,
+        "summarization": 150.0,
+        "analysis": 300.0,
+        "code": 300.0,
+        "embedding": 0.0,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,8 +48,14 @@ __all__ = [
     "uniform_profile",
 ]
 
-_LAZY = {"AsyncSimFleet": "fleet", "SimFleet": "fleet", "SimNode": "node", "FaultMode": "faults",
-         "FAULT_MODES": "faults", "REQUEST_ID_HEADER": "ledger"}
+_LAZY = {
+    "AsyncSimFleet": "fleet",
+    "SimFleet": "fleet",
+    "SimNode": "node",
+    "FaultMode": "faults",
+    "FAULT_MODES": "faults",
+    "REQUEST_ID_HEADER": "ledger",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -32,22 +32,37 @@ READY_LINE = "SOLLOL sim ready: {n} nodes"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sollol sim", description="Run simulated Ollama nodes speaking Ollama's HTTP API.")
+        prog="sollol sim", description="Run simulated Ollama nodes speaking Ollama's HTTP API."
+    )
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--nodes", type=int, metavar="N",
-                     help="N identical nodes (default 2 when no --profile)")
+    src.add_argument(
+        "--nodes", type=int, metavar="N", help="N identical nodes (default 2 when no --profile)"
+    )
     src.add_argument("--profile", metavar="FILE", help="a fleet profile (YAML, see deploy/sim/)")
-    parser.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT, metavar="P",
-                        help="port of the first node without its own port "
-                             f"(default {DEFAULT_BASE_PORT})")
-    parser.add_argument("--time-scale", type=float, metavar="F",
-                        help="multiply every simulated delay (0.1 = 10x faster; "
-                             "default: the profile's)")
-    parser.add_argument("--control-port", type=int, metavar="P",
-                        help="fleet control server port (default base-port - 1; 0 = any free "
-                             "port; -1 = none)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1; 0.0.0.0 in containers)")
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=DEFAULT_BASE_PORT,
+        metavar="P",
+        help=f"port of the first node without its own port (default {DEFAULT_BASE_PORT})",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        metavar="F",
+        help="multiply every simulated delay (0.1 = 10x faster; default: the profile's)",
+    )
+    parser.add_argument(
+        "--control-port",
+        type=int,
+        metavar="P",
+        help="fleet control server port (default base-port - 1; 0 = any free port; -1 = none)",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 in containers)",
+    )
     return parser
 
 
@@ -70,8 +85,11 @@ def _control_port(args: argparse.Namespace) -> int | None:
         return None if args.control_port < 0 else int(args.control_port)
     port = int(args.base_port) - 1
     if not 0 < port < 65536 or not _can_bind(args.host, port):
-        print(f"sollol sim: control port {port} unavailable; running without a control server "
-              "(choose one with --control-port)", file=sys.stderr)
+        print(
+            f"sollol sim: control port {port} unavailable; running without a control server "
+            "(choose one with --control-port)",
+            file=sys.stderr,
+        )
         return None
     return port
 
@@ -96,8 +114,9 @@ def _print_table(fleet: AsyncSimFleet) -> None:
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[3])
     if fleet.control_url:
-        print(f"control: {fleet.control_url}  "
-              "(GET /nodes, POST /nodes/<name>/fault, GET /requests)")
+        print(
+            f"control: {fleet.control_url}  (GET /nodes, POST /nodes/<name>/fault, GET /requests)"
+        )
     print(READY_LINE.format(n=len(fleet.servers)), flush=True)
 
 

@@ -34,16 +34,35 @@ async def embed(request: web.Request) -> web.Response:
     texts = embed_inputs(body.get("input"), "invalid input type")
     spec = node.find_model(model)
     if spec is None:
-        raise RequestError(404, f'model "{model}" not found, try pulling it first' if model.strip()
-                           else "model '' not found")
-    outcome = await run_embedding(request, node, spec, texts, options=parse_options(body, go),
-                                  keep_alive_s=keep_alive, truncate=truncate)
+        raise RequestError(
+            404,
+            f'model "{model}" not found, try pulling it first'
+            if model.strip()
+            else "model '' not found",
+        )
+    outcome = await run_embedding(
+        request,
+        node,
+        spec,
+        texts,
+        options=parse_options(body, go),
+        keep_alive_s=keep_alive,
+        truncate=truncate,
+    )
     if outcome is None:
         return json_response({"model": model, "embeddings": []})
     vectors = [as_float32(resize(v, dimensions)) for v in outcome.vectors]
-    return json_response({"model": model, "embeddings": vectors,
-                          **metrics(total_duration=outcome.total_ns, load_duration=outcome.load_ns,
-                                    prompt_eval_count=outcome.prompt_tokens)})
+    return json_response(
+        {
+            "model": model,
+            "embeddings": vectors,
+            **metrics(
+                total_duration=outcome.total_ns,
+                load_duration=outcome.load_ns,
+                prompt_eval_count=outcome.prompt_tokens,
+            ),
+        }
+    )
 
 
 async def embeddings(request: web.Request) -> web.Response:
@@ -59,8 +78,9 @@ async def embeddings(request: web.Request) -> web.Response:
     if spec is None:
         raise RequestError(404, f'model "{model}" not found, try pulling it first')
     texts = [prompt] if prompt else []
-    outcome = await run_embedding(request, node, spec, texts, options=parse_options(body, go),
-                                  keep_alive_s=keep_alive)
+    outcome = await run_embedding(
+        request, node, spec, texts, options=parse_options(body, go), keep_alive_s=keep_alive
+    )
     if outcome is None:
         return json_response({"embedding": []})
     # A stable per-(model, text) length stands in for the raw, unnormalized hidden state.
@@ -68,9 +88,16 @@ async def embeddings(request: web.Request) -> web.Response:
     return json_response({"embedding": [x * scale for x in outcome.vectors[0]]})
 
 
-async def run_embedding(request: web.Request, node: SimNode, spec: ModelSpec, texts: list[str], *,
-                        options: dict[str, Any], keep_alive_s: float, truncate: bool = True
-                        ) -> EmbedOutcome | None:
+async def run_embedding(
+    request: web.Request,
+    node: SimNode,
+    spec: ModelSpec,
+    texts: list[str],
+    *,
+    options: dict[str, Any],
+    keep_alive_s: float,
+    truncate: bool = True,
+) -> EmbedOutcome | None:
     """Faults, then the work; None for the load-only case of no input (keep_alive 0 unloads)."""
     fault = await node.faults.before_work()
     if not texts:
@@ -82,8 +109,15 @@ async def run_embedding(request: web.Request, node: SimNode, spec: ModelSpec, te
             scheduler.release(runner)
         outcome = None
     else:
-        outcome = await embed_texts(node, spec, texts, options=options, keep_alive_s=keep_alive_s,
-                                    started=started_of(request), truncate=truncate)
+        outcome = await embed_texts(
+            node,
+            spec,
+            texts,
+            options=options,
+            keep_alive_s=keep_alive_s,
+            started=started_of(request),
+            truncate=truncate,
+        )
     if fault is FaultMode.CRASH_MID_STREAM:
         await drop_connection(request)  # the work was done; the answer never leaves the box
     if fault is FaultMode.ERROR_MID_STREAM:

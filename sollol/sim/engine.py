@@ -39,8 +39,17 @@ class Generation:
     """One text generation on a node: ``async with`` obtains the lease and evaluates the prompt;
     :meth:`next_batch` then yields the planned tokens at the model's current per-slot speed."""
 
-    def __init__(self, node: SimNode, spec: ModelSpec, *, config: LoadConfig, keep_alive_s: float,
-                 prompt_tokens: int, plan: TokenPlan, started: float) -> None:
+    def __init__(
+        self,
+        node: SimNode,
+        spec: ModelSpec,
+        *,
+        config: LoadConfig,
+        keep_alive_s: float,
+        prompt_tokens: int,
+        plan: TokenPlan,
+        started: float,
+    ) -> None:
         self.node, self.spec, self.plan = node, spec, plan
         self.prompt_tokens = prompt_tokens
         self._lease_args = (spec, config, keep_alive_s, started)
@@ -57,8 +66,9 @@ class Generation:
             self.lease = await self._stack.enter_async_context(self.node.lease(*self._lease_args))
             t0 = time.monotonic()
             active = self.lease.runner.slots.active
-            await self.node.sleep(physics.prompt_eval_seconds(self.prompt_tokens,
-                                                              self.spec.prompt_tps, active))
+            await self.node.sleep(
+                physics.prompt_eval_seconds(self.prompt_tokens, self.spec.prompt_tps, active)
+            )
             self._eval_start = time.monotonic()
             self._prompt_ns = _ns(self._eval_start - t0)
             self._deadline = asyncio.get_running_loop().time()
@@ -69,8 +79,9 @@ class Generation:
             raise
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self._stack.__aexit__(et, e, tb)
 
     def _stream_ended(self) -> None:
@@ -104,12 +115,14 @@ class Generation:
         """Ollama's six metrics in integer ns/counts (zeros omitted), measured on the wall clock."""
         assert self.lease is not None
         now = time.monotonic()
-        return metrics(total_duration=_ns(now - self.lease.started),
-                       load_duration=self.lease.load_ns,
-                       prompt_eval_count=self.prompt_tokens,
-                       prompt_eval_duration=self._prompt_ns,
-                       eval_count=self.produced,
-                       eval_duration=_ns(max(0.0, self._eval_end - self._eval_start)))
+        return metrics(
+            total_duration=_ns(now - self.lease.started),
+            load_duration=self.lease.load_ns,
+            prompt_eval_count=self.prompt_tokens,
+            prompt_eval_duration=self._prompt_ns,
+            eval_count=self.produced,
+            eval_duration=_ns(max(0.0, self._eval_end - self._eval_start)),
+        )
 
 
 @dataclass(frozen=True)
@@ -124,8 +137,16 @@ def embedding_dim(spec: ModelSpec) -> int:
     return spec.embed_dim or GENERATIVE_EMBED_DIM
 
 
-async def embed_texts(node: SimNode, spec: ModelSpec, texts: list[str], *, options: dict[str, Any],
-                      keep_alive_s: float, started: float, truncate: bool = True) -> EmbedOutcome:
+async def embed_texts(
+    node: SimNode,
+    spec: ModelSpec,
+    texts: list[str],
+    *,
+    options: dict[str, Any],
+    keep_alive_s: float,
+    started: float,
+    truncate: bool = True,
+) -> EmbedOutcome:
     """Embed ``texts`` on ``node``: lease, evaluate every input at the model's embedding rate,
     return deterministic vectors (same (model, text) → same vector on every node).
 

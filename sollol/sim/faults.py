@@ -23,8 +23,14 @@ from sollol.sim import physics
 from sollol.sim.profile import FailureSpec
 from sollol.sim.protocol import BUSY_MESSAGE, RequestError
 
-__all__ = ["ERROR_MESSAGE", "FAULT_MODES", "MID_STREAM_ERROR", "FaultMode", "Faults",
-           "parse_fault_request"]
+__all__ = [
+    "ERROR_MESSAGE",
+    "FAULT_MODES",
+    "MID_STREAM_ERROR",
+    "FaultMode",
+    "Faults",
+    "parse_fault_request",
+]
 
 ERROR_MESSAGE = "llama runner process has terminated: exit status 2"
 MID_STREAM_ERROR = "an error was encountered while running the model"
@@ -48,8 +54,9 @@ def parse_fault_request(body: Any) -> tuple[FaultMode, float | None]:
     if not isinstance(body, dict) or body.get("mode") not in FAULT_MODES:
         raise RequestError(400, f"mode must be one of {', '.join(FAULT_MODES)}")
     duration = body.get("duration_s")
-    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float)
-                                 or duration <= 0):
+    if duration is not None and (
+        isinstance(duration, bool) or not isinstance(duration, int | float) or duration <= 0
+    ):
         raise RequestError(400, "duration_s must be a positive number of seconds")
     return FaultMode(body["mode"]), None if duration is None else float(duration)
 
@@ -92,10 +99,13 @@ class Faults:
 
     def _random_mode(self) -> FaultMode:
         s = self.spec
-        rates = ((FaultMode.ERROR, s.error_rate), (FaultMode.BUSY, s.busy_rate),
-                 (FaultMode.HANG, s.hang_rate),
-                 (FaultMode.CRASH_MID_STREAM, s.crash_mid_stream_rate),
-                 (FaultMode.ERROR_MID_STREAM, s.error_mid_stream_rate))
+        rates = (
+            (FaultMode.ERROR, s.error_rate),
+            (FaultMode.BUSY, s.busy_rate),
+            (FaultMode.HANG, s.hang_rate),
+            (FaultMode.CRASH_MID_STREAM, s.crash_mid_stream_rate),
+            (FaultMode.ERROR_MID_STREAM, s.error_mid_stream_rate),
+        )
         if not any(rate for _, rate in rates):
             return FaultMode.NONE  # the common case draws nothing, keeping the RNG sequence short
         u = self._rng.random()

@@ -37,8 +37,9 @@ class AsyncSimFleet:
     """The fleet of ``profile`` on the running event loop; ``control_port`` None = no control
     server, 0 = a free port (see :attr:`control_url`)."""
 
-    def __init__(self, profile: FleetProfile, host: str = "127.0.0.1",
-                 control_port: int | None = None) -> None:
+    def __init__(
+        self, profile: FleetProfile, host: str = "127.0.0.1", control_port: int | None = None
+    ) -> None:
         self.profile = profile
         self.host = host
         self.control_port = control_port
@@ -82,8 +83,11 @@ class AsyncSimFleet:
         for server in self.servers.values():
             await server.stop()
 
-    async def run(self, stop: asyncio.Event | None = None,
-                  on_ready: Callable[[AsyncSimFleet], None] | None = None) -> None:
+    async def run(
+        self,
+        stop: asyncio.Event | None = None,
+        on_ready: Callable[[AsyncSimFleet], None] | None = None,
+    ) -> None:
         """Serve in the foreground until ``stop`` is set (forever without one), then close."""
         async with self:
             if on_ready is not None:
@@ -93,8 +97,9 @@ class AsyncSimFleet:
     async def __aenter__(self) -> AsyncSimFleet:
         return await self.start()
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     # --- access -------------------------------------------------------------------------------
@@ -125,8 +130,9 @@ class AsyncSimFleet:
         return merge_ledgers({n: s.node.ledger.snapshot() for n, s in self.servers.items()})
 
     # --- faults -------------------------------------------------------------------------------
-    async def set_fault(self, name: str, mode: str | FaultMode, duration_s: float | None = None
-                        ) -> None:
+    async def set_fault(
+        self, name: str, mode: str | FaultMode, duration_s: float | None = None
+    ) -> None:
         """Force a fault mode on node ``name`` (none/error/busy/hang/crash_mid_stream/
         error_mid_stream/down), for ``duration_s`` seconds if given."""
         await self.server(name).set_fault(FaultMode(mode), duration_s)
@@ -138,8 +144,9 @@ class AsyncSimFleet:
 class SimFleet:
     """:class:`AsyncSimFleet` on a background thread with its own event loop; a context manager."""
 
-    def __init__(self, profile: FleetProfile, host: str = "127.0.0.1",
-                 control_port: int | None = None) -> None:
+    def __init__(
+        self, profile: FleetProfile, host: str = "127.0.0.1", control_port: int | None = None
+    ) -> None:
         self._fleet = AsyncSimFleet(profile, host, control_port)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -148,8 +155,10 @@ class SimFleet:
     def profile(self) -> FleetProfile:
         """The profile as served: ports are the real ones once started (0 resolved)."""
         ports = {n: s.port for n, s in self._fleet.servers.items()}
-        nodes = tuple(dataclasses.replace(n, port=ports.get(n.name, n.port))
-                      for n in self._fleet.profile.nodes)
+        nodes = tuple(
+            dataclasses.replace(n, port=ports.get(n.name, n.port))
+            for n in self._fleet.profile.nodes
+        )
         return dataclasses.replace(self._fleet.profile, nodes=nodes)
 
     def start(self) -> SimFleet:
@@ -157,8 +166,9 @@ class SimFleet:
         if self._thread is not None:
             raise RuntimeError("this SimFleet is already started")
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="sollol-sim",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="sollol-sim", daemon=True
+        )
         self._thread.start()
         try:
             ready.result()
@@ -199,8 +209,9 @@ class SimFleet:
     def __enter__(self) -> SimFleet:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:

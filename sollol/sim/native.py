@@ -42,15 +42,17 @@ async def _serve(request: web.Request, parse: Parser, go_struct: str) -> web.Str
     fault = await node.faults.before_work()
     if req.load_only:
         reason = await load_or_unload(request, node, req, fault)
-        return json_response({**_head(req), **_message(req, ""), "done": True,
-                              "done_reason": reason})
+        return json_response(
+            {**_head(req), **_message(req, ""), "done": True, "done_reason": reason}
+        )
     if req.stream:
         return await _stream(request, node, req, fault)
     return await _single(request, node, req, fault)
 
 
-async def load_or_unload(request: web.Request, node: SimNode, req: TextRequest,
-                         fault: FaultMode) -> str:
+async def load_or_unload(
+    request: web.Request, node: SimNode, req: TextRequest, fault: FaultMode
+) -> str:
     """No prompt: load the model (``"load"``), or with keep_alive 0 unload it (``"unload"``)."""
     if fault is FaultMode.CRASH_MID_STREAM:
         await drop_connection(request)
@@ -65,14 +67,23 @@ async def load_or_unload(request: web.Request, node: SimNode, req: TextRequest,
     return "load"
 
 
-def generation_for(request: web.Request, node: SimNode, req: TextRequest,
-                   plan: TokenPlan) -> Generation:
-    return Generation(node, req.spec, config=req.config(node), keep_alive_s=req.keep_alive_s,
-                      prompt_tokens=req.prompt_tokens, plan=plan, started=started_of(request))
+def generation_for(
+    request: web.Request, node: SimNode, req: TextRequest, plan: TokenPlan
+) -> Generation:
+    return Generation(
+        node,
+        req.spec,
+        config=req.config(node),
+        keep_alive_s=req.keep_alive_s,
+        prompt_tokens=req.prompt_tokens,
+        plan=plan,
+        started=started_of(request),
+    )
 
 
-async def _stream(request: web.Request, node: SimNode, req: TextRequest,
-                  fault: FaultMode) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, node: SimNode, req: TextRequest, fault: FaultMode
+) -> web.StreamResponse:
     out = LazyStream(request, NDJSON)
     plan = req.plan(node)
     encode = _chunk_encoder(req)
@@ -91,8 +102,9 @@ async def _stream(request: web.Request, node: SimNode, req: TextRequest,
     return await out.finish()
 
 
-async def _single(request: web.Request, node: SimNode, req: TextRequest,
-                  fault: FaultMode) -> web.Response:
+async def _single(
+    request: web.Request, node: SimNode, req: TextRequest, fault: FaultMode
+) -> web.Response:
     plan = req.plan(node)
     async with generation_for(request, node, req, plan) as gen:
         if not await drive(gen, cut_point(node, fault, plan.count)):

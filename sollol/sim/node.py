@@ -91,8 +91,9 @@ class SimNode:
 
     # --- serving ------------------------------------------------------------------------------
     @asynccontextmanager
-    async def lease(self, spec: ModelSpec, config: LoadConfig, keep_alive_s: float,
-                    started: float) -> AsyncIterator[Lease]:
+    async def lease(
+        self, spec: ModelSpec, config: LoadConfig, keep_alive_s: float, started: float
+    ) -> AsyncIterator[Lease]:
         """Obtain a runner (maybe queueing for a load) then a slot; both released on exit,
         including when the client goes away (the handler task is cancelled)."""
         scheduler = self.scheduler  # a crash swaps it; release to the one we took from
@@ -139,8 +140,11 @@ class SimNode:
             "evictions": self.stats.evictions,
             "expirations": self.stats.expirations,
             "busy_rejections": self.stats.busy_rejections,
-            "requests": {**dict.fromkeys(("received", "completed", "failed", "cancelled"), 0),
-                         **self.requests, "in_flight": self.in_flight},
+            "requests": {
+                **dict.fromkeys(("received", "completed", "failed", "cancelled"), 0),
+                **self.requests,
+                "in_flight": self.in_flight,
+            },
             "boots": self.boots,
         }
 

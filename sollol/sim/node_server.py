@@ -76,8 +76,9 @@ class NodeServer:
 
     async def _listen(self) -> None:
         app = build_app(self.node, self, check_host=_is_loopback(self.host))
-        runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
-                               shutdown_timeout=_SHUTDOWN_GRACE_S)
+        runner = web.AppRunner(
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE_S
+        )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True, backlog=1024)
         try:

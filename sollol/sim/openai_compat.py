@@ -38,8 +38,11 @@ _FINGERPRINT = "fp_ollama"
 def openai_error(status: int, message: str) -> web.Response:
     """OpenAI's error envelope with the native status kept."""
     kind = {400: "invalid_request_error", 404: "not_found_error"}.get(status, "api_error")
-    return json_response({"error": {"message": message, "type": kind, "param": None,
-                                    "code": None}}, status, openai=True)
+    return json_response(
+        {"error": {"message": message, "type": kind, "param": None, "code": None}},
+        status,
+        openai=True,
+    )
 
 
 # --- request translation ----------------------------------------------------------------------
@@ -48,8 +51,10 @@ def openai_error(status: int, message: str) -> web.Response:
 def _options(body: dict[str, Any]) -> dict[str, Any]:
     """OpenAI sampling fields → native options (temperature and top_p default to 1.0 here)."""
     temperature = body.get("temperature")
-    opts: dict[str, Any] = {"temperature": 1.0 if temperature is None else temperature,
-                            "top_p": body.get("top_p") or 1.0}  # top_p 0 means 1.0
+    opts: dict[str, Any] = {
+        "temperature": 1.0 if temperature is None else temperature,
+        "top_p": body.get("top_p") or 1.0,
+    }  # top_p 0 means 1.0
     if body.get("max_tokens") is not None:
         opts["num_predict"] = body["max_tokens"]
     for key in ("seed", "frequency_penalty", "presence_penalty"):
@@ -92,8 +97,13 @@ def _chat_native(body: dict[str, Any]) -> dict[str, Any]:
         native_msgs.append({**msg, "images": images} if images else msg)
     fmt = body.get("response_format")
     fmt = fmt if isinstance(fmt, dict) else {}
-    native = {"model": body.get("model", ""), "messages": native_msgs, "stream": False,
-              "options": _options(body), "tools": body.get("tools") or []}
+    native = {
+        "model": body.get("model", ""),
+        "messages": native_msgs,
+        "stream": False,
+        "options": _options(body),
+        "tools": body.get("tools") or [],
+    }
     if fmt.get("type") == "json_object":
         native["format"] = "json"
     elif fmt.get("type") == "json_schema":
@@ -108,8 +118,11 @@ def _stream_opts(body: dict[str, Any]) -> tuple[bool, bool]:
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 # --- chat and completions ---------------------------------------------------------------------
@@ -132,8 +145,15 @@ async def _serve(request: web.Request, kind: str) -> web.StreamResponse:
         req = parse_chat(_chat_native(body), node)
     else:
         prompt = field(body, "prompt", str, "CompletionRequest", "")
-        req = parse_generate({"model": body.get("model", ""), "prompt": prompt,
-                              "suffix": body.get("suffix"), "options": _options(body)}, node)
+        req = parse_generate(
+            {
+                "model": body.get("model", ""),
+                "prompt": prompt,
+                "suffix": body.get("suffix"),
+                "options": _options(body),
+            },
+            node,
+        )
     stream, include_usage = _stream_opts(body)
     fault = await node.faults.before_work()
     shape = _Shape(kind, str(body.get("model", "")), include_usage)
@@ -145,8 +165,9 @@ async def _serve(request: web.Request, kind: str) -> web.StreamResponse:
     return await _single(request, node, req, fault, shape)
 
 
-async def _single(request: web.Request, node: SimNode, req: TextRequest, fault: FaultMode,
-                  shape: _Shape) -> web.Response:
+async def _single(
+    request: web.Request, node: SimNode, req: TextRequest, fault: FaultMode, shape: _Shape
+) -> web.Response:
     plan = req.plan(node)
     async with generation_for(request, node, req, plan) as gen:
         if not await drive(gen, cut_point(node, fault, plan.count)):
@@ -157,8 +178,9 @@ async def _single(request: web.Request, node: SimNode, req: TextRequest, fault: 
     return json_response(shape.whole(plan.text, plan.done_reason, usage), openai=True)
 
 
-async def _stream(request: web.Request, node: SimNode, req: TextRequest, fault: FaultMode,
-                  shape: _Shape) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, node: SimNode, req: TextRequest, fault: FaultMode, shape: _Shape
+) -> web.StreamResponse:
     out = LazyStream(request, SSE)
     plan = req.plan(node)
 
@@ -199,13 +221,21 @@ class _Shape:
     def _base(self, chunk: bool) -> dict[str, Any]:
         obj = "chat.completion" + (".chunk" if chunk else "") if self.chat else "text_completion"
         created = self.created if self.chat else int(time.time())  # completions: per chunk
-        return {"id": self.id, "object": obj, "created": created, "model": self.model,
-                "system_fingerprint": _FINGERPRINT}
+        return {
+            "id": self.id,
+            "object": obj,
+            "created": created,
+            "model": self.model,
+            "system_fingerprint": _FINGERPRINT,
+        }
 
     def whole(self, text: str, reason: str, usage: dict[str, int]) -> dict[str, Any]:
         if self.chat:
-            choice = {"index": 0, "message": {"role": "assistant", "content": text},
-                      "finish_reason": reason}
+            choice = {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": reason,
+            }
         else:
             choice = {"text": text, "index": 0, "finish_reason": reason}
         return {**self._base(False), "choices": [choice], "usage": usage}
@@ -253,17 +283,24 @@ async def embeddings(request: web.Request) -> web.Response:
     if spec is None:
         raise RequestError(404, f'model "{model}" not found, try pulling it first')
     dims = int(field(body, "dimensions", int, "EmbedRequest", 0))
-    outcome = await run_embedding(request, node, spec, texts, options={},
-                                  keep_alive_s=node.spec.keep_alive_s)
+    outcome = await run_embedding(
+        request, node, spec, texts, options={}, keep_alive_s=node.spec.keep_alive_s
+    )
     vectors = [] if outcome is None else [as_float32(resize(v, dims)) for v in outcome.vectors]
     encode: Callable[[list[float]], Any] = _base64 if encoding == "base64" else (lambda v: v)
     tokens = 0 if outcome is None else outcome.prompt_tokens
-    return json_response({
-        "object": "list",
-        "data": [{"object": "embedding", "embedding": encode(v), "index": i}
-                 for i, v in enumerate(vectors)],
-        "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }, openai=True)
+    return json_response(
+        {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "embedding": encode(v), "index": i}
+                for i, v in enumerate(vectors)
+            ],
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        },
+        openai=True,
+    )
 
 
 def _base64(vector: list[float]) -> str:

@@ -16,14 +16,39 @@ from sollol.sim.protocol import RequestError, go_type
 
 __all__ = ["field", "option_value", "parse_options", "read_body", "stream_flag"]
 
-_INT_OPTIONS = frozenset({"num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "num_keep",
-                          "seed", "num_predict", "top_k", "repeat_last_n", "draft_num_predict",
-                          "mirostat"})
-_FLOAT_OPTIONS = frozenset({"top_p", "min_p", "typical_p", "temperature", "repeat_penalty",
-                            "presence_penalty", "frequency_penalty", "tfs_z", "mirostat_tau",
-                            "mirostat_eta"})
-_BOOL_OPTIONS = frozenset({"use_mmap", "use_mlock", "numa", "penalize_newline", "low_vram",
-                           "f16_kv", "vocab_only"})
+_INT_OPTIONS = frozenset(
+    {
+        "num_ctx",
+        "num_batch",
+        "num_gpu",
+        "main_gpu",
+        "num_thread",
+        "num_keep",
+        "seed",
+        "num_predict",
+        "top_k",
+        "repeat_last_n",
+        "draft_num_predict",
+        "mirostat",
+    }
+)
+_FLOAT_OPTIONS = frozenset(
+    {
+        "top_p",
+        "min_p",
+        "typical_p",
+        "temperature",
+        "repeat_penalty",
+        "presence_penalty",
+        "frequency_penalty",
+        "tfs_z",
+        "mirostat_tau",
+        "mirostat_eta",
+    }
+)
+_BOOL_OPTIONS = frozenset(
+    {"use_mmap", "use_mlock", "numa", "penalize_newline", "low_vram", "f16_kv", "vocab_only"}
+)
 _GO_KINDS = {str: "string", bool: "bool", list: "[]", dict: "map"}
 
 
@@ -37,8 +62,9 @@ async def read_body(request: web.Request, go_struct: str) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestError(400, _syntax_message(raw, exc)) from None
     if not isinstance(body, dict):
-        raise RequestError(400, f"json: cannot unmarshal {go_type(body)} into Go value of type "
-                                f"api.{go_struct}")
+        raise RequestError(
+            400, f"json: cannot unmarshal {go_type(body)} into Go value of type api.{go_struct}"
+        )
     return body
 
 
@@ -61,8 +87,11 @@ def field(body: dict[str, Any], key: str, kind: type, go_struct: str, default: A
         ok = isinstance(value, int | float) and not isinstance(value, bool)
     if not ok:
         go_kind = _GO_KINDS.get(kind, "int" if kind is int else "float64")
-        raise RequestError(400, f"json: cannot unmarshal {go_type(value)} into Go struct field "
-                                f"{go_struct}.{key} of type {go_kind}")
+        raise RequestError(
+            400,
+            f"json: cannot unmarshal {go_type(value)} into Go struct field "
+            f"{go_struct}.{key} of type {go_kind}",
+        )
     return value
 
 

@@ -69,8 +69,12 @@ def seed_for(*parts: object) -> int:
     return int.from_bytes(digest, "big")
 
 
-def sample_output_tokens(rng: random.Random, median: float = MEDIAN_OUTPUT_TOKENS,
-                         sigma: float = 1.0, cap: int = MAX_DEFAULT_OUTPUT_TOKENS) -> int:
+def sample_output_tokens(
+    rng: random.Random,
+    median: float = MEDIAN_OUTPUT_TOKENS,
+    sigma: float = 1.0,
+    cap: int = MAX_DEFAULT_OUTPUT_TOKENS,
+) -> int:
     """Heavy-tailed (log-normal) output length in [1, cap]; median ``median`` tokens."""
     return max(1, min(cap, round(rng.lognormvariate(math.log(median), sigma))))
 

@@ -16,8 +16,16 @@ import yaml
 
 from sollol.names import normalize_model, validate_host_name
 
-__all__ = ["FailureSpec", "FleetProfile", "ModelSpec", "NodeSpec", "ProfileError", "load_profile",
-           "parse_profile", "uniform_profile"]
+__all__ = [
+    "FailureSpec",
+    "FleetProfile",
+    "ModelSpec",
+    "NodeSpec",
+    "ProfileError",
+    "load_profile",
+    "parse_profile",
+    "uniform_profile",
+]
 
 DEFAULT_BASE_PORT = 11501
 
@@ -104,8 +112,19 @@ def _model(where: str, name: str, raw: Any) -> ModelSpec:
     raw = raw or {}
     if not isinstance(raw, dict):
         raise ProfileError(f"{where}: expected a mapping of model settings")
-    known = {"size_mb", "load_s", "prompt_tps", "gen_tps", "embed_dim", "embed_tps", "family",
-             "parameter_size", "quantization_level", "context_length", "capabilities"}
+    known = {
+        "size_mb",
+        "load_s",
+        "prompt_tps",
+        "gen_tps",
+        "embed_dim",
+        "embed_tps",
+        "family",
+        "parameter_size",
+        "quantization_level",
+        "context_length",
+        "capabilities",
+    }
     unknown = set(raw) - known
     if unknown:
         raise ProfileError(f"{where}: unknown keys {sorted(unknown)}")
@@ -140,8 +159,20 @@ def _failures(where: str, raw: Any) -> FailureSpec:
     return FailureSpec(**{k: _num(f"{where}.{k}", v, 0.0, 1.0) for k, v in raw.items()})
 
 
-_NODE_KEYS = {"name", "port", "vram_mb", "num_parallel", "max_loaded_models", "models", "loaded",
-              "failures", "keep_alive_s", "max_queue", "tags", "seed"}
+_NODE_KEYS = {
+    "name",
+    "port",
+    "vram_mb",
+    "num_parallel",
+    "max_loaded_models",
+    "models",
+    "loaded",
+    "failures",
+    "keep_alive_s",
+    "max_queue",
+    "tags",
+    "seed",
+}
 
 
 def _node(where: str, raw: Any, index: int, base_port: int) -> NodeSpec:
@@ -173,8 +204,9 @@ def _node(where: str, raw: Any, index: int, base_port: int) -> NodeSpec:
         models=models,
         vram_mb=vram,
         num_parallel=int(_num(f"{where}.num_parallel", raw.get("num_parallel", 4), 1)),
-        max_loaded_models=int(_num(f"{where}.max_loaded_models",
-                                   raw.get("max_loaded_models", 3), 1)),
+        max_loaded_models=int(
+            _num(f"{where}.max_loaded_models", raw.get("max_loaded_models", 3), 1)
+        ),
         loaded=loaded,
         failures=_failures(f"{where}.failures", raw.get("failures")),
         keep_alive_s=_num(f"{where}.keep_alive_s", raw.get("keep_alive_s", 300)),
@@ -184,8 +216,9 @@ def _node(where: str, raw: Any, index: int, base_port: int) -> NodeSpec:
     )
 
 
-def parse_profile(data: Any, base_port: int = DEFAULT_BASE_PORT,
-                  time_scale: float | None = None) -> FleetProfile:
+def parse_profile(
+    data: Any, base_port: int = DEFAULT_BASE_PORT, time_scale: float | None = None
+) -> FleetProfile:
     """Validate a decoded YAML/JSON profile; errors name the offending path (``nodes[1]...``)."""
     if not isinstance(data, dict):
         raise ProfileError("profile: expected a mapping with a 'nodes' list")
@@ -205,8 +238,9 @@ def parse_profile(data: Any, base_port: int = DEFAULT_BASE_PORT,
     return FleetProfile(nodes=nodes, time_scale=scale)
 
 
-def load_profile(path: str | Path, base_port: int = DEFAULT_BASE_PORT,
-                 time_scale: float | None = None) -> FleetProfile:
+def load_profile(
+    path: str | Path, base_port: int = DEFAULT_BASE_PORT, time_scale: float | None = None
+) -> FleetProfile:
     """Read and validate a YAML fleet profile file."""
     p = Path(path)
     try:
@@ -218,8 +252,9 @@ def load_profile(path: str | Path, base_port: int = DEFAULT_BASE_PORT,
     return parse_profile(data, base_port=base_port, time_scale=time_scale)
 
 
-def uniform_profile(nodes: int, base_port: int = DEFAULT_BASE_PORT,
-                    time_scale: float = 1.0) -> FleetProfile:
+def uniform_profile(
+    nodes: int, base_port: int = DEFAULT_BASE_PORT, time_scale: float = 1.0
+) -> FleetProfile:
     """``sollol sim --nodes N``: N identical GPU nodes with a chat model loaded and an embedder."""
     data = {
         "time_scale": time_scale,
@@ -230,10 +265,18 @@ def uniform_profile(nodes: int, base_port: int = DEFAULT_BASE_PORT,
                 "num_parallel": 4,
                 "models": {
                     "llama3.2": {"size_mb": 2000, "load_s": 2.5, "prompt_tps": 2000, "gen_tps": 90},
-                    "qwen2.5-coder:7b": {"size_mb": 4700, "load_s": 4.0, "prompt_tps": 1200,
-                                         "gen_tps": 55},
-                    "nomic-embed-text": {"size_mb": 300, "load_s": 0.5, "embed_dim": 768,
-                                         "embed_tps": 4000},
+                    "qwen2.5-coder:7b": {
+                        "size_mb": 4700,
+                        "load_s": 4.0,
+                        "prompt_tps": 1200,
+                        "gen_tps": 55,
+                    },
+                    "nomic-embed-text": {
+                        "size_mb": 300,
+                        "load_s": 0.5,
+                        "embed_dim": 768,
+                        "embed_tps": 4000,
+                    },
                 },
                 "loaded": ["llama3.2"],
             }

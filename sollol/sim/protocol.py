@@ -113,8 +113,16 @@ def expires_at(now_ns: int, keep_alive_s: float) -> str:
 
 # --- durations ---------------------------------------------------------------------------------
 
-_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
-            "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+_UNIT_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "μs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
 _GO_TERM = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
@@ -159,8 +167,9 @@ def parse_keep_alive(value: Any, default_s: float) -> float:
         except ValueError as exc:
             raise RequestError(400, str(exc)) from None
     else:
-        raise RequestError(400, f"json: cannot unmarshal {go_type(value)} into Go value of type "
-                                "string")
+        raise RequestError(
+            400, f"json: cannot unmarshal {go_type(value)} into Go value of type string"
+        )
     return FOREVER_S if seconds < 0 else seconds
 
 
@@ -195,8 +204,12 @@ def full_model_name(normalized: str) -> str:
 def json_response(obj: Any, status: int = 200, openai: bool = False) -> web.Response:
     """Non-stream JSON with Content-Length: gin's ``application/json; charset=utf-8``, or the
     plain ``application/json`` Ollama's OpenAI middleware sets."""
-    return web.Response(body=dumps(obj).encode(), status=status, content_type="application/json",
-                        charset=None if openai else "utf-8")
+    return web.Response(
+        body=dumps(obj).encode(),
+        status=status,
+        content_type="application/json",
+        charset=None if openai else "utf-8",
+    )
 
 
 def error_response(status: int, message: str) -> web.Response:

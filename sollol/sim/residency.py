@@ -52,22 +52,32 @@ class LoadConfig:
     num_thread: int = 0
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any], spec: ModelSpec, vram_mb: float
-                     ) -> LoadConfig:
+    def from_options(
+        cls, options: Mapping[str, Any], spec: ModelSpec, vram_mb: float
+    ) -> LoadConfig:
         """The config a request asks for: its options over the defaults, num_ctx capped at the
         model's training context (options are already type-checked by ``parsing``)."""
         num_ctx = options.get("num_ctx") or 0
         num_ctx = num_ctx if num_ctx > 0 else default_num_ctx(vram_mb)
-        kw = {k: options[k] for k in ("num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread")
-              if k in options}
+        kw = {
+            k: options[k]
+            for k in ("num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread")
+            if k in options
+        }
         return cls(num_ctx=min(num_ctx, spec.context_length), **kw)
 
     def satisfies(self, wanted: LoadConfig) -> bool:
         """True when a runner started with ``self`` can serve a request wanting ``wanted``
         (``needsReload``: num_gpu -1 in the request accepts any split)."""
         if wanted.num_gpu == -1:
-            wanted = LoadConfig(wanted.num_ctx, wanted.num_batch, self.num_gpu, wanted.main_gpu,
-                                wanted.use_mmap, wanted.num_thread)
+            wanted = LoadConfig(
+                wanted.num_ctx,
+                wanted.num_batch,
+                self.num_gpu,
+                wanted.main_gpu,
+                wanted.use_mmap,
+                wanted.num_thread,
+            )
         return self == wanted
 
 
@@ -110,8 +120,14 @@ class Slots:
 class Runner:
     """A model on a node: state, references, slots and the keep-alive that applies once idle."""
 
-    def __init__(self, spec: ModelSpec, config: LoadConfig, num_parallel: int, keep_alive_s: float,
-                 on_gpu: bool) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        config: LoadConfig,
+        num_parallel: int,
+        keep_alive_s: float,
+        on_gpu: bool,
+    ) -> None:
         self.spec = spec
         self.config = config
         self.state = RunnerState.LOADING

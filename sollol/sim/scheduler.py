@@ -109,8 +109,11 @@ class Scheduler:
         never fit on this node.
         """
         runner = self.runners.get(spec.name)
-        if (runner is not None and runner.state is RunnerState.LOADED
-                and runner.config.satisfies(config)):
+        if (
+            runner is not None
+            and runner.state is RunnerState.LOADED
+            and runner.config.satisfies(config)
+        ):
             runner.take(keep_alive_s)
             return runner
         if self.pending >= self.node.max_queue:
@@ -204,8 +207,11 @@ class Scheduler:
         """Make room for ``entry``'s model (evicting as needed) and load it, unless resident."""
         spec, budget = entry.spec, memory_budget_mb(self.node.vram_mb)
         if spec.size_mb > budget:
-            raise RequestError(500, f"model requires more system memory ({spec.size_mb / 1024:.1f} "
-                                    f"GiB) than is available ({budget / 1024:.1f} GiB)")
+            raise RequestError(
+                500,
+                f"model requires more system memory ({spec.size_mb / 1024:.1f} "
+                f"GiB) than is available ({budget / 1024:.1f} GiB)",
+            )
         while True:
             current = self.runners.get(spec.name)
             if current is not None:
@@ -255,8 +261,10 @@ class Scheduler:
         self.stats.load_seconds += time.monotonic() - started
         return runner
 
-    def _new_runner(self, spec: ModelSpec, config: LoadConfig | None, keep_alive_s: float
-                    ) -> Runner:
+    def _new_runner(
+        self, spec: ModelSpec, config: LoadConfig | None, keep_alive_s: float
+    ) -> Runner:
         config = config or LoadConfig.from_options({}, spec, self.node.vram_mb)
-        return Runner(spec, config, self.node.num_parallel, keep_alive_s,
-                      on_gpu=self.node.vram_mb > 0)
+        return Runner(
+            spec, config, self.node.num_parallel, keep_alive_s, on_gpu=self.node.vram_mb > 0
+        )

@@ -37,8 +37,17 @@ from sollol.sim.protocol import (
 
 __all__ = ["INFERENCE_PATHS", "NodeControl", "build_app", "host_allowed"]
 
-INFERENCE_PATHS = frozenset({"/api/generate", "/api/chat", "/api/embed", "/api/embeddings",
-                             "/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
+INFERENCE_PATHS = frozenset(
+    {
+        "/api/generate",
+        "/api/chat",
+        "/api/embed",
+        "/api/embeddings",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+    }
+)
 _HOSTNAME = socket.gethostname().lower()
 MAX_BODY_BYTES = 256 * 1024 * 1024  # Ollama sets no small limit; large embedding batches happen
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -60,25 +69,37 @@ CONTROL_KEY = web.AppKey("sim_control", NodeControl)
 
 def build_app(node: SimNode, control: NodeControl, check_host: bool) -> web.Application:
     """A fresh application for ``node`` (one per listening period: a crash discards it)."""
-    app = web.Application(middlewares=[_conventions(check_host), _accounting],
-                          client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[_conventions(check_host), _accounting], client_max_size=MAX_BODY_BYTES
+    )
     app[NODE_KEY] = node
     app[CONTROL_KEY] = control
     r = app.router
     heads: tuple[tuple[str, Handler], ...] = (
-        ("/", root), ("/api/version", version), ("/api/tags", tags))
+        ("/", root),
+        ("/api/version", version),
+        ("/api/tags", tags),
+    )
     for path, handler in heads:
         r.add_get(path, handler)  # GET and HEAD
     gets: tuple[tuple[str, Handler], ...] = (
-        ("/api/ps", ps), ("/v1/models", openai_compat.models),
+        ("/api/ps", ps),
+        ("/v1/models", openai_compat.models),
         ("/v1/models/{model:.+}", openai_compat.model),
-        ("/_sim/state", sim_state), ("/_sim/requests", sim_requests))
+        ("/_sim/state", sim_state),
+        ("/_sim/requests", sim_requests),
+    )
     posts: tuple[tuple[str, Handler], ...] = (
-        ("/api/show", show), ("/api/generate", native.generate), ("/api/chat", native.chat),
-        ("/api/embed", embedding.embed), ("/api/embeddings", embedding.embeddings),
+        ("/api/show", show),
+        ("/api/generate", native.generate),
+        ("/api/chat", native.chat),
+        ("/api/embed", embedding.embed),
+        ("/api/embeddings", embedding.embeddings),
         ("/v1/chat/completions", openai_compat.chat_completions),
         ("/v1/completions", openai_compat.completions),
-        ("/v1/embeddings", openai_compat.embeddings), ("/_sim/fault", sim_fault))
+        ("/v1/embeddings", openai_compat.embeddings),
+        ("/_sim/fault", sim_fault),
+    )
     for method, routes in (("GET", gets), ("POST", posts)):
         for path, handler in routes:
             r.add_route(method, path, handler)  # GET only: HEAD and others get 405
@@ -213,8 +234,9 @@ async def sim_fault(request: web.Request) -> web.Response:
     """POST /_sim/fault ``{"mode", "duration_s"?}``; ``down`` takes effect just after answering."""
     mode, duration = parse_fault_request(await read_body(request, "FaultRequest"))
     request.app[CONTROL_KEY].request_fault(mode, duration)
-    return json_response({"name": node_of(request).spec.name, "mode": mode.value,
-                          "duration_s": duration})
+    return json_response(
+        {"name": node_of(request).spec.name, "mode": mode.value, "duration_s": duration}
+    )
 
 
 async def sim_requests(request: web.Request) -> web.Response:

@@ -74,8 +74,11 @@ def cut_point(node: SimNode, fault: FaultMode, tokens: int) -> int | None:
     return None
 
 
-async def drive(gen: Generation, cut: int | None,
-                emit: Callable[[tuple[str, ...]], Awaitable[None]] | None = None) -> bool:
+async def drive(
+    gen: Generation,
+    cut: int | None,
+    emit: Callable[[tuple[str, ...]], Awaitable[None]] | None = None,
+) -> bool:
     """Run ``gen`` to its end (True) or to ``cut`` tokens (False), each batch to ``emit``."""
     while batch := await gen.next_batch():
         if cut is not None and gen.produced >= cut:

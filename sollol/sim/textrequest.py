@@ -42,8 +42,13 @@ class TextRequest:
         return physics.count_tokens(self.prompt)
 
     def plan(self, node: SimNode) -> TokenPlan:
-        return plan_tokens(node.spec.seed, self.spec.name, self.prompt, self.options.get("seed"),
-                           self.options.get("num_predict"))
+        return plan_tokens(
+            node.spec.seed,
+            self.spec.name,
+            self.prompt,
+            self.options.get("seed"),
+            self.options.get("num_predict"),
+        )
 
     def config(self, node: SimNode) -> LoadConfig:
         return node.load_config(self.spec, self.options)
@@ -72,8 +77,17 @@ def parse_generate(body: dict[str, Any], node: SimNode) -> TextRequest:
         raise RequestError(400, "raw mode does not support template, system, or context")
     options = parse_options(body, go)
     text = "\n".join(p for p in (system, prompt, suffix) if p)
-    return TextRequest("generate", model, spec, text, stream, options, keep_alive,
-                       load_only=not prompt and not images, raw=raw)
+    return TextRequest(
+        "generate",
+        model,
+        spec,
+        text,
+        stream,
+        options,
+        keep_alive,
+        load_only=not prompt and not images,
+        raw=raw,
+    )
 
 
 def parse_chat(body: dict[str, Any], node: SimNode) -> TextRequest:
@@ -95,15 +109,25 @@ def parse_chat(body: dict[str, Any], node: SimNode) -> TextRequest:
         _require(spec, "tools", f"{full_model_name(spec.name)} does not support tools")
     _common_checks(body, spec, model, think, any(m.get("images") for m in messages))
     options = parse_options(body, go)
-    return TextRequest("chat", model, spec, physics.chat_prompt_text(messages), stream, options,
-                       keep_alive, load_only=not messages)
+    return TextRequest(
+        "chat",
+        model,
+        spec,
+        physics.chat_prompt_text(messages),
+        stream,
+        options,
+        keep_alive,
+        load_only=not messages,
+    )
 
 
 def _message(raw: Any) -> dict[str, Any]:
     """One chat message, type-checked like Go decodes ``api.Message``; role lower-cased."""
     if not isinstance(raw, dict):
-        raise RequestError(400, "json: cannot unmarshal into Go struct field ChatRequest.messages "
-                                "of type api.Message")
+        raise RequestError(
+            400,
+            "json: cannot unmarshal into Go struct field ChatRequest.messages of type api.Message",
+        )
     go = "Message"
     role = field(raw, "role", str, go, "")
     content = field(raw, "content", str, go, "")
@@ -118,8 +142,11 @@ def _think(body: dict[str, Any], go: str) -> bool:
         return bool(value)
     if isinstance(value, str) and value in _THINK_LEVELS:
         return True
-    raise RequestError(400, f"json: cannot unmarshal {dumps(value)} into Go struct field "
-                            f"{go}.think of type api.ThinkValue")
+    raise RequestError(
+        400,
+        f"json: cannot unmarshal {dumps(value)} into Go struct field "
+        f"{go}.think of type api.ThinkValue",
+    )
 
 
 def _require(spec: ModelSpec, capability: str, message: str) -> None:
@@ -127,8 +154,9 @@ def _require(spec: ModelSpec, capability: str, message: str) -> None:
         raise RequestError(400, message)
 
 
-def _common_checks(body: dict[str, Any], spec: ModelSpec, model: str, think: bool,
-                   images: bool) -> None:
+def _common_checks(
+    body: dict[str, Any], spec: ModelSpec, model: str, think: bool, images: bool
+) -> None:
     """Checks shared by generate and chat: thinking, vision, top_logprobs, format."""
     if think:
         _require(spec, "thinking", f'"{model}" does not support thinking')
@@ -139,5 +167,6 @@ def _common_checks(body: dict[str, Any], spec: ModelSpec, model: str, think: boo
         raise RequestError(400, "top_logprobs must be between 0 and 20")
     fmt = body.get("format")
     if not (fmt in (None, "", "json") or isinstance(fmt, dict)):
-        raise RequestError(500, f'invalid format: {dumps(fmt)}; expected "json" or a valid JSON '
-                                "Schema")
+        raise RequestError(
+            500, f'invalid format: {dumps(fmt)}; expected "json" or a valid JSON Schema'
+        )

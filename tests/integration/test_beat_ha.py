@@ -21,10 +21,23 @@ INTERVAL_S = 0.5
 
 def _beat(cfg, tmp_path, name):
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "sollol", "beat", "--loglevel", "INFO",
-         "-s", str(tmp_path / f"{name}.db")],
-        env=child_env(cfg), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "sollol",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "-s",
+            str(tmp_path / f"{name}.db"),
+        ],
+        env=child_env(cfg),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _aging_messages(redis_client) -> int:
@@ -43,10 +56,16 @@ def _rate(redis_client, seconds: float) -> float:
 
 
 def test_one_active_beat_and_a_standby_that_takes_over(redis_server, redis_client, tmp_path):
-    cfg = load_config(env={}, redis_url=redis_server.url, beat_scheduler="redbeat",
-                      redbeat_lock_timeout_s=3, aging_interval_s=INTERVAL_S,
-                      health_check_interval_s=60, reroute_interval_s=60,
-                      metrics_refresh_interval_s=60)
+    cfg = load_config(
+        env={},
+        redis_url=redis_server.url,
+        beat_scheduler="redbeat",
+        redbeat_lock_timeout_s=3,
+        aging_interval_s=INTERVAL_S,
+        health_check_interval_s=60,
+        reroute_interval_s=60,
+        metrics_refresh_interval_s=60,
+    )
     first = _beat(cfg, tmp_path, "a")
     second = None
     try:

@@ -270,13 +270,22 @@ def test_client_disconnect_frees_the_slot_on_the_node(live):
 
 def test_a_conversation_returns_to_the_host_holding_its_prompt_cache(live):
     for n in range(4):
-        history = [{"role": "system", "content": f"persona {n}"},
-                   {"role": "user", "content": f"open question number {n}"}]
+        history = [
+            {"role": "system", "content": f"persona {n}"},
+            {"role": "user", "content": f"open question number {n}"},
+        ]
         hosts, reasons = [], []
         for turn in range(3):
-            r = httpx.post(live.url + "/api/chat", timeout=30, json={
-                "model": "llama3.2", "messages": history, "stream": False,
-                "options": {"num_predict": 3}})
+            r = httpx.post(
+                live.url + "/api/chat",
+                timeout=30,
+                json={
+                    "model": "llama3.2",
+                    "messages": history,
+                    "stream": False,
+                    "options": {"num_predict": 3},
+                },
+            )
             body = r.json()
             hosts.append(body["_sollol_routing"]["host"])
             reasons.append(body["_sollol_routing"]["reasoning"])

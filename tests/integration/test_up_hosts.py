@@ -24,9 +24,20 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def external_nodes():
-    profile = parse_profile({"time_scale": 0.05, "nodes": [
-        {"name": f"box{i}", "port": free_port(), "models": {"llama3.2": {}}, "loaded": ["llama3.2"]}
-        for i in range(2)]})
+    profile = parse_profile(
+        {
+            "time_scale": 0.05,
+            "nodes": [
+                {
+                    "name": f"box{i}",
+                    "port": free_port(),
+                    "models": {"llama3.2": {}},
+                    "loaded": ["llama3.2"],
+                }
+                for i in range(2)
+            ],
+        }
+    )
     with SimFleet(profile) as fleet:
         yield fleet.urls
 
@@ -34,14 +45,22 @@ def external_nodes():
 def test_hosts_file_fleet_answers_through_the_gateway(external_nodes, redis_server, tmp_path):
     hosts = tmp_path / "hosts.txt"
     hosts.write_text("".join(f"{name} {url}\n" for name, url in external_nodes.items()))
-    cfg = load_config(env={}, redis_url=redis_server.url, port=free_port(),
-                      heartbeat_interval_s=0.5)
+    cfg = load_config(
+        env={}, redis_url=redis_server.url, port=free_port(), heartbeat_interval_s=0.5
+    )
     stack = Stack(cfg, hosts=parse_hosts_file(hosts, slots=2))
     try:
         stack.start()
-        r = httpx.post(f"http://127.0.0.1:{cfg.port}/api/chat", timeout=30, json={
-            "model": "llama3.2", "messages": [{"role": "user", "content": "hi"}],
-            "stream": False, "options": {"num_predict": 3}})
+        r = httpx.post(
+            f"http://127.0.0.1:{cfg.port}/api/chat",
+            timeout=30,
+            json={
+                "model": "llama3.2",
+                "messages": [{"role": "user", "content": "hi"}],
+                "stream": False,
+                "options": {"num_predict": 3},
+            },
+        )
         assert r.status_code == 200 and r.json()["_sollol_routing"]["host"] in external_nodes
     finally:
         stack.stop()
@@ -53,13 +72,27 @@ def test_sollol_up_prints_ready_and_stops_everything_on_a_signal(tmp_path, stop)
     """SIGINT is sent to a process started with SIGINT ignored, as a non-interactive shell
     starts a background job (`sollol up &` in a script): it must stop all the same."""
     port = free_port()
-    cmd = [sys.executable, "-m", "sollol.cli", "up", "--sim", "2", "--time-scale", "0.05",
-           "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sollol.cli",
+        "up",
+        "--sim",
+        "2",
+        "--time-scale",
+        "0.05",
+        "--port",
+        str(port),
+    ]
     if stop == signal.SIGINT:  # the shell sets SIGINT to ignored, exec keeps it so
         cmd = ["/bin/sh", "-c", 'trap "" INT; exec "$@"', "sh", *cmd]
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "SOLLOL_HEARTBEAT_INTERVAL_S": "0.5"})
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "SOLLOL_HEARTBEAT_INTERVAL_S": "0.5"},
+    )
     lines = []
     try:
         deadline = time.monotonic() + 90
@@ -72,8 +105,16 @@ def test_sollol_up_prints_ready_and_stops_everything_on_a_signal(tmp_path, stop)
         assert lines[-1].strip() == f"SOLLOL gateway ready at http://127.0.0.1:{port}", lines
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 5  # redis, sim, 2 workers, control, beat, gateway
-        r = httpx.post(f"http://127.0.0.1:{port}/api/generate", timeout=30, json={
-            "model": "llama3.2", "prompt": "x", "stream": False, "options": {"num_predict": 2}})
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/api/generate",
+            timeout=30,
+            json={
+                "model": "llama3.2",
+                "prompt": "x",
+                "stream": False,
+                "options": {"num_predict": 2},
+            },
+        )
         assert r.status_code == 200
     finally:
         proc.send_signal(stop)

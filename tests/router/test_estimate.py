@@ -49,10 +49,18 @@ def test_cold_model_adds_its_learned_load_time_and_the_churn_penalty() -> None:
 
 
 def test_evicting_a_busy_model_waits_for_it_and_costs_more() -> None:
-    idle = host("a", installed=(LLAMA, CODER), loaded=(CODER,), max_loaded_models=1,
-                learned={LLAMA: FAST})
-    busy = host("b", installed=(LLAMA, CODER), loaded=(CODER,), max_loaded_models=1,
-                running=1, running_by_model={CODER: 1}, learned={LLAMA: FAST})
+    idle = host(
+        "a", installed=(LLAMA, CODER), loaded=(CODER,), max_loaded_models=1, learned={LLAMA: FAST}
+    )
+    busy = host(
+        "b",
+        installed=(LLAMA, CODER),
+        loaded=(CODER,),
+        max_loaded_models=1,
+        running=1,
+        running_by_model={CODER: 1},
+        learned={LLAMA: FAST},
+    )
     pi, pb = predict(idle), predict(busy)
     assert pi.penalty_s == T.cold_penalty_s + T.evict_idle_penalty_s
     assert pb.penalty_s == T.cold_penalty_s + T.evict_busy_penalty_s
@@ -60,8 +68,9 @@ def test_evicting_a_busy_model_waits_for_it_and_costs_more() -> None:
 
 
 def test_a_host_without_samples_borrows_the_median_of_its_kind() -> None:
-    learned = [host(f"g{i}", learned={LLAMA: stats(gen_tps=v)}) for i, v in
-               enumerate((50, 100, 400))]
+    learned = [
+        host(f"g{i}", learned={LLAMA: stats(gen_tps=v)}) for i, v in enumerate((50, 100, 400))
+    ]
     new = host("new")
     p = predict(new, request(prompt_tokens=0, output_tokens=100), *learned)
     assert p.gen_s == pytest.approx(1.0)  # median 100 tok/s, not the mean 183
@@ -80,14 +89,18 @@ def test_embeddings_generate_nothing_and_use_embedding_rates() -> None:
     assert p.gen_s == 0.0 and p.prompt_s == pytest.approx(400 / T.gpu_embed_tps)
 
 
-@pytest.mark.parametrize(("profile", "learned", "expected"), [
-    (request(output_tokens=64), {}, 64.0),  # the client fixed it
-    (request(), {(LLAMA, "chat"): 321.0}, 321.0),  # learned for (model, task)
-    (request(task_type="classification"), {}, 20.0),  # the task type's default
-    (request(task_type="embedding", endpoint="embed"), {(LLAMA, "embedding"): 9.0}, 0.0),
-])
-def test_expected_output_tokens(profile: object, learned: dict[tuple[str, str], float],
-                                expected: float) -> None:
+@pytest.mark.parametrize(
+    ("profile", "learned", "expected"),
+    [
+        (request(output_tokens=64), {}, 64.0),  # the client fixed it
+        (request(), {(LLAMA, "chat"): 321.0}, 321.0),  # learned for (model, task)
+        (request(task_type="classification"), {}, 20.0),  # the task type's default
+        (request(task_type="embedding", endpoint="embed"), {(LLAMA, "embedding"): 9.0}, 0.0),
+    ],
+)
+def test_expected_output_tokens(
+    profile: object, learned: dict[tuple[str, str], float], expected: float
+) -> None:
     assert expected_output_tokens(profile, snap(output_tokens=learned)) == expected  # type: ignore[arg-type]
 
 
@@ -95,4 +108,5 @@ def test_predict_duration_s_is_the_estimate_total() -> None:
     h = host("a", learned={LLAMA: FAST}, running=4, queued={5: 2})
     profile = request(output_tokens=100)
     assert predict_duration_s(profile, h, snap(h)) == pytest.approx(
-        Estimator(profile, snap(h)).predict(h).total_s)
+        Estimator(profile, snap(h)).predict(h).total_s
+    )

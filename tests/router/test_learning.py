@@ -29,7 +29,12 @@ OK = TimingSample(ok=True, prompt_tokens=100, prompt_s=0.05, gen_tokens=50, gen_
 def test_first_sample_is_taken_as_is() -> None:
     s = update_stats(None, OK, alpha=0.2)
     assert (s.prompt_tps, s.gen_tps, s.load_s, s.success_rate, s.samples) == (
-        2000.0, 50.0, None, 1.0, 1)
+        2000.0,
+        50.0,
+        None,
+        1.0,
+        1,
+    )
 
 
 def test_early_samples_are_averaged_evenly_then_smoothed_with_alpha() -> None:
@@ -58,15 +63,19 @@ def test_failures_only_move_the_success_rate_and_never_zero_it_at_once() -> None
 
 
 def test_degenerate_timings_are_ignored() -> None:
-    s = update_stats(None, TimingSample(ok=True, prompt_tokens=5, prompt_s=0.0, gen_tokens=1,
-                                        gen_s=0.001), alpha=0.2)
+    s = update_stats(
+        None,
+        TimingSample(ok=True, prompt_tokens=5, prompt_s=0.0, gen_tokens=1, gen_s=0.001),
+        alpha=0.2,
+    )
     assert (s.prompt_tps, s.gen_tps) == (None, None)  # 0 s, and a single token, say nothing
 
 
 def test_reported_concurrency_turns_observed_rates_into_solo_rates() -> None:
     shared = physics.per_slot_tps(100.0, 4)  # what each of 4 concurrent requests sees
-    s = update_stats(None, TimingSample(ok=True, gen_tokens=100, gen_s=100 / shared, active=4),
-                     alpha=0.2)
+    s = update_stats(
+        None, TimingSample(ok=True, gen_tokens=100, gen_s=100 / shared, active=4), alpha=0.2
+    )
     assert s.gen_tps == pytest.approx(100.0)
 
 
@@ -99,8 +108,9 @@ def test_predictions_converge_on_the_truth_as_samples_flow(report_active: bool) 
     spec = load_profile(ROOT / "deploy/sim/mixed.yaml").node("gpu-fast").models[LLAMA]
     rng = random.Random(4)
     profile = request(prompt_tokens=500, output_tokens=300)
-    truth = (physics.prompt_eval_seconds(500, spec.prompt_tps)
-             + 300 / physics.per_slot_tps(spec.gen_tps, 1))
+    truth = physics.prompt_eval_seconds(500, spec.prompt_tps) + 300 / physics.per_slot_tps(
+        spec.gen_tps, 1
+    )
     stats: ModelStats | None = None
     errors = []
     for _ in range(61):
@@ -110,10 +120,13 @@ def test_predictions_converge_on_the_truth_as_samples_flow(report_active: bool) 
         prompt, gen = rng.randint(20, 2000), max(2, physics.sample_output_tokens(rng))
         noise = rng.uniform(0.85, 1.15)
         sample = TimingSample(
-            ok=True, prompt_tokens=prompt,
+            ok=True,
+            prompt_tokens=prompt,
             prompt_s=physics.prompt_eval_seconds(prompt, spec.prompt_tps, active) * noise,
-            gen_tokens=gen, gen_s=gen / physics.per_slot_tps(spec.gen_tps, active) * noise,
-            active=active if report_active else 0)
+            gen_tokens=gen,
+            gen_s=gen / physics.per_slot_tps(spec.gen_tps, active) * noise,
+            active=active if report_active else 0,
+        )
         stats = update_stats(stats, sample, alpha=0.2)
     assert errors[0] > 0.5  # before any sample: default rates, far off (and on the safe side)
     assert max(errors[10:]) < 0.12

@@ -18,17 +18,30 @@ from _des import Job, Simulation
 
 
 def node(keep_alive_s: float = 10.0) -> FleetProfile:
-    return parse_profile({"nodes": [{
-        "name": "a", "num_parallel": 2, "max_loaded_models": 1, "keep_alive_s": keep_alive_s,
-        "models": {"m1": {"size_mb": 1000, "load_s": 2, "prompt_tps": 100, "gen_tps": 10},
-                   "m2": {"size_mb": 1000, "load_s": 3, "prompt_tps": 100, "gen_tps": 10}},
-        "loaded": ["m1"]}]})
+    return parse_profile(
+        {
+            "nodes": [
+                {
+                    "name": "a",
+                    "num_parallel": 2,
+                    "max_loaded_models": 1,
+                    "keep_alive_s": keep_alive_s,
+                    "models": {
+                        "m1": {"size_mb": 1000, "load_s": 2, "prompt_tps": 100, "gen_tps": 10},
+                        "m2": {"size_mb": 1000, "load_s": 3, "prompt_tps": 100, "gen_tps": 10},
+                    },
+                    "loaded": ["m1"],
+                }
+            ]
+        }
+    )
 
 
 def job(rid: int, at: float, model: str = "m1", priority: int = 5) -> Job:
     # 400 characters → 100 prompt tokens (1 s alone), 20 output tokens (2 s alone)
-    return Job(rid, at, analyse_request("generate", {"model": model, "prompt": "x" * 400},
-                                        priority), 20)
+    return Job(
+        rid, at, analyse_request("generate", {"model": model, "prompt": "x" * 400}, priority), 20
+    )
 
 
 def run(*jobs: Job) -> Simulation:

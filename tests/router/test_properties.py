@@ -24,9 +24,14 @@ from sollol.router.ranking import Ranking
 
 MODELS = ("llama3.2:latest", "qwen2.5-coder:7b", "nomic-embed-text:latest")
 rates = st.one_of(st.none(), st.floats(0.5, 1e5))
-model_stats = st.builds(ModelStats, prompt_tps=rates, gen_tps=rates,
-                        load_s=st.one_of(st.none(), st.floats(0.01, 600)),
-                        success_rate=st.floats(0, 1), samples=st.integers(0, 1000))
+model_stats = st.builds(
+    ModelStats,
+    prompt_tps=rates,
+    gen_tps=rates,
+    load_s=st.one_of(st.none(), st.floats(0.01, 600)),
+    success_rate=st.floats(0, 1),
+    samples=st.integers(0, 1000),
+)
 
 
 @st.composite
@@ -35,9 +40,11 @@ def hosts(draw: st.DrawFn, index: int) -> HostState:
     loaded = draw(st.sets(st.sampled_from(sorted(installed)), max_size=3)) if installed else set()
     slots = draw(st.integers(1, 8))
     return HostState(
-        name=f"h{index}", installed={m: draw(st.floats(0, 50_000)) for m in installed},
+        name=f"h{index}",
+        installed={m: draw(st.floats(0, 50_000)) for m in installed},
         loaded=tuple(LoadedModel(m, draw(st.floats(0, 50_000))) for m in sorted(loaded)),
-        slots=slots, max_loaded_models=draw(st.integers(1, 4)),
+        slots=slots,
+        max_loaded_models=draw(st.integers(1, 4)),
         vram_mb=draw(st.sampled_from([0.0, 8192.0, 24576.0])),
         running=draw(st.integers(0, 3 * slots)),
         running_by_model={m: draw(st.integers(0, slots)) for m in sorted(loaded)},
@@ -46,43 +53,62 @@ def hosts(draw: st.DrawFn, index: int) -> HostState:
         health=draw(st.sampled_from(["healthy", "degraded", "down"])),
         circuit=draw(st.sampled_from(["closed", "open", "half_open"])),
         tags=frozenset(draw(st.sets(st.sampled_from(["gpu", "cpu", "code"])))),
-        success_rate=draw(st.floats(0, 1)))
+        success_rate=draw(st.floats(0, 1)),
+    )
 
 
 @st.composite
 def fleets(draw: st.DrawFn) -> FleetSnapshot:
     n = draw(st.integers(0, 6))
     hs = tuple(draw(hosts(i)) for i in range(n))
-    return FleetSnapshot(hosts=hs, output_tokens={
-        (m, "chat"): draw(st.floats(0, 4096)) for m in MODELS[:draw(st.integers(0, 3))]})
+    return FleetSnapshot(
+        hosts=hs,
+        output_tokens={
+            (m, "chat"): draw(st.floats(0, 4096)) for m in MODELS[: draw(st.integers(0, 3))]
+        },
+    )
 
 
 profiles = st.builds(
-    RequestProfile, model=st.sampled_from(MODELS),
+    RequestProfile,
+    model=st.sampled_from(MODELS),
     task_type=st.sampled_from(["chat", "code", "embedding", "summarization"]),
     prompt_tokens=st.integers(0, 100_000),
-    output_tokens=st.one_of(st.none(), st.integers(1, 8192)), priority=st.integers(1, 10),
-    session_key=st.one_of(st.none(), st.just("s")), needs_gpu=st.booleans())
+    output_tokens=st.one_of(st.none(), st.integers(1, 8192)),
+    priority=st.integers(1, 10),
+    session_key=st.one_of(st.none(), st.just("s")),
+    needs_gpu=st.booleans(),
+)
 
 
 def _eligible(h: HostState, model: str, exclude: set[str]) -> bool:
-    return (model in h.installed and h.health != "down" and h.circuit != "open"
-            and h.name not in exclude)
+    return (
+        model in h.installed
+        and h.health != "down"
+        and h.circuit != "open"
+        and h.name not in exclude
+    )
 
 
 NAMES = [f"h{i}" for i in range(6)]
 # (strategy, excluded hosts, RNG seed, the host session "s" last went to)
-setups = st.tuples(st.sampled_from(STRATEGIES), st.sets(st.sampled_from(NAMES), max_size=3),
-                   st.integers(0, 2**16), st.sampled_from(NAMES))
+setups = st.tuples(
+    st.sampled_from(STRATEGIES),
+    st.sets(st.sampled_from(NAMES), max_size=3),
+    st.integers(0, 2**16),
+    st.sampled_from(NAMES),
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(fleet=fleets(), profile=profiles, setup=setups)
-def test_route_never_returns_an_ineligible_host(fleet: FleetSnapshot, profile: RequestProfile,
-                                                setup: tuple[str, set[str], int, str]) -> None:
+def test_route_never_returns_an_ineligible_host(
+    fleet: FleetSnapshot, profile: RequestProfile, setup: tuple[str, set[str], int, str]
+) -> None:
     strategy, exclude, seed, sticky = setup
-    fleet = FleetSnapshot(hosts=fleet.hosts, output_tokens=fleet.output_tokens,
-                          affinity={"s": sticky})
+    fleet = FleetSnapshot(
+        hosts=fleet.hosts, output_tokens=fleet.output_tokens, affinity={"s": sticky}
+    )
     router = Router(strategy, random.Random(seed))
     ok = [h for h in fleet.hosts if _eligible(h, profile.model, exclude)]
     try:
@@ -101,8 +127,7 @@ def test_route_never_returns_an_ineligible_host(fleet: FleetSnapshot, profile: R
 
 @settings(max_examples=150, deadline=None)
 @given(fleet=fleets(), profile=profiles)
-def test_lower_bound_never_exceeds_the_cost(fleet: FleetSnapshot,
-                                            profile: RequestProfile) -> None:
+def test_lower_bound_never_exceeds_the_cost(fleet: FleetSnapshot, profile: RequestProfile) -> None:
     est = Estimator(profile, fleet)
     for h in fleet.hosts:
         if profile.model in h.installed:
@@ -111,20 +136,29 @@ def test_lower_bound_never_exceeds_the_cost(fleet: FleetSnapshot,
 
 @settings(max_examples=150, deadline=None)
 @given(fleet=fleets(), profile=profiles)
-def test_pruning_picks_what_scoring_every_host_would(fleet: FleetSnapshot,
-                                                     profile: RequestProfile) -> None:
+def test_pruning_picks_what_scoring_every_host_would(
+    fleet: FleetSnapshot, profile: RequestProfile
+) -> None:
     router = Router("performance")
-    hosts = [h for h in fleet.hosts if _eligible(h, profile.model, set())
-             and h.circuit != "half_open"]
+    hosts = [
+        h for h in fleet.hosts if _eligible(h, profile.model, set()) and h.circuit != "half_open"
+    ]
     if not hosts:
         return
     est = Estimator(profile, fleet, router.tuning, peers=hosts)
     pruned = Ranking(profile, hosts, est, router._exponents, router.tuning)
     pruned.evaluate()
-    full = Ranking(profile, hosts, Estimator(profile, fleet, router.tuning, peers=hosts),
-                   router._exponents, router.tuning)
+    full = Ranking(
+        profile,
+        hosts,
+        Estimator(profile, fleet, router.tuning, peers=hosts),
+        router._exponents,
+        router.tuning,
+    )
     every = sorted((full.score(i) for i in range(len(hosts))), reverse=True)
-    got = sorted((pruned.scores[i] for i in [pruned.best(), *pruned.runners_up(
-        pruned.best(), 3)]), reverse=True)
-    assert got == pytest.approx(every[:len(got)])
+    got = sorted(
+        (pruned.scores[i] for i in [pruned.best(), *pruned.runners_up(pruned.best(), 3)]),
+        reverse=True,
+    )
+    assert got == pytest.approx(every[: len(got)])
     assert len(got) == min(4, len(hosts))

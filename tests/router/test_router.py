@@ -54,8 +54,15 @@ def test_low_priority_queue_does_not_count_against_a_high_priority_request() -> 
 
 def test_router_avoids_evicting_a_busy_model() -> None:
     # "full" would have to wait for its running coder requests, then evict the coder model
-    full = host("full", installed=(LLAMA, CODER), loaded=(CODER,), max_loaded_models=1,
-                running=2, running_by_model={CODER: 2}, learned={LLAMA: FAST})
+    full = host(
+        "full",
+        installed=(LLAMA, CODER),
+        loaded=(CODER,),
+        max_loaded_models=1,
+        running=2,
+        running_by_model={CODER: 2},
+        learned={LLAMA: FAST},
+    )
     roomy = host("roomy", installed=(LLAMA,), loaded=(), learned={LLAMA: MID})
     assert route(full, roomy) == "roomy"
 
@@ -75,8 +82,13 @@ def test_degraded_host_is_penalized() -> None:
 
 def test_gpu_needing_request_prefers_a_gpu_to_a_cpu_box_a_little_faster() -> None:
     gpu = host("gpu", learned={LLAMA: SLOW})
-    cpu = host("cpu", learned={LLAMA: stats(prompt_tps=950, gen_tps=42)}, slots=1,
-               tags=("cpu",), vram_mb=0.0)
+    cpu = host(
+        "cpu",
+        learned={LLAMA: stats(prompt_tps=950, gen_tps=42)},
+        slots=1,
+        tags=("cpu",),
+        vram_mb=0.0,
+    )
     light, heavy = request(), request(needs_gpu=True)
     assert route(gpu, cpu, profile=light) == "cpu"
     assert route(gpu, cpu, profile=heavy) == "gpu"
@@ -84,8 +96,7 @@ def test_gpu_needing_request_prefers_a_gpu_to_a_cpu_box_a_little_faster() -> Non
 
 def test_code_goes_to_the_code_box_when_speeds_are_equal() -> None:
     a = host("a", installed=(CODER,), loaded=(CODER,), learned={CODER: MID})
-    b = host("b", installed=(CODER,), loaded=(CODER,), learned={CODER: MID},
-             tags=("gpu", "code"))
+    b = host("b", installed=(CODER,), loaded=(CODER,), learned={CODER: MID}, tags=("gpu", "code"))
     assert route(a, b, profile=request(CODER, task_type="code")) == "b"
 
 
@@ -103,19 +114,31 @@ def test_embedding_goes_where_the_embedder_is_resident() -> None:
 
 # --- decisions explain themselves -----------------------------------------------------------
 def test_decision_carries_factors_reasoning_and_alternatives() -> None:
-    hosts = (host("gpu-fast", learned={LLAMA: FAST}), host("gpu-mid", learned={LLAMA: MID}),
-             host("gpu-slow", learned={LLAMA: SLOW}),
-             host("cpu-box", learned={LLAMA: CPU}, slots=1, tags=("cpu",), vram_mb=0.0),
-             host("spare", learned={LLAMA: SLOW}, running=4, queued={5: 8}))
+    hosts = (
+        host("gpu-fast", learned={LLAMA: FAST}),
+        host("gpu-mid", learned={LLAMA: MID}),
+        host("gpu-slow", learned={LLAMA: SLOW}),
+        host("cpu-box", learned={LLAMA: CPU}, slots=1, tags=("cpu",), vram_mb=0.0),
+        host("spare", learned={LLAMA: SLOW}, running=4, queued={5: 8}),
+    )
     d = Router().route(request(), snap(*hosts))
     assert d.host == "gpu-fast" and d.strategy == "performance"
     assert 0.0 <= d.score <= 1.0
-    assert set(d.factors) == {"speed", "success", "health", "gpu", "load", "priority",
-                              "specialization", "headroom"}
+    assert set(d.factors) == {
+        "speed",
+        "success",
+        "health",
+        "gpu",
+        "load",
+        "priority",
+        "specialization",
+        "headroom",
+    }
     assert all(0.0 <= v <= 1.0 for v in d.factors.values())
     assert [a.host for a in d.alternatives] == ["gpu-mid", "gpu-slow", "cpu-box"]
-    assert [a.score for a in d.alternatives] == sorted((a.score for a in d.alternatives),
-                                                       reverse=True)
+    assert [a.score for a in d.alternatives] == sorted(
+        (a.score for a in d.alternatives), reverse=True
+    )
     assert d.reasoning.startswith("gpu-fast: model loaded, 0 ahead at p≥5, predicted")
     assert "gpu-mid" in d.reasoning and "cpu-box" in d.reasoning
     assert d.predicted_ms == pytest.approx(1000 * (100 / 4000 + 200 / 120))
@@ -138,21 +161,18 @@ def test_session_goes_back_to_its_host_while_under_the_cap() -> None:
 def test_session_affinity_lapses_when_the_host_is_at_its_cap() -> None:
     a = host("a", learned={LLAMA: FAST})
     b = host("b", learned={LLAMA: MID}, running=4)  # 4 ahead / 4 slots = cap 1.0
-    assert Router().route(request(session_key="s1"),
-                          snap(a, b, affinity={"s1": "b"})).host == "a"
+    assert Router().route(request(session_key="s1"), snap(a, b, affinity={"s1": "b"})).host == "a"
 
 
 def test_session_affinity_lapses_when_the_model_left_the_host() -> None:
     a = host("a", learned={LLAMA: FAST})
     b = host("b", loaded=(), learned={LLAMA: FAST})
-    assert Router().route(request(session_key="s1"),
-                          snap(a, b, affinity={"s1": "b"})).host == "a"
+    assert Router().route(request(session_key="s1"), snap(a, b, affinity={"s1": "b"})).host == "a"
 
 
 def test_session_affinity_never_overrides_exclusion() -> None:
     a, b = host("a"), host("b")
-    d = Router().route(request(session_key="s1"), snap(a, b, affinity={"s1": "b"}),
-                       exclude=("b",))
+    d = Router().route(request(session_key="s1"), snap(a, b, affinity={"s1": "b"}), exclude=("b",))
     assert d.host == "a"
 
 
@@ -162,19 +182,22 @@ def test_excluded_hosts_are_never_chosen() -> None:
         hosts = [host(f"h{i}", learned={LLAMA: FAST}) for i in range(4)]
         router = Router(strategy, random.Random(1))
         for _ in range(20):
-            assert router.route(request(), snap(*hosts), exclude=("h0", "h2")).host in {
-                "h1", "h3"}
+            assert router.route(request(), snap(*hosts), exclude=("h0", "h2")).host in {"h1", "h3"}
 
 
-@pytest.mark.parametrize(("hosts", "model_unknown", "reason"), [
-    ((), True, "no hosts are registered"),
-    ((host("a"), host("b")), True, "no host has model 'qwen2.5-coder:7b' installed"),
-    # a down host still proves the model exists: 503 (try later), not 404
-    ((host("a", installed=(CODER,), health="down"),), False, "a is down"),
-    ((host("a", installed=(CODER,), circuit="open"),), False, "a has its circuit open"),
-])
-def test_no_host_available_says_404_or_503(hosts: tuple[object, ...], model_unknown: bool,
-                                           reason: str) -> None:
+@pytest.mark.parametrize(
+    ("hosts", "model_unknown", "reason"),
+    [
+        ((), True, "no hosts are registered"),
+        ((host("a"), host("b")), True, "no host has model 'qwen2.5-coder:7b' installed"),
+        # a down host still proves the model exists: 503 (try later), not 404
+        ((host("a", installed=(CODER,), health="down"),), False, "a is down"),
+        ((host("a", installed=(CODER,), circuit="open"),), False, "a has its circuit open"),
+    ],
+)
+def test_no_host_available_says_404_or_503(
+    hosts: tuple[object, ...], model_unknown: bool, reason: str
+) -> None:
     with pytest.raises(NoHostAvailable) as info:
         Router().route(request(CODER), snap(*hosts))  # type: ignore[arg-type]
     assert isinstance(info.value, RoutingError)
@@ -226,8 +249,12 @@ def test_random_is_uniform_and_reproducible_from_the_rng() -> None:
 
 
 def test_least_connections_counts_running_and_queued_among_hosts_with_the_model() -> None:
-    s = snap(host("a", running=3), host("b", running=1, queued={1: 3}), host("c", running=2),
-             host("d", installed=(CODER,), loaded=(CODER,)))  # idle but lacks the model
+    s = snap(
+        host("a", running=3),
+        host("b", running=1, queued={1: 3}),
+        host("c", running=2),
+        host("d", installed=(CODER,), loaded=(CODER,)),
+    )  # idle but lacks the model
     assert Router("least_connections").route(request(), s).host == "c"
 
 

@@ -11,12 +11,44 @@ import sollol.router
 
 PACKAGE = Path(sollol.router.__file__).parent
 SOURCES = sorted(PACKAGE.glob("*.py"))
-FORBIDDEN_MODULES = {"flask", "celery", "kombu", "redis", "requests", "httpx", "aiohttp", "socket",
-                     "os", "time", "datetime", "subprocess", "threading", "asyncio", "logging",
-                     "sollol.api", "sollol.workers", "sollol.state", "sollol.sim", "sollol.config"}
+FORBIDDEN_MODULES = {
+    "flask",
+    "celery",
+    "kombu",
+    "redis",
+    "requests",
+    "httpx",
+    "aiohttp",
+    "socket",
+    "os",
+    "time",
+    "datetime",
+    "subprocess",
+    "threading",
+    "asyncio",
+    "logging",
+    "sollol.api",
+    "sollol.workers",
+    "sollol.state",
+    "sollol.sim",
+    "sollol.config",
+}
 # random.Random (a generator passed in) is fine; the module-level functions share global state
-GLOBAL_RANDOM = {"random", "randint", "randrange", "choice", "choices", "shuffle", "sample",
-                 "uniform", "gauss", "seed", "getrandbits", "expovariate", "lognormvariate"}
+GLOBAL_RANDOM = {
+    "random",
+    "randint",
+    "randrange",
+    "choice",
+    "choices",
+    "shuffle",
+    "sample",
+    "uniform",
+    "gauss",
+    "seed",
+    "getrandbits",
+    "expovariate",
+    "lognormvariate",
+}
 
 
 def _imports(tree: ast.AST) -> list[str]:
@@ -37,8 +69,8 @@ def test_router_imports_no_io_clock_or_environment(path: Path) -> None:
     for name in _imports(tree):
         root = name.split(".")[0]
         assert root not in FORBIDDEN_MODULES and not any(
-            name == m or name.startswith(m + ".") for m in FORBIDDEN_MODULES), (
-            f"{path.name} imports {name}")
+            name == m or name.startswith(m + ".") for m in FORBIDDEN_MODULES
+        ), f"{path.name} imports {name}"
         assert name not in {f"random.{f}" for f in GLOBAL_RANDOM}, f"{path.name}: {name}"
 
 
@@ -49,11 +81,13 @@ def test_router_never_calls_the_global_rng_or_open(path: Path) -> None:
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             if node.value.id == "random":
                 assert node.attr not in GLOBAL_RANDOM, (
-                    f"{path.name}:{node.lineno} random.{node.attr}")
+                    f"{path.name}:{node.lineno} random.{node.attr}"
+                )
             assert (node.value.id, node.attr) != ("os", "environ"), f"{path.name}:{node.lineno}"
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             assert node.func.id not in {"open", "print", "input"}, (
-                f"{path.name}:{node.lineno} calls {node.func.id}()")
+                f"{path.name}:{node.lineno} calls {node.func.id}()"
+            )
 
 
 def test_the_rule_catches_offenders() -> None:
@@ -64,8 +98,21 @@ def test_the_rule_catches_offenders() -> None:
 
 
 def test_public_api_is_exported() -> None:
-    for name in ("analyse_request", "Router", "STRATEGIES", "NoHostAvailable", "RoutingError",
-                 "TimingSample", "update_stats", "update_output_tokens", "predict_duration_s",
-                 "FleetSnapshot", "HostState", "ModelStats", "RequestProfile", "Decision"):
+    for name in (
+        "analyse_request",
+        "Router",
+        "STRATEGIES",
+        "NoHostAvailable",
+        "RoutingError",
+        "TimingSample",
+        "update_stats",
+        "update_output_tokens",
+        "predict_duration_s",
+        "FleetSnapshot",
+        "HostState",
+        "ModelStats",
+        "RequestProfile",
+        "Decision",
+    ):
         assert name in sollol.router.__all__
         assert hasattr(sollol.router, name)

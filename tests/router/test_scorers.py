@@ -12,91 +12,125 @@ from .fleet import CODER, LLAMA, host, request, stats
 T = Tuning()
 
 
-@pytest.mark.parametrize(("best", "cost", "expected"), [
-    (2.0, 2.0, 1.0),  # the fastest host itself
-    (2.0, 4.0, 0.5),  # twice as slow → half
-    (2.0, 20.0, 0.1),  # ten times as slow
-    (0.0, 0.0, 1.0),  # a zero-cost prediction (empty request) is not a division error
-])
+@pytest.mark.parametrize(
+    ("best", "cost", "expected"),
+    [
+        (2.0, 2.0, 1.0),  # the fastest host itself
+        (2.0, 4.0, 0.5),  # twice as slow → half
+        (2.0, 20.0, 0.1),  # ten times as slow
+        (0.0, 0.0, 1.0),  # a zero-cost prediction (empty request) is not a division error
+    ],
+)
 def test_speed(best: float, cost: float, expected: float) -> None:
     assert s.speed(best, cost) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("h", "expected"), [
-    (host("a", learned={LLAMA: stats(success_rate=0.9)}), 0.9),  # the model's own record
-    (host("a", success_rate=0.7), 0.7),  # no sample for the model: the host-wide rate
-    (host("a", learned={LLAMA: stats(success_rate=0.2, samples=0)}, success_rate=0.8),
-     0.8),  # stats without samples are not evidence
-])
+@pytest.mark.parametrize(
+    ("h", "expected"),
+    [
+        (host("a", learned={LLAMA: stats(success_rate=0.9)}), 0.9),  # the model's own record
+        (host("a", success_rate=0.7), 0.7),  # no sample for the model: the host-wide rate
+        (
+            host("a", learned={LLAMA: stats(success_rate=0.2, samples=0)}, success_rate=0.8),
+            0.8,
+        ),  # stats without samples are not evidence
+    ],
+)
 def test_success(h: HostState, expected: float) -> None:
     assert s.success(h, LLAMA) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("health", "circuit", "expected"), [
-    ("healthy", "closed", 1.0),
-    ("degraded", "closed", T.degraded_factor),
-    ("healthy", "half_open", T.half_open_factor),  # probing after failures
-    ("degraded", "half_open", T.degraded_factor * T.half_open_factor),  # both penalties
-])
+@pytest.mark.parametrize(
+    ("health", "circuit", "expected"),
+    [
+        ("healthy", "closed", 1.0),
+        ("degraded", "closed", T.degraded_factor),
+        ("healthy", "half_open", T.half_open_factor),  # probing after failures
+        ("degraded", "half_open", T.degraded_factor * T.half_open_factor),  # both penalties
+    ],
+)
 def test_health(health: str, circuit: str, expected: float) -> None:
     assert s.health(host("a", health=health, circuit=circuit), T) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("needs_gpu", "tags", "expected"), [
-    (False, ("cpu",), 1.0),  # a light request may run on a CPU box
-    (True, ("gpu",), 1.0),
-    (True, ("cpu",), T.cpu_gpu_need_factor),  # a heavy one should not
-])
+@pytest.mark.parametrize(
+    ("needs_gpu", "tags", "expected"),
+    [
+        (False, ("cpu",), 1.0),  # a light request may run on a CPU box
+        (True, ("gpu",), 1.0),
+        (True, ("cpu",), T.cpu_gpu_need_factor),  # a heavy one should not
+    ],
+)
 def test_gpu(needs_gpu: bool, tags: tuple[str, ...], expected: float) -> None:
     assert s.gpu(request(needs_gpu=needs_gpu), host("a", tags=tags), T) == expected
 
 
-@pytest.mark.parametrize(("running", "queued", "slots", "expected"), [
-    (0, 0, 4, 1.0),  # idle
-    (2, 0, 4, 1 / 1.5),  # half full: occupancy ½
-    (4, 0, 4, 0.5),  # full
-    (4, 4, 4, 1 / 3),  # full with as many waiting: occupancy 2
-    (1, 0, 1, 0.5),  # a one-slot CPU box with one request is full too
-])
+@pytest.mark.parametrize(
+    ("running", "queued", "slots", "expected"),
+    [
+        (0, 0, 4, 1.0),  # idle
+        (2, 0, 4, 1 / 1.5),  # half full: occupancy ½
+        (4, 0, 4, 0.5),  # full
+        (4, 4, 4, 1 / 3),  # full with as many waiting: occupancy 2
+        (1, 0, 1, 0.5),  # a one-slot CPU box with one request is full too
+    ],
+)
 def test_load(running: int, queued: int, slots: int, expected: float) -> None:
     h = host("a", running=running, queued={5: queued}, slots=slots)
     assert s.load(h) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("priority", "running", "relative_speed", "expected"), [
-    (10, 4, 1.0, 1.0),  # critical requests are never steered away
-    (1, 0, 1.0, 1.0),  # an idle host is free for anyone
-    (1, 4, 1.0, 0.5),  # p1 on the busy fastest host: the largest penalty, ½
-    (1, 4, 0.5, 0.75),  # … half as much on a host half as fast
-    (5, 4, 1.0, 1 - 0.5 * (5 / 9)),  # p5 sits in between: u = 4/9, 1 − u = 5/9
-    (1, 2, 1.0, 0.75),  # half busy → half the penalty
-])
+@pytest.mark.parametrize(
+    ("priority", "running", "relative_speed", "expected"),
+    [
+        (10, 4, 1.0, 1.0),  # critical requests are never steered away
+        (1, 0, 1.0, 1.0),  # an idle host is free for anyone
+        (1, 4, 1.0, 0.5),  # p1 on the busy fastest host: the largest penalty, ½
+        (1, 4, 0.5, 0.75),  # … half as much on a host half as fast
+        (5, 4, 1.0, 1 - 0.5 * (5 / 9)),  # p5 sits in between: u = 4/9, 1 − u = 5/9
+        (1, 2, 1.0, 0.75),  # half busy → half the penalty
+    ],
+)
 def test_priority(priority: int, running: int, relative_speed: float, expected: float) -> None:
     h = host("a", running=running, slots=4)
     assert s.priority(request(priority=priority), h, relative_speed) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("task", "tags", "expected"), [
-    ("code", frozenset({"gpu", "code"}), 1.0),  # the specialist for its specialty
-    ("code", frozenset({"gpu"}), 0.9),  # a generalist
-    ("chat", frozenset({"gpu", "code"}), 0.8),  # keep the code box for code
-    ("chat", frozenset({"gpu"}), 0.9),
-])
+@pytest.mark.parametrize(
+    ("task", "tags", "expected"),
+    [
+        ("code", frozenset({"gpu", "code"}), 1.0),  # the specialist for its specialty
+        ("code", frozenset({"gpu"}), 0.9),  # a generalist
+        ("chat", frozenset({"gpu", "code"}), 0.8),  # keep the code box for code
+        ("chat", frozenset({"gpu"}), 0.9),
+    ],
+)
 def test_specialization(task: str, tags: frozenset[str], expected: float) -> None:
     assert s.specialization(task, tags) == expected
 
 
-@pytest.mark.parametrize(("h", "expected"), [
-    (host("a", installed=(CODER,), loaded=(CODER,)), 1.0),  # resident: nothing to load
-    (host("a", installed=(LLAMA, CODER), loaded=(LLAMA,), vram_mb=24576.0),
-     0.5 + 0.5 * (24576 - 2000 - 4700) / 24576),  # fits beside llama: more room, higher
-    (host("a", installed=(LLAMA, CODER), loaded=(LLAMA,), vram_mb=6000.0),
-     0.2),  # does not fit in VRAM → would evict
-    (host("a", installed=(LLAMA, CODER), loaded=(LLAMA,), max_loaded_models=1),
-     0.2),  # the model slots are full → would evict
-    (host("a", installed=(LLAMA, CODER), loaded=(LLAMA,), vram_mb=0.0, tags=("cpu",)),
-     0.5),  # CPU box: VRAM unknown, a model slot is free
-])
+@pytest.mark.parametrize(
+    ("h", "expected"),
+    [
+        (host("a", installed=(CODER,), loaded=(CODER,)), 1.0),  # resident: nothing to load
+        (
+            host("a", installed=(LLAMA, CODER), loaded=(LLAMA,), vram_mb=24576.0),
+            0.5 + 0.5 * (24576 - 2000 - 4700) / 24576,
+        ),  # fits beside llama: more room, higher
+        (
+            host("a", installed=(LLAMA, CODER), loaded=(LLAMA,), vram_mb=6000.0),
+            0.2,
+        ),  # does not fit in VRAM → would evict
+        (
+            host("a", installed=(LLAMA, CODER), loaded=(LLAMA,), max_loaded_models=1),
+            0.2,
+        ),  # the model slots are full → would evict
+        (
+            host("a", installed=(LLAMA, CODER), loaded=(LLAMA,), vram_mb=0.0, tags=("cpu",)),
+            0.5,
+        ),  # CPU box: VRAM unknown, a model slot is free
+    ],
+)
 def test_headroom(h: HostState, expected: float) -> None:
     assert s.headroom(h, CODER) == pytest.approx(expected)
 
@@ -106,13 +140,15 @@ def test_weights_are_exponents_in_factor_order_summing_to_one() -> None:
     assert Weights.__dataclass_fields__.keys() == set(s.FACTORS)
     assert list(Weights.__dataclass_fields__) == list(s.FACTORS)
     assert sum(Weights().exponents()) == pytest.approx(1.0)
-    assert Weights(speed=2, success=0, health=0, gpu=0, load=0, priority=0, specialization=0,
-                   headroom=2).exponents() == (0.5, 0, 0, 0, 0, 0, 0, 0.5)
+    assert Weights(
+        speed=2, success=0, health=0, gpu=0, load=0, priority=0, specialization=0, headroom=2
+    ).exponents() == (0.5, 0, 0, 0, 0, 0, 0, 0.5)
 
 
 def test_weights_must_be_non_negative_with_a_positive_sum() -> None:
     with pytest.raises(ValueError, match="weights"):
         Weights(speed=-1)
     with pytest.raises(ValueError, match="weights"):
-        Weights(speed=0, success=0, health=0, gpu=0, load=0, priority=0, specialization=0,
-                headroom=0)
+        Weights(
+            speed=0, success=0, health=0, gpu=0, load=0, priority=0, specialization=0, headroom=0
+        )

@@ -27,17 +27,21 @@ EMBED = {"size_mb": 300, "load_s": 0.5, "embed_dim": 64, "embed_tps": 8000}
 def make_profile(nodes: list[dict[str, Any]], time_scale: float = TIME_SCALE) -> FleetProfile:
     """A validated profile whose nodes listen on free ports (port 0, resolved at start)."""
     profile = parse_profile({"time_scale": time_scale, "nodes": nodes})
-    return dataclasses.replace(profile, nodes=tuple(dataclasses.replace(n, port=0)
-                                                    for n in profile.nodes))
+    return dataclasses.replace(
+        profile, nodes=tuple(dataclasses.replace(n, port=0) for n in profile.nodes)
+    )
 
 
 def node(name: str, **overrides: Any) -> dict[str, Any]:
     """A GPU node with a chat model (loaded), a coder model and an embedder installed."""
-    spec: dict[str, Any] = {"name": name, "vram_mb": 24576, "num_parallel": 4,
-                            "max_loaded_models": 3,
-                            "models": {"llama3.2": CHAT, "qwen2.5-coder:7b": CODER,
-                                       "nomic-embed-text": EMBED},
-                            "loaded": ["llama3.2"]}
+    spec: dict[str, Any] = {
+        "name": name,
+        "vram_mb": 24576,
+        "num_parallel": 4,
+        "max_loaded_models": 3,
+        "models": {"llama3.2": CHAT, "qwen2.5-coder:7b": CODER, "nomic-embed-text": EMBED},
+        "loaded": ["llama3.2"],
+    }
     spec.update(overrides)
     return spec
 
@@ -60,8 +64,9 @@ def start_fleet() -> Iterator[Callable[..., SimFleet]]:
     """Start a fleet from node dicts for one test; stopped at the end whatever happens."""
     started: list[SimFleet] = []
 
-    def start(*nodes: dict[str, Any], time_scale: float = TIME_SCALE,
-              control: bool = True) -> SimFleet:
+    def start(
+        *nodes: dict[str, Any], time_scale: float = TIME_SCALE, control: bool = True
+    ) -> SimFleet:
         f = SimFleet(make_profile(list(nodes), time_scale), control_port=0 if control else None)
         started.append(f.start())
         return f

@@ -11,8 +11,11 @@ import pytest
 from sollol.sim import REQUEST_ID_HEADER, SimFleet
 from tests.sim.conftest import get_json, make_profile, node, wait_for
 
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}],
-        "options": {"num_predict": 40}}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "options": {"num_predict": 40},
+}
 
 
 @pytest.fixture
@@ -58,8 +61,9 @@ def test_error_mid_stream_is_a_final_error_line_on_a_200_stream(sim: SimFleet, b
     assert received and not any(c.done for c in received)
 
 
-def test_crash_mid_stream_drops_the_connection_without_a_final_line(sim: SimFleet,
-                                                                     bad: ollama.Client):
+def test_crash_mid_stream_drops_the_connection_without_a_final_line(
+    sim: SimFleet, bad: ollama.Client
+):
     control(sim, "/nodes/bad/fault", mode="crash_mid_stream")
     received = []
     with pytest.raises(httpx.RemoteProtocolError):
@@ -134,19 +138,32 @@ def test_profile_failure_rates_are_seeded_and_counted(start_fleet):
 
 def test_request_ids_are_counted_per_node_and_duplicates_reported(sim: SimFleet):
     for name in ("ok", "ok", "bad"):
-        r = httpx.post(sim.urls[name] + "/api/generate", headers={REQUEST_ID_HEADER: "req-1"},
-                       json={"model": "llama3.2", "prompt": "x", "stream": False,
-                             "options": {"num_predict": 1}})
+        r = httpx.post(
+            sim.urls[name] + "/api/generate",
+            headers={REQUEST_ID_HEADER: "req-1"},
+            json={
+                "model": "llama3.2",
+                "prompt": "x",
+                "stream": False,
+                "options": {"num_predict": 1},
+            },
+        )
         assert r.status_code == 200
     control(sim, "/nodes/bad/fault", mode="error")
-    httpx.post(sim.urls["bad"] + "/api/generate", headers={REQUEST_ID_HEADER: "req-2"},
-               json={"model": "llama3.2", "prompt": "x"})
+    httpx.post(
+        sim.urls["bad"] + "/api/generate",
+        headers={REQUEST_ID_HEADER: "req-2"},
+        json={"model": "llama3.2", "prompt": "x"},
+    )
     per_node = httpx.get(sim.urls["ok"] + "/_sim/requests").json()
     assert per_node["requests"]["req-1"] == {"received": 2, "completed": 2}
     fleet_view = get_json(f"{sim.control_url}/requests")
     assert fleet_view["requests"]["req-1"]["completed"] == 3
-    assert fleet_view["requests"]["req-2"] == {"received": 1, "completed": 0,
-                                               "nodes": {"bad": {"received": 1, "completed": 0}}}
+    assert fleet_view["requests"]["req-2"] == {
+        "received": 1,
+        "completed": 0,
+        "nodes": {"bad": {"received": 1, "completed": 0}},
+    }
     assert fleet_view["duplicates"] == ["req-1"]
 
 

@@ -36,8 +36,11 @@ def test_stopping_the_fleet_leaves_no_sockets_or_threads_behind():
     ports = {int(u.rsplit(":", 1)[1]) for u in fleet.urls.values()}
     control = int(str(fleet.control_url).rsplit(":", 1)[1])
     assert ports | {control} <= _listening_ports()
-    with httpx.stream("POST", fleet.urls["a"] + "/api/generate", json={
-            "model": "llama3.2", "prompt": "x", "options": {"num_predict": 1_000_000}}) as r:
+    with httpx.stream(
+        "POST",
+        fleet.urls["a"] + "/api/generate",
+        json={"model": "llama3.2", "prompt": "x", "options": {"num_predict": 1_000_000}},
+    ) as r:
         _held = start_reading(r)  # a stream in flight while stopping
         fleet.stop()
     assert not (ports | {control}) & _listening_ports()
@@ -79,9 +82,23 @@ def _free_port_pair() -> int:
 def test_cli_prints_the_table_then_ready_and_exits_0_on_sigterm():
     base = _free_port_pair()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sollol.sim", "--nodes", "2", "--base-port", str(base),
-         "--time-scale", "0.05"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [
+            sys.executable,
+            "-m",
+            "sollol.sim",
+            "--nodes",
+            "2",
+            "--base-port",
+            str(base),
+            "--time-scale",
+            "0.05",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         lines = []
         deadline = time.monotonic() + 30
@@ -120,8 +137,9 @@ def test_cli_parser_accepts_the_compose_command():
 @pytest.mark.parametrize("path", sorted((ROOT / "deploy" / "sim").glob("*.yaml")))
 def test_shipped_profiles_start(path: Path):
     profile = load_profile(path, time_scale=0.01)
-    profile = dataclasses.replace(profile, nodes=tuple(dataclasses.replace(n, port=0)
-                                                       for n in profile.nodes))
+    profile = dataclasses.replace(
+        profile, nodes=tuple(dataclasses.replace(n, port=0) for n in profile.nodes)
+    )
     with SimFleet(profile) as fleet:
         for name, url in fleet.urls.items():
             tags = httpx.get(url + "/api/tags").json()["models"]

@@ -20,22 +20,35 @@ def client(url: str) -> Iterator[ollama.Client]:
 
 
 def test_chat_non_stream_has_message_and_integer_metrics(client: ollama.Client):
-    r = client.chat(model="llama3.2", messages=[{"role": "user", "content": "Why blue?"}],
-                    options={"num_predict": 12})
+    r = client.chat(
+        model="llama3.2",
+        messages=[{"role": "user", "content": "Why blue?"}],
+        options={"num_predict": 12},
+    )
     assert r.done and r.done_reason == "length"
     assert r.message.role == "assistant" and r.message.content
     assert r.model == "llama3.2"  # echoed as sent, not normalized
     assert r.eval_count == 12
-    for metric in ("total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
-                   "eval_duration"):
+    for metric in (
+        "total_duration",
+        "load_duration",
+        "prompt_eval_count",
+        "prompt_eval_duration",
+        "eval_duration",
+    ):
         assert isinstance(getattr(r, metric), int) and getattr(r, metric) > 0, metric
     assert r.total_duration >= r.eval_duration
 
 
 def test_chat_stream_sends_one_token_per_chunk_then_done(client: ollama.Client):
-    chunks = list(client.chat(model="llama3.2", stream=True,
-                              messages=[{"role": "user", "content": "count"}],
-                              options={"num_predict": 7}))
+    chunks = list(
+        client.chat(
+            model="llama3.2",
+            stream=True,
+            messages=[{"role": "user", "content": "count"}],
+            options={"num_predict": 7},
+        )
+    )
     assert [c.done for c in chunks] == [False] * 7 + [True]
     assert all(c.message.content for c in chunks[:-1])
     assert chunks[-1].message.content == "" and chunks[-1].eval_count == 7
@@ -63,23 +76,46 @@ def test_model_names_match_case_insensitively_with_latest_default(client: ollama
     assert r.model == "LLAMA3.2:Latest"
 
 
-@pytest.mark.parametrize(("call", "status", "message"), [
-    # wording differs per endpoint (ollama-api.md §4)
-    (lambda c: c.chat(model="nope", messages=[{"role": "user", "content": "x"}]), 404,
-     "model 'nope' not found"),
-    (lambda c: c.generate(model="nope", prompt="x"), 404, "model 'nope' not found"),
-    (lambda c: c.embed(model="nope", input="x"), 404,
-     'model "nope" not found, try pulling it first'),
-    (lambda c: c.embeddings(model="nope", prompt="x"), 404,
-     'model "nope" not found, try pulling it first'),
-    (lambda c: c.show("nope"), 404, "model 'nope:latest' not found"),
-    (lambda c: c.chat(model="nomic-embed-text", messages=[{"role": "user", "content": "x"}]), 400,
-     '"nomic-embed-text" does not support chat'),
-    (lambda c: c.generate(model="nomic-embed-text", prompt="x"), 400,
-     '"nomic-embed-text" does not support generate'),
-    (lambda c: c.chat(model="llama3.2", messages=[{"role": "user", "content": "x"}], think=True),
-     400, '"llama3.2" does not support thinking'),
-])
+@pytest.mark.parametrize(
+    ("call", "status", "message"),
+    [
+        # wording differs per endpoint (ollama-api.md §4)
+        (
+            lambda c: c.chat(model="nope", messages=[{"role": "user", "content": "x"}]),
+            404,
+            "model 'nope' not found",
+        ),
+        (lambda c: c.generate(model="nope", prompt="x"), 404, "model 'nope' not found"),
+        (
+            lambda c: c.embed(model="nope", input="x"),
+            404,
+            'model "nope" not found, try pulling it first',
+        ),
+        (
+            lambda c: c.embeddings(model="nope", prompt="x"),
+            404,
+            'model "nope" not found, try pulling it first',
+        ),
+        (lambda c: c.show("nope"), 404, "model 'nope:latest' not found"),
+        (
+            lambda c: c.chat(model="nomic-embed-text", messages=[{"role": "user", "content": "x"}]),
+            400,
+            '"nomic-embed-text" does not support chat',
+        ),
+        (
+            lambda c: c.generate(model="nomic-embed-text", prompt="x"),
+            400,
+            '"nomic-embed-text" does not support generate',
+        ),
+        (
+            lambda c: c.chat(
+                model="llama3.2", messages=[{"role": "user", "content": "x"}], think=True
+            ),
+            400,
+            '"llama3.2" does not support thinking',
+        ),
+    ],
+)
 def test_errors_carry_ollamas_status_and_wording(client: ollama.Client, call, status, message):
     with pytest.raises(ollama.ResponseError) as err:
         call(client)
@@ -106,8 +142,10 @@ def test_legacy_embeddings_are_not_normalized(client: ollama.Client):
 def test_embeddings_are_identical_across_nodes(fleet: SimFleet):
     a_url, b_url = fleet.urls["node-a"], fleet.urls["node-b"]
     with ollama.Client(host=a_url) as a, ollama.Client(host=b_url) as b:
-        assert (a.embed(model="nomic-embed-text", input="route me").embeddings
-                == b.embed(model="Nomic-Embed-Text:latest", input="route me").embeddings)
+        assert (
+            a.embed(model="nomic-embed-text", input="route me").embeddings
+            == b.embed(model="Nomic-Embed-Text:latest", input="route me").embeddings
+        )
 
 
 def test_list_show_and_ps_parse_in_the_client(client: ollama.Client):
@@ -129,8 +167,9 @@ def test_load_only_and_unload_answer_single_objects(start_fleet):
         assert loaded.done_reason == "load"
         assert "qwen2.5-coder:7b" in [m.model for m in c.ps().models]
         # stream unset (= stream) still answers one JSON object for load/unload
-        r = httpx.post(f.urls["solo"] + "/api/chat", json={"model": "qwen2.5-coder:7b",
-                                                           "keep_alive": 0})
+        r = httpx.post(
+            f.urls["solo"] + "/api/chat", json={"model": "qwen2.5-coder:7b", "keep_alive": 0}
+        )
         assert r.headers["content-type"] == "application/json; charset=utf-8"
         assert r.json()["done_reason"] == "unload" and r.json()["message"]["content"] == ""
         assert "qwen2.5-coder:7b" not in [m.model for m in c.ps().models]

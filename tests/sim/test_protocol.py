@@ -19,31 +19,50 @@ from sollol.sim.residency import LoadConfig, default_num_ctx
 from sollol.sim.textgen import plan_tokens
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("0", 0.0), ("5m", 300.0), ("1h30m", 5400.0), ("-1m", -60.0), ("1.5s", 1.5),
-    ("250ms", 0.25), ("10us", 1e-5), ("2h45m30.5s", 9930.5),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("0", 0.0),
+        ("5m", 300.0),
+        ("1h30m", 5400.0),
+        ("-1m", -60.0),
+        ("1.5s", 1.5),
+        ("250ms", 0.25),
+        ("10us", 1e-5),
+        ("2h45m30.5s", 9930.5),
+    ],
+)
 def test_go_durations_parse_like_time_parse_duration(text, seconds):
     assert math.isclose(parse_go_duration(text), seconds)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("3600", 'time: missing unit in duration "3600"'),  # Ollama answers 400 with this
-    ("abc", 'time: invalid duration "abc"'),
-    ("5 m", 'time: invalid duration "5 m"'),
-    ("", 'time: invalid duration ""'),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("3600", 'time: missing unit in duration "3600"'),  # Ollama answers 400 with this
+        ("abc", 'time: invalid duration "abc"'),
+        ("5 m", 'time: invalid duration "5 m"'),
+        ("", 'time: invalid duration ""'),
+    ],
+)
 def test_bad_go_durations_are_refused_in_gos_words(text, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_go_duration(text)
 
 
-@pytest.mark.parametrize(("value", "seconds"), [
-    (None, 300.0),  # absent: the node default (OLLAMA_KEEP_ALIVE)
-    (0, 0.0), ("0", 0.0),  # unload right after the request
-    (90, 90.0), (2.5, 2.5), ("10m", 600.0),
-    (-1, math.inf), ("-1m", math.inf),  # negative: forever
-])
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (None, 300.0),  # absent: the node default (OLLAMA_KEEP_ALIVE)
+        (0, 0.0),
+        ("0", 0.0),  # unload right after the request
+        (90, 90.0),
+        (2.5, 2.5),
+        ("10m", 600.0),
+        (-1, math.inf),
+        ("-1m", math.inf),  # negative: forever
+    ],
+)
 def test_keep_alive_values(value, seconds):
     assert parse_keep_alive(value, default_s=300.0) == seconds
 
@@ -61,12 +80,14 @@ def test_created_at_trims_trailing_zeros_of_nanoseconds():
 
 
 def test_local_times_carry_an_offset_or_z():
-    assert re.fullmatch(r"2025-10-\d\dT\d\d:\d\d:20\.5(Z|[+-]\d\d:\d\d)",
-                        rfc3339_local(1_760_000_000_500_000_000))
+    assert re.fullmatch(
+        r"2025-10-\d\dT\d\d:\d\d:20\.5(Z|[+-]\d\d:\d\d)", rfc3339_local(1_760_000_000_500_000_000)
+    )
 
 
-@pytest.mark.parametrize(("vram_mb", "ctx"), [(0, 4096), (12288, 4096), (24576, 32768),
-                                               (49152, 262144)])
+@pytest.mark.parametrize(
+    ("vram_mb", "ctx"), [(0, 4096), (12288, 4096), (24576, 32768), (49152, 262144)]
+)
 def test_default_context_follows_ollamas_vram_tiers(vram_mb, ctx):
     assert default_num_ctx(vram_mb) == ctx
 
@@ -88,7 +109,8 @@ def test_token_plans_are_exact_with_num_predict_and_seeded_without():
 
 
 def test_chat_prompt_tokens_count_roles_and_contents():
-    text = physics.chat_prompt_text([{"role": "system", "content": "be brief"},
-                                     {"role": "user", "content": "hello"}])
+    text = physics.chat_prompt_text(
+        [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]
+    )
     assert text == "system: be brief\nuser: hello"
     assert physics.count_tokens(text) == 7

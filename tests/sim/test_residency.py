@@ -66,8 +66,10 @@ def test_one_slot_makes_the_second_request_wait_for_the_first(start_fleet):
     with httpx.stream("POST", url + "/api/generate", json=endless, timeout=30) as first:
         _held = start_reading(first)  # the first request holds the only slot
         t, second = in_background(generate, url, options={"num_predict": 5})
-        wait_for(lambda: f.state("n")["models"]["llama3.2:latest"]["waiting"] == 1,
-                 what="the second request to wait for the slot")
+        wait_for(
+            lambda: f.state("n")["models"]["llama3.2:latest"]["waiting"] == 1,
+            what="the second request to wait for the slot",
+        )
         time.sleep(HOLD_S)
     t.join(30)  # leaving the stream disconnected the first request and freed the slot
     final = second["result"]
@@ -78,8 +80,9 @@ def test_one_slot_makes_the_second_request_wait_for_the_first(start_fleet):
 
 
 def test_concurrent_requests_share_throughput_sublinearly(start_fleet):
-    f = start_fleet(node("n", num_parallel=4, models={"llama3.2": {**CHAT, "gen_tps": 100}}),
-                    time_scale=0.2)  # 150 tokens = 1.5 s profile = 300 ms real alone
+    f = start_fleet(
+        node("n", num_parallel=4, models={"llama3.2": {**CHAT, "gen_tps": 100}}), time_scale=0.2
+    )  # 150 tokens = 1.5 s profile = 300 ms real alone
     url = f.urls["n"]
     alone = generate(url, options={"num_predict": 150})["eval_duration"]
     threads = [in_background(generate, url, options={"num_predict": 150}) for _ in range(4)]
@@ -116,8 +119,10 @@ def test_eviction_waits_for_the_victims_in_flight_request(start_fleet):
     with httpx.stream("POST", url + "/api/generate", json=endless, timeout=30) as busy:
         _held = start_reading(busy)
         t, coder = in_background(generate, url, "qwen2.5-coder:7b", options={"num_predict": 1})
-        wait_for(lambda: f.state("n")["models"]["llama3.2:latest"]["state"] == "unloading",
-                 what="llama to be chosen for eviction")
+        wait_for(
+            lambda: f.state("n")["models"]["llama3.2:latest"]["state"] == "unloading",
+            what="llama to be chosen for eviction",
+        )
         assert ps_names(url) == ["llama3.2:latest"]  # still resident while it works
         time.sleep(HOLD_S)
     t.join(30)
@@ -155,13 +160,20 @@ def test_client_disconnect_cancels_generation_and_frees_the_slot(start_fleet):
 
 def test_busy_503_when_the_pending_load_queue_is_full(start_fleet):
     # time_scale 0.06: the slow load takes 1.5 s, ample for the steps below on a busy machine
-    f = start_fleet(node("n", max_queue=1, models={"llama3.2": CHAT, "slow": SLOW_LOAD,
-                                                   "nomic-embed-text": EMBED}), time_scale=0.06)
+    f = start_fleet(
+        node(
+            "n",
+            max_queue=1,
+            models={"llama3.2": CHAT, "slow": SLOW_LOAD, "nomic-embed-text": EMBED},
+        ),
+        time_scale=0.06,
+    )
     url = f.urls["n"]
     loading, _ = in_background(generate, url, "slow", options={"num_predict": 1})
     wait_for(lambda: f.state("n")["loading"] == "slow:latest", what="the slow load to start")
-    queued, queued_out = in_background(post, url, "/api/embed",
-                                       {"model": "nomic-embed-text", "input": "x"})
+    queued, queued_out = in_background(
+        post, url, "/api/embed", {"model": "nomic-embed-text", "input": "x"}
+    )
     wait_for(lambda: f.state("n")["pending"] == 1, what="a request to queue behind the load")
     r = post(url, "/api/embed", {"model": "nomic-embed-text", "input": "y"})
     assert r.status_code == 503

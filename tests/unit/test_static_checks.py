@@ -1,5 +1,5 @@
-"""The linters are part of the test suite: ruff over the code base, strict mypy over sollol/router
-and sollol/api (and what they import). A type error here has already hidden a real bug once."""
+"""The linters are part of the test suite: ruff over the code base, strict mypy over the package
+(pyproject's [tool.mypy] lists what is still excluded). A type error has already hidden a real bug once."""
 
 from __future__ import annotations
 

@@ -78,6 +78,15 @@ class SOLLOLConfig:
     aging_interval_s: float = 2.0
     aging_step_s: float = 10.0  # queued this long: promoted one priority level
     reroute_interval_s: float = 3.0
+    # --- batch embeddings: jobs, results, scatter-gather (sollol/state/batch.py) ---------------
+    default_embed_model: str = "nomic-embed-text"  # /api/embed/batch without "model"
+    batch_priority: int = 2  # 1..10: chunks queue behind interactive requests (default 5)
+    batch_result_ttl_s: int = 86_400  # docs and vectors expire this long after the last change
+    batch_max_docs: int = 1_000_000  # docs per job
+    batch_max_bytes: int = 1024 * 1024 * 1024  # upload size of one job (JSON or NDJSON)
+    batch_max_jobs_queued: int = 64  # unfinished jobs at once; beyond: 429
+    batch_chunk_retries: int = 3  # a failed chunk runs again on another host this many times
+    scatter_threshold: int = 64  # /api/embed and /v1/embeddings inputs above which hosts share it
     # --- circuit breaker per host -------------------------------------------------------------
     circuit_failures_to_open: int = 3  # consecutive host failures that open the circuit
     circuit_open_s: float = 10.0  # open this long, then half-open (probes and a slow ramp)

@@ -8,6 +8,7 @@ No other module reads ``os.environ``; everything asks for a :class:`SOLLOLConfig
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import types
 import typing
@@ -26,12 +27,21 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class SOLLOLConfig:
-    """Every tunable of gateway, workers, beat and CLI. Units are in the names (_s, _ms, _bytes)."""
+    """Every tunable of gateway, workers, beat and CLI. Units are in the names (_s, _ms, _bytes).
+
+    The original SOLLOL's field names are accepted too (``gateway_port=8000``,
+    ``routing_strategy="performance"``, ``autobatch_interval=30``…) and mapped onto these
+    settings by :mod:`sollol.compat`, whose table lists every one.
+    """
 
     # --- connections -------------------------------------------------------------------------
     redis_url: str = ""  # empty: `sollol up` starts an embedded redis-server
+    # master name the sentinels monitor, when redis_url lists sentinels (sentinel://h:26379;…)
+    redis_sentinel_master: str = "mymaster"
     ollama_url: str = "http://127.0.0.1:11434"  # the worker's local Ollama
     host_name: str = ""  # worker's host/queue name; empty: taken from `-Q`
+    # Ollama servers `sollol up` / SOLLOL.start() run a worker for: "host:port", URL or "name=URL"
+    hosts: tuple[str, ...] = ()
     # --- gateway -------------------------------------------------------------------------------
     bind: str = "127.0.0.1"
     port: int = 8000
@@ -49,6 +59,14 @@ class SOLLOLConfig:
     broker_wait_s: float = 3.0  # how long a publish waits for Redis (a restart) before a 503
     max_queue_per_host: int = 256
     max_queue_total: int = 2048
+    max_attempts: int = 3  # hosts tried per request before the error reaches the client
+    retry_backoff_s: float = 0.05  # failover waits up to this x 2^(attempt-1), full jitter
+    embed_timeout_s: float = 60.0  # whole embedding request (chat/generate: request_timeout_s)
+    # --- metrics -------------------------------------------------------------------------------
+    metrics_enabled: bool = True  # /metrics on the gateway
+    metrics_port: int = (
+        0  # also serve the same registry on this port (the original's 9090); 0 = off
+    )
     # --- workers -------------------------------------------------------------------------------
     worker_slots: int = 4  # concurrent requests a worker sends to its Ollama (= num_parallel)
     worker_vram_mb: int = 0  # GPU memory of the box; 0 = unknown (Ollama's API does not report it)
@@ -78,6 +96,11 @@ class SOLLOLConfig:
     aging_interval_s: float = 2.0
     aging_step_s: float = 10.0  # queued this long: promoted one priority level
     reroute_interval_s: float = 3.0
+    # batch embeddings (/api/embed/batch): beat cuts queued docs into chunks every interval
+    autobatch_enabled: bool = True
+    autobatch_interval_s: float = 5.0
+    autobatch_min_batch_size: int = 1  # docs queued before a cycle starts a chunk
+    autobatch_max_batch_size: int = 100  # docs per chunk at most
     # --- batch embeddings: jobs, results, scatter-gather (sollol/state/batch.py) ---------------
     default_embed_model: str = "nomic-embed-text"  # /api/embed/batch without "model"
     batch_priority: int = 2  # 1..10: chunks queue behind interactive requests (default 5)
@@ -109,18 +132,43 @@ class SOLLOLConfig:
             raise ConfigError(f"worker_slots must be >= 1, got {self.worker_slots}")
         if not 0 < self.ewma_alpha <= 1:
             raise ConfigError(f"ewma_alpha must be in (0, 1], got {self.ewma_alpha}")
+        if self.max_attempts < 1:
+            raise ConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
 
     def replace(self, **changes: Any) -> SOLLOLConfig:
         """A copy with ``changes`` applied (validated like the original)."""
-        return dataclasses.replace(self, **changes)
+        from sollol.compat import to_native
+
+        return dataclasses.replace(self, **to_native(changes))
 
     def key(self, *parts: object) -> str:
         """A Redis key under the configured prefix: ``key("host", "a")`` → ``sollol:host:a``."""
         return self.key_prefix + ":".join(str(p) for p in parts)
 
 
+def _accept_original_names(init: Any) -> Any:
+    """Wrap the dataclass ``__init__`` so the original SOLLOL's field names work (sollol.compat)."""
+
+    @functools.wraps(init)
+    def __init__(self: SOLLOLConfig, *args: Any, **kwargs: Any) -> None:
+        from sollol.compat import to_native
+
+        init(self, *args, **to_native(kwargs))
+
+    return __init__
+
+
+setattr(SOLLOLConfig, "__init__", _accept_original_names(SOLLOLConfig.__init__))  # noqa: B010
+
+
+def _split(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 def _coerce(name: str, raw: str, typ: Any) -> Any:
     origin = typing.get_origin(typ)
+    if origin is tuple:
+        return _split(raw)
     if origin in (typing.Union, types.UnionType):
         typ = next(a for a in typing.get_args(typ) if a is not type(None))
     try:
@@ -171,7 +219,7 @@ def child_env(cfg: SOLLOLConfig, **settings: object) -> dict[str, str]:
     for f in fields(SOLLOLConfig):
         value = getattr(cfg, f.name)
         if f.name != "extra" and value != getattr(defaults, f.name):
-            env[ENV_PREFIX + f.name.upper()] = str(value)
+            env[ENV_PREFIX + f.name.upper()] = ",".join(value) if f.name == "hosts" else str(value)
     for name, raw in cfg.extra.items():
         env[ENV_PREFIX + name.upper()] = raw
     for name, value in settings.items():

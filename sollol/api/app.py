@@ -60,6 +60,9 @@ def create_app(
     from sollol.api.metrics import init_metrics
 
     app.extensions["sollol"].metrics = init_metrics(app, fleet.views)
+    from sollol.api.live import install_live_config
+
+    install_live_config(app)  # settings changed at run time (update_config) reach this process
     return app
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -28,56 +27,11 @@ from typing import Any
 from sollol.children import spawn
 from sollol.config import SOLLOLConfig, child_env
 from sollol.embedded_redis import EmbeddedRedis
-from sollol.names import InvalidHostName, validate_host_name
+from sollol.hosts import HostSpec, parse_hosts, parse_hosts_file
 
 __all__ = ["HostSpec", "Stack", "parse_hosts_file"]
 
 READY_TIMEOUT_S = 90.0
-
-
-@dataclass(frozen=True)
-class HostSpec:
-    """A host the stack runs a worker for."""
-
-    name: str
-    url: str
-    slots: int = 4
-    vram_mb: int = 0
-    max_loaded_models: int = 3
-    tags: tuple[str, ...] = ()
-
-
-def _host_name_from(addr: str) -> str:
-    name = re.sub(r"[^a-z0-9-]+", "-", addr.lower()).strip("-")
-    return name or "host"
-
-
-def parse_hosts_file(path: str | Path, slots: int = 4) -> list[HostSpec]:
-    """``name url`` lines, or bare ``host:port`` / URL lines (name derived); ``#`` comments."""
-    hosts: list[HostSpec] = []
-    for lineno, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = line.split()
-        if len(parts) > 2:
-            raise ValueError(f"{path}:{lineno}: expected 'name url' or 'host:port', got {raw!r}")
-        addr = parts[-1]
-        url = addr if "://" in addr else f"http://{addr}"
-        if not re.match(r"^https?://[^/]+:\d+", url):
-            url = url.rstrip("/") + ":11434"
-        name = parts[0] if len(parts) == 2 else _host_name_from(addr.split("://")[-1])
-        try:
-            validate_host_name(name)
-        except InvalidHostName as exc:
-            raise ValueError(f"{path}:{lineno}: {exc}") from None
-        hosts.append(HostSpec(name=name, url=url, slots=slots))
-    if not hosts:
-        raise ValueError(f"{path}: no hosts listed")
-    names = [h.name for h in hosts]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{path}: duplicate host names in {names}")
-    return hosts
 
 
 @dataclass
@@ -154,6 +108,8 @@ class Stack:
             self.cfg = self.cfg.replace(redis_url=self.redis.url)
         if self.sim_profile or self.sim_nodes:
             self._start_sim()
+        if not self.hosts and self.cfg.hosts:
+            self.hosts = parse_hosts(self.cfg.hosts, slots=self.cfg.worker_slots)
         if not self.hosts:
             raise ValueError("no hosts: give --hosts FILE, --sim N or --sim-profile FILE")
         for h in self.hosts:
@@ -338,6 +294,16 @@ class Stack:
         if self.redis is not None:
             self.redis.close()
             self.redis = None
+
+    def reconfigure(self, cfg: SOLLOLConfig, restart: tuple[str, ...] = ("beat",)) -> None:
+        """Use ``cfg`` from now on and restart the named children with it (beat reads its
+        schedule only when it starts)."""
+        self.cfg = cfg.replace(redis_url=self.cfg.redis_url) if self.redis else cfg
+        for child in self.children:
+            if child.name in restart:
+                child.stop()
+                child.env = child_env(self.cfg)
+                child.start()
 
     def cleanup_logs(self) -> None:
         shutil.rmtree(self.log_dir, ignore_errors=True)

@@ -9,7 +9,10 @@
      ├── NoHealthyHost               503
      ├── UpstreamError               status from Ollama (4xx/5xx)
      ├── GatewayTimeout              504
-     └── BrokerUnavailable           503     Redis unreachable, Retry-After
+     ├── BrokerUnavailable           503     Redis unreachable, Retry-After
+     ├── BatchJobNotFound            404     batch job unknown or expired
+     ├── PayloadTooLarge             413     batch upload beyond its limits
+     └── TooManyJobs                 429     too many unfinished batch jobs, Retry-After
 
 Views raise these; :func:`register_error_handlers` renders them in the protocol of the blueprint
 that raised them (Ollama ``{"error": "..."}`` or OpenAI ``{"error": {...}}``).
@@ -26,6 +29,7 @@ from werkzeug.exceptions import HTTPException
 __all__ = [
     "BUSY_MESSAGE",
     "BadRequest",
+    "BatchJobNotFound",
     "BrokerUnavailable",
     "FleetBusy",
     "GatewayError",
@@ -34,6 +38,8 @@ __all__ = [
     "ModelNotFound",
     "NoHealthyHost",
     "NotImplementedByGateway",
+    "PayloadTooLarge",
+    "TooManyJobs",
     "UpstreamError",
     "error_body",
     "register_error_handlers",
@@ -97,6 +103,25 @@ class GatewayTimeout(GatewayError):
 class BrokerUnavailable(GatewayError):
     status = 503
     retry_after_s = 2
+
+
+class BatchJobNotFound(GatewayError):
+    """A batch embedding job that does not exist (or expired)."""
+
+    status = 404
+
+
+class PayloadTooLarge(GatewayError):
+    """An upload beyond a configured limit (batch docs or bytes)."""
+
+    status = 413
+
+
+class TooManyJobs(GatewayError):
+    """Too many unfinished batch jobs: retry later."""
+
+    status = 429
+    retry_after_s = 10
 
 
 def is_openai_request() -> bool:

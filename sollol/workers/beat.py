@@ -8,6 +8,7 @@ sollol.health_check   runs ON the host's worker: HEAD /, /api/version, /api/ps; 
 sollol.age_queues     every aging_interval_s: promote messages waiting longer than aging_step_s
 sollol.reroute        every reroute_interval_s: move messages off dead hosts' queues
 sollol.refresh        every metrics_refresh_interval_s: forget hosts whose record expired
+sollol.batch.tick     every autobatch_interval_s: batch embedding rounds (workers/batch.py)
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def register(app: Celery) -> None:
         "aging": every(cfg.aging_interval_s, "sollol.age_queues"),
         "reroute": every(cfg.reroute_interval_s, "sollol.reroute"),
         "refresh": every(cfg.metrics_refresh_interval_s, "sollol.refresh"),
+        "autobatch": every(cfg.autobatch_interval_s, "sollol.batch.tick"),  # workers/batch.py
     }
 
 

@@ -36,6 +36,10 @@ def register(app: Celery) -> None:
         """Run one client request on this worker's Ollama; output goes to the request stream."""
         return run_job(get_context(app.sollol_config), request_id, job)
 
+    from sollol.workers import batch  # embed chunks, chord bodies, the autobatch tick
+
+    batch.register(app)
+
     @signals.worker_ready.connect(weak=False)
     def _on_ready(sender: Any = None, **_: Any) -> None:
         if sender is None or sender.app is not app:

@@ -1,0 +1,112 @@
+"""Autobatch rounds in flight, in Redis: which doc ranges each chord covers and until when.
+
+    batch:rounds      HASH  round id → JSON {"job", "chunks": [[host, start, end]…], "deadline"}
+    batch:tick-lock   STR   held by the one tick that plans rounds (beat and chord bodies race)
+
+A round ends when its chord body runs, or when every doc of its ranges is answered (the body may
+never run: a Redis restart can lose the chord's counter). A round still unanswered past its
+deadline was lost (its messages or results went with Redis): its ranges are scheduled again and
+the docs already answered are skipped when they run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sollol.config import SOLLOLConfig
+from sollol.state.batch import ACTIVE, BatchNotFound, BatchStore
+
+__all__ = ["Rounds"]
+
+LOCK_MS = 30_000
+DEADLINE_SLACK_S = 10.0
+
+
+class Rounds:
+    """The rounds of every batch job that are in flight."""
+
+    def __init__(self, redis: Any, cfg: SOLLOLConfig) -> None:
+        self.redis = redis
+        self.cfg = cfg
+        self.key = cfg.key("batch", "rounds")
+        self.lock_key = cfg.key("batch", "tick-lock")
+        self.token = str(time.monotonic_ns())
+
+    def lock(self) -> bool:
+        return bool(self.redis.set(self.lock_key, self.token, nx=True, px=LOCK_MS))
+
+    def unlock(self) -> None:
+        raw = self.redis.get(self.lock_key)
+        if raw is not None and (raw.decode() if isinstance(raw, bytes) else raw) == self.token:
+            self.redis.delete(self.lock_key)
+
+    def add(
+        self, round_id: str, job: str, chunks: list[tuple[str, int, int]], expected_s: float
+    ) -> None:
+        """Remember a round; lost if not answered ``expected_s`` × 3 + 2 visibility timeouts from now."""
+        deadline = (
+            time.time() + 3 * expected_s + 2 * self.cfg.visibility_timeout_s + DEADLINE_SLACK_S
+        )
+        entry = {"job": job, "chunks": [list(c) for c in chunks], "deadline": deadline}
+        self.redis.hset(self.key, round_id, json.dumps(entry))
+        self.redis.expire(self.key, self.cfg.batch_result_ttl_s)
+
+    def finish(self, round_id: str) -> None:
+        self.redis.hdel(self.key, round_id)
+
+    def count(self) -> int:
+        return int(self.redis.hlen(self.key))
+
+    def all(self) -> dict[str, dict[str, Any]]:
+        raw = self.redis.hgetall(self.key)
+        return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+
+    def sweep(self, store: BatchStore, now: float | None = None) -> int:
+        """End rounds that are answered, cancelled or lost; returns how many ended."""
+        now = time.time() if now is None else now
+        ended = 0
+        for rid, entry in self.all().items():
+            job = entry["job"]
+            try:
+                state = store.job(job)["state"]
+            except BatchNotFound:
+                state = "gone"
+            missing = (
+                [c for c in entry["chunks"] if _unanswered(store, job, c)]
+                if state in ACTIVE
+                else []
+            )
+            if not missing:
+                self.finish(rid)
+                ended += 1
+            elif now > entry["deadline"]:
+                for _, start, end in missing:
+                    store.redo(job, start, end)
+                self.finish(rid)
+                ended += 1
+        return ended
+
+    def runnable(self, store: BatchStore) -> list[str]:
+        """Jobs with docs to schedule, highest priority first, then oldest first."""
+        out = []
+        for job in store.job_ids():
+            try:
+                h = store.job(job)
+            except BatchNotFound:
+                continue
+            if h["state"] in ("queued", "running") and _schedulable(store, job, h):
+                out.append((-int(h["priority"]), float(h["created_at"]), job))
+        return [job for _, _, job in sorted(out)]
+
+
+def _unanswered(store: BatchStore, job: str, chunk: list[Any]) -> bool:
+    _, start, end = chunk
+    return len(store.answered(job, int(start), int(end))) < int(end) - int(start)
+
+
+def _schedulable(store: BatchStore, job: str, h: dict[str, str]) -> bool:
+    if int(h.get("cursor") or 0) < int(h["total"]):
+        return True
+    return bool(store.redis.llen(store.k("redo", job)))

@@ -89,8 +89,10 @@ class Estimator:
 
     ``peers`` (default: every host in the snapshot) are the hosts whose learned rates for the
     request's model give the median that stands in for a host without samples; the Router
-    passes the eligible hosts. Fleet medians and typical output lengths are memoized, so
-    estimating N hosts stays O(N). Hot path: :meth:`cost_s` over every candidate.
+    passes the eligible hosts. Every method is a pure function of (profile, snapshot, peers,
+    tuning): the only state is a memo of fleet medians and typical output lengths, so
+    estimating N hosts stays O(N) and no answer depends on which hosts were estimated
+    before. Hot path: :meth:`lower_bound` and :meth:`parts` over the candidates.
     """
 
     __slots__ = (
@@ -102,7 +104,6 @@ class Estimator:
         "_typical",
         "_wait_factor",
         "embedding",
-        "max_gen_tps",
         "model",
         "out_tokens",
         "peers",
@@ -130,7 +131,6 @@ class Estimator:
             "embeddings",
         )
         self.out_tokens = expected_output_tokens(profile, snapshot)
-        self.max_gen_tps = 0.0  # the fastest generation rate seen by cost_s / predict so far
         self._pi = profile.priority - 1
         self._prompt = float(profile.prompt_tokens)
         self._out = self.out_tokens
@@ -248,14 +248,28 @@ class Estimator:
         """A cheap bound, ``≤ cost_s(host)`` always: the exact prompt and generation time, the
         queue wait at the smallest possible service time, and the cold penalty — without the
         service mix, load time, eviction and co-runner terms. Lets the Router skip hosts."""
+        return self._bound(host)[0]
+
+    def lower_bounds(self, hosts: Sequence[HostState]) -> tuple[list[float], float]:
+        """(:meth:`lower_bound` of each host, the highest generation rate of the request's model
+        among ``hosts`` in tokens/s, 0 for none): both up front, in one pass over the fleet."""
+        bounds: list[float] = []
+        fastest = 0.0
+        for h in hosts:
+            bound, gen = self._bound(h)
+            bounds.append(bound)
+            if gen > fastest:  # noqa: PLR1730 (hot path: a compare beats a max() call)
+                fastest = gen
+        return bounds, fastest
+
+    def _bound(self, host: HostState) -> tuple[float, float]:
+        """(lower bound of the cost in s, the generation rate it assumed in tokens/s)."""
         model = self.model
         st = host.stats.get(model)
         if st is not None and st.prompt_tps and (st.gen_tps or self.embedding):
             prompt_tps, gen_tps = st.prompt_tps, st.gen_tps or 1.0
         else:
             prompt_tps, gen_tps, _ = self.rates(host, model, self.embedding)
-        if gen_tps > self.max_gen_tps:  # noqa: PLR1730 (hot path: a compare beats a max() call)
-            self.max_gen_tps = gen_tps
         slots = host.slots if host.slots > 0 else 1
         n = host.running_by_model.get(model, 0)
         k = n + 1 if n < slots else slots
@@ -268,8 +282,8 @@ class Estimator:
             t += (ahead - slots + 1) / slots * _MIX_OVERHEAD_S * self._wait_factor
         for m in host.loaded:
             if m.name == model:
-                return t
-        return t + self.tuning.cold_penalty_s
+                return t, gen_tps
+        return t + self.tuning.cold_penalty_s, gen_tps
 
     def parts(self, host: HostState) -> tuple[float, float, float, float, float]:
         """(wait, load, prompt, generation, penalty) seconds of :meth:`predict`, as a plain
@@ -285,8 +299,6 @@ class Estimator:
             prompt_tps, gen_tps, learned_load = st.prompt_tps, st.gen_tps or 1.0, st.load_s or 0.0
         else:
             prompt_tps, gen_tps, learned_load = self.rates(host, model, self.embedding)
-        if gen_tps > self.max_gen_tps:  # noqa: PLR1730 (hot path: a compare beats a max() call)
-            self.max_gen_tps = gen_tps
         n = host.running_by_model.get(model, 0)
         k = n + 1 if n < slots else slots
         speed = _SLOWDOWN[k] if k < len(_SLOWDOWN) else slowdown(k)

@@ -4,10 +4,10 @@ hosts that can still matter.
 1. Every eligible host gets a lower bound on its predicted cost (:meth:`Estimator.lower_bound`).
 2. Exact costs are computed in order of increasing bound until the next bound is no lower than
    the cheapest cost found: that cost is then the fleet's best (the speed factor's reference).
-3. Full scores (all factors) follow in the same order, and the walk stops once no remaining host
-   can beat the fourth best score (the winner plus three alternatives): a host's score is at
-   most ``(best_cost / cost) ^ w_speed ≤ (best_cost / bound) ^ w_speed`` because every other
-   factor is ≤ 1.
+3. Full scores (every scorer's factor) follow in the same order, and the walk stops once no
+   remaining host can beat the fourth best score (the winner plus three alternatives): a host's
+   score is at most ``(best_cost / cost) ^ w_speed ≤ (best_cost / bound) ^ w_speed`` because
+   every other factor is ≤ 1 (w_speed = 0 when no scorer is named "speed": no pruning).
 
 The bounds are exact, so pruning never changes the answer (ties go to the cheaper host, then to
 snapshot order); it is what keeps a 256-host decision well under a millisecond.
@@ -15,16 +15,19 @@ snapshot order); it is what keeps a 256-host decision well under a millisecond.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from sollol.router import scorers
 from sollol.router.estimate import Estimator
-from sollol.router.model import HostState, RequestProfile
+from sollol.router.model import FleetSnapshot, HostState, RequestProfile
+from sollol.router.scorers import Scorer, ScoringContext, Speed, relative_speed
 from sollol.router.tuning import Tuning
 
-__all__ = ["KEEP", "Ranking"]
+__all__ = ["KEEP", "Ranking", "WeightedScorers"]
 
 KEEP = 4  # the winner and up to three alternatives
+
+# (scorer, exponent) pairs: each exponent is the scorer's weight ÷ the sum of the weights
+WeightedScorers = tuple[tuple[Scorer, float], ...]
 
 
 class Ranking:
@@ -34,27 +37,28 @@ class Ranking:
         "best_cost",
         "bounds",
         "costs",
+        "ctx",
         "est",
-        "exponents",
         "factors",
         "hosts",
         "order",
-        "profile",
+        "scorers",
         "scores",
-        "tuning",
+        "w_speed",
     )
 
     def __init__(
         self,
         profile: RequestProfile,
+        snapshot: FleetSnapshot,
         hosts: Sequence[HostState],
         est: Estimator,
-        exponents: tuple[float, ...],
+        scorers: WeightedScorers,
         tuning: Tuning,
     ) -> None:
-        self.profile, self.hosts, self.est = profile, hosts, est
-        self.exponents, self.tuning = exponents, tuning
-        self.bounds = [est.lower_bound(h) for h in hosts]
+        self.hosts, self.est, self.scorers = hosts, est, scorers
+        self.w_speed = sum(w for s, w in scorers if s.name == Speed.name)
+        self.bounds, fastest_gen_tps = est.lower_bounds(hosts)
         self.order = sorted(range(len(hosts)), key=self.bounds.__getitem__)
         self.costs: dict[int, float] = {}
         self.scores: dict[int, float] = {}
@@ -65,6 +69,7 @@ class Ranking:
                 break
             best = min(best, self.cost(i))
         self.best_cost = best
+        self.ctx = ScoringContext(profile, snapshot, tuning, est, best, fastest_gen_tps)
 
     def cost(self, i: int) -> float:
         """Exact predicted cost of host ``i`` (computed once)."""
@@ -75,13 +80,13 @@ class Ranking:
 
     def evaluate(self) -> None:
         """Score hosts by increasing bound until none left can enter the top ``KEEP``."""
-        w_speed, best = self.exponents[0], self.best_cost  # FACTORS[0] is "speed"
+        w_speed, best = self.w_speed, self.best_cost
         top: list[float] = []  # the best KEEP scores so far, descending
         for i in self.order:
             full = len(top) == KEEP
-            if full and scorers.speed(best, self.bounds[i]) ** w_speed <= top[-1]:
+            if full and relative_speed(best, self.bounds[i]) ** w_speed <= top[-1]:
                 break
-            if full and scorers.speed(best, self.cost(i)) ** w_speed <= top[-1]:
+            if full and relative_speed(best, self.cost(i)) ** w_speed <= top[-1]:
                 continue
             s = self.score(i)
             if not full or s > top[-1]:
@@ -90,32 +95,26 @@ class Ranking:
                 del top[KEEP:]
 
     def score(self, i: int) -> float:
-        """The score of host ``i`` (computed once): weighted geometric mean of its factors."""
+        """The score of host ``i`` (computed once): Π factor ^ exponent over the scorers."""
         cached = self.scores.get(i)
         if cached is not None:
             return cached
-        f = self.factors[i] = self._factors(i)
+        h, cost, ctx = self.hosts[i], self.cost(i), self.ctx
+        f = []
         score = 1.0
-        for value, w in zip(f, self.exponents, strict=True):
+        for scorer, w in self.scorers:
+            value = scorer(ctx, h, cost)
+            f.append(value)
             if value < 1.0 and w:
                 score *= value**w if value > 0.0 else 0.0
+        self.factors[i] = tuple(f)
         self.scores[i] = score
         return score
 
-    def _factors(self, i: int) -> tuple[float, ...]:
-        h, p, t, model = self.hosts[i], self.profile, self.tuning, self.profile.model
-        gen = self.est.rates(h, model, self.est.embedding).gen_tps
-        fastest = self.est.max_gen_tps or gen
-        return (
-            scorers.speed(self.best_cost, self.cost(i)),
-            scorers.success(h, model),
-            scorers.health(h, t),
-            scorers.gpu(p, h, t),
-            scorers.load(h),
-            scorers.priority(p, h, gen / fastest),
-            scorers.specialization(p.task_type, h.tags),
-            scorers.headroom(h, model),
-        )
+    def factors_of(self, i: int) -> Mapping[str, float]:
+        """Each scorer's factor for host ``i``, by name (scoring it if needed)."""
+        self.score(i)
+        return dict(zip((s.name for s, _ in self.scorers), self.factors[i], strict=True))
 
     def best(self) -> int:
         """Index of the highest score evaluated (ties: cheaper, then earlier in the snapshot)."""

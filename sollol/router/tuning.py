@@ -1,11 +1,12 @@
 """The router's knobs in one place: factor weights and the estimator's constants, with units.
 
-Scorers never read these; :mod:`sollol.router.strategies` combines the factors with
-:class:`Weights` and :mod:`sollol.router.estimate` reads :class:`Tuning`.
+Scorers never read the weights; :mod:`sollol.router.ranking` combines the factors with
+:class:`Weights`, and the estimator, filters, scorers and pickers read :class:`Tuning`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 
@@ -32,11 +33,12 @@ DEFAULT_OUTPUT_TOKENS = MappingProxyType(
 
 @dataclass(frozen=True, slots=True)
 class Weights:
-    """Exponents of the weighted geometric mean that combines the factors into one score.
+    """Weight of each factor, by the scorer's name, in the weighted geometric mean of the score.
 
-    score = Π factor_i ^ (w_i / Σw): in [0, 1], 1 only when every factor is 1, and a factor of 0
-    vetoes the host. Predicted completion time dominates; the rest break near-ties and express
-    preferences an estimate of time cannot (health, specialization, keeping fast hosts free).
+    score = Π factor_i ^ (w_i / Σw), over the router's scorers: in [0, 1], 1 only when every
+    factor is 1, and a factor of 0 vetoes the host. Predicted completion time dominates; the rest
+    break near-ties and express preferences an estimate of time cannot (health, specialization,
+    keeping fast hosts free). The field order means nothing: scorers look their weight up by name.
     """
 
     speed: float = 0.60  # best predicted cost / this host's predicted cost
@@ -53,10 +55,20 @@ class Weights:
         if any(v < 0 for v in values) or sum(values) <= 0:
             raise ValueError(f"weights must be ≥ 0 with a positive sum, got {values}")
 
-    def exponents(self) -> tuple[float, ...]:
-        """w_i / Σ w, in field order (the order of ``scorers.FACTORS``, speed first)."""
-        values = [getattr(self, f.name) for f in fields(self)]
+    def weight(self, name: str) -> float:
+        """The weight of the factor called ``name``; ValueError when there is no such field."""
+        if name not in self.__dataclass_fields__:
+            known = ", ".join(f.name for f in fields(self))
+            raise ValueError(f"no weight for factor {name!r}; weights exist for {known}")
+        value: float = getattr(self, name)
+        return value
+
+    def shares(self, names: Sequence[str]) -> tuple[float, ...]:
+        """w_name / Σ w over ``names``, in the order given: the exponents of the geometric mean."""
+        values = [self.weight(n) for n in names]
         total = sum(values)
+        if total <= 0:
+            raise ValueError(f"the weights of {', '.join(names)} sum to 0")
         return tuple(v / total for v in values)
 
 
@@ -92,4 +104,3 @@ class Tuning:
     degraded_factor: float = 0.25  # health factor of a degraded host
     half_open_factor: float = 0.3  # health factor of a half-open circuit (multiplies the above)
     cpu_gpu_need_factor: float = 0.2  # gpu factor of a CPU box for a GPU-needing request
-    load_saturation: float = 4.0  # load factor reaches 0 at this many requests per slot

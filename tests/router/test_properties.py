@@ -146,13 +146,14 @@ def test_pruning_picks_what_scoring_every_host_would(
     if not hosts:
         return
     est = Estimator(profile, fleet, router.tuning, peers=hosts)
-    pruned = Ranking(profile, hosts, est, router._exponents, router.tuning)
+    pruned = Ranking(profile, fleet, hosts, est, router.scorers, router.tuning)
     pruned.evaluate()
     full = Ranking(
         profile,
+        fleet,
         hosts,
         Estimator(profile, fleet, router.tuning, peers=hosts),
-        router._exponents,
+        router.scorers,
         router.tuning,
     )
     every = sorted((full.score(i) for i in range(len(hosts))), reverse=True)

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from sollol.router import HostState, Tuning, Weights
+from sollol.router import Estimator, HostState, RequestProfile, Router, Tuning, Weights
 from sollol.router import scorers as s
 
-from .fleet import CODER, LLAMA, host, request, stats
+from .fleet import CODER, LLAMA, host, request, snap, stats
 
 T = Tuning()
+
+
+def ctx(
+    profile: RequestProfile | None = None, best_cost_s: float = 1.0, fastest_gen_tps: float = 80.0
+) -> s.ScoringContext:
+    """What one decision knows, for a request on an otherwise empty fleet."""
+    p = profile or request()
+    fleet = snap()
+    return s.ScoringContext(p, fleet, T, Estimator(p, fleet, T), best_cost_s, fastest_gen_tps)
 
 
 @pytest.mark.parametrize(
@@ -22,7 +31,7 @@ T = Tuning()
     ],
 )
 def test_speed(best: float, cost: float, expected: float) -> None:
-    assert s.speed(best, cost) == pytest.approx(expected)
+    assert s.Speed()(ctx(best_cost_s=best), host("a"), cost) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
@@ -37,7 +46,7 @@ def test_speed(best: float, cost: float, expected: float) -> None:
     ],
 )
 def test_success(h: HostState, expected: float) -> None:
-    assert s.success(h, LLAMA) == pytest.approx(expected)
+    assert s.Success()(ctx(), h, 1.0) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
@@ -50,7 +59,8 @@ def test_success(h: HostState, expected: float) -> None:
     ],
 )
 def test_health(health: str, circuit: str, expected: float) -> None:
-    assert s.health(host("a", health=health, circuit=circuit), T) == pytest.approx(expected)
+    h = host("a", health=health, circuit=circuit)
+    assert s.Health()(ctx(), h, 1.0) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +72,7 @@ def test_health(health: str, circuit: str, expected: float) -> None:
     ],
 )
 def test_gpu(needs_gpu: bool, tags: tuple[str, ...], expected: float) -> None:
-    assert s.gpu(request(needs_gpu=needs_gpu), host("a", tags=tags), T) == expected
+    assert s.Gpu()(ctx(request(needs_gpu=needs_gpu)), host("a", tags=tags), 1.0) == expected
 
 
 @pytest.mark.parametrize(
@@ -77,7 +87,7 @@ def test_gpu(needs_gpu: bool, tags: tuple[str, ...], expected: float) -> None:
 )
 def test_load(running: int, queued: int, slots: int, expected: float) -> None:
     h = host("a", running=running, queued={5: queued}, slots=slots)
-    assert s.load(h) == pytest.approx(expected)
+    assert s.Load()(ctx(), h, 1.0) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
@@ -87,13 +97,16 @@ def test_load(running: int, queued: int, slots: int, expected: float) -> None:
         (1, 0, 1.0, 1.0),  # an idle host is free for anyone
         (1, 4, 1.0, 0.5),  # p1 on the busy fastest host: the largest penalty, ½
         (1, 4, 0.5, 0.75),  # … half as much on a host half as fast
+        (1, 4, 2.0, 0.5),  # a host faster than the reference counts as the fastest
         (5, 4, 1.0, 1 - 0.5 * (5 / 9)),  # p5 sits in between: u = 4/9, 1 − u = 5/9
         (1, 2, 1.0, 0.75),  # half busy → half the penalty
     ],
 )
 def test_priority(priority: int, running: int, relative_speed: float, expected: float) -> None:
-    h = host("a", running=running, slots=4)
-    assert s.priority(request(priority=priority), h, relative_speed) == pytest.approx(expected)
+    # the host generates at 80 tokens/s; the fastest candidate at 80 / relative_speed
+    h = host("a", running=running, slots=4, learned={LLAMA: stats(gen_tps=80.0)})
+    c = ctx(request(priority=priority), fastest_gen_tps=80.0 / relative_speed)
+    assert s.Priority()(c, h, 1.0) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +119,7 @@ def test_priority(priority: int, running: int, relative_speed: float, expected: 
     ],
 )
 def test_specialization(task: str, tags: frozenset[str], expected: float) -> None:
-    assert s.specialization(task, tags) == expected
+    assert s.Specialization()(ctx(request(task_type=task)), host("a", tags=tags), 1.0) == expected
 
 
 @pytest.mark.parametrize(
@@ -132,17 +145,52 @@ def test_specialization(task: str, tags: frozenset[str], expected: float) -> Non
     ],
 )
 def test_headroom(h: HostState, expected: float) -> None:
-    assert s.headroom(h, CODER) == pytest.approx(expected)
+    assert s.Headroom()(ctx(request(CODER)), h, 1.0) == pytest.approx(expected)
 
 
-def test_weights_are_exponents_in_factor_order_summing_to_one() -> None:
-    # Ranking's bound relies on the speed factor coming first
-    assert Weights.__dataclass_fields__.keys() == set(s.FACTORS)
-    assert list(Weights.__dataclass_fields__) == list(s.FACTORS)
-    assert sum(Weights().exponents()) == pytest.approx(1.0)
-    assert Weights(
+def test_every_default_scorer_has_a_weight_and_every_weight_a_scorer() -> None:
+    names = [scorer.name for scorer in s.DEFAULT_SCORERS]
+    assert len(set(names)) == len(names)  # a factor is reported once, by its name
+    assert set(names) == set(Weights.__dataclass_fields__)
+
+
+def test_weights_pair_with_scorers_by_name_not_by_position() -> None:
+    w = Weights(
         speed=2, success=0, health=0, gpu=0, load=0, priority=0, specialization=0, headroom=2
-    ).exponents() == (0.5, 0, 0, 0, 0, 0, 0, 0.5)
+    )
+    assert w.shares(["headroom", "speed", "load"]) == (0.5, 0.5, 0.0)
+    assert sum(Weights().shares([x.name for x in s.DEFAULT_SCORERS])) == pytest.approx(1.0)
+
+
+def test_a_scorer_without_a_weight_is_refused() -> None:
+    class Cache:
+        name = "prompt_cache"
+
+        def __call__(self, ctx: s.ScoringContext, h: HostState, cost_s: float) -> float:
+            return 1.0
+
+    with pytest.raises(ValueError, match="no weight for factor 'prompt_cache'"):
+        Router(scorers=(*s.DEFAULT_SCORERS, Cache()))
+
+
+def test_scorers_of_zero_total_weight_are_refused() -> None:
+    w = Weights(speed=0, success=1)
+    with pytest.raises(ValueError, match="sum to 0"):
+        Router(weights=w, scorers=(s.Speed(),))
+
+
+def test_router_reports_each_scorer_by_name_and_weighs_it() -> None:
+    # speed alone decides: the faster host wins although the other is idle
+    fast = host("fast", learned={LLAMA: stats(gen_tps=160.0)}, running=3)
+    idle = host("idle", learned={LLAMA: stats(gen_tps=80.0)})
+    d = Router(scorers=(s.Speed(), s.Load())).route(request(), snap(fast, idle))
+    assert d.host == "fast" and set(d.factors) == {"speed", "load"}
+    # load alone decides: the idle host wins, and its score is its load factor, 1
+    only_load = Weights(
+        speed=0, success=0, health=0, gpu=0, load=1, priority=0, specialization=0, headroom=0
+    )
+    d = Router(weights=only_load, scorers=(s.Speed(), s.Load())).route(request(), snap(fast, idle))
+    assert d.host == "idle" and d.score == 1.0 and d.factors["speed"] < 1.0
 
 
 def test_weights_must_be_non_negative_with_a_positive_sum() -> None:

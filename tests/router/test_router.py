@@ -238,13 +238,24 @@ def test_round_robin_cycles_among_eligible_hosts() -> None:
     assert [router.route(request(), s).host for _ in range(6)] == ["a", "b", "c"] * 2
 
 
-def test_random_is_uniform_and_reproducible_from_the_rng() -> None:
-    s = snap(host("a"), host("b"), host("c"))
-    picks = [Router("random", random.Random(3)).route(request(), s).host for _ in range(1)]
-    again = [Router("random", random.Random(3)).route(request(), s).host for _ in range(1)]
-    assert picks == again
+def _picks(strategy: str, seed: int, n: int = 200) -> list[str]:
+    router = Router(strategy, random.Random(seed))
+    s = snap(host("a"), host("b"), host("c"), host("d"))  # idle and alike: every pick is a draw
+    return [router.route(request(), s).host for _ in range(n)]
+
+
+@pytest.mark.parametrize("strategy", ["random", "least_connections"])
+def test_picks_are_reproducible_from_the_rng_and_differ_between_seeds(strategy: str) -> None:
+    assert _picks(strategy, 3) == _picks(strategy, 3)  # the same seed, the same 200 picks
+    assert _picks(strategy, 3) != _picks(strategy, 4)
+    assert len(set(_picks(strategy, 3))) == 4  # each sequence really draws
+
+
+def test_random_is_uniform() -> None:
     router = Router("random", random.Random(3))
+    s = snap(host("a"), host("b"), host("c"))
     many = [router.route(request(), s).host for _ in range(3000)]
+    # 1000 expected per host, binomial σ ≈ 26: ±100 is ~4σ
     assert all(900 < many.count(h) < 1100 for h in "abc")
 
 

@@ -18,11 +18,11 @@ from types import TracebackType
 from typing import Any
 
 from sollol.sim import physics
+from sollol.sim.answer import Answer
 from sollol.sim.node import Lease, SimNode
 from sollol.sim.profile import ModelSpec
 from sollol.sim.protocol import RequestError, metrics
 from sollol.sim.residency import LoadConfig
-from sollol.sim.textgen import TokenPlan
 
 __all__ = ["GENERATIVE_EMBED_DIM", "EmbedOutcome", "Generation", "embed_texts"]
 
@@ -47,7 +47,7 @@ class Generation:
         config: LoadConfig,
         keep_alive_s: float,
         prompt_tokens: int,
-        plan: TokenPlan,
+        plan: Answer,
         started: float,
     ) -> None:
         self.node, self.spec, self.plan = node, spec, plan

@@ -1,7 +1,8 @@
 """Ollama's native text endpoints, /api/generate and /api/chat: streamed NDJSON or one object.
 
 A stream is one token per line, ``{"model","created_at","response"|"message","done":false}``,
-then a ``done:true`` line carrying done_reason and the metrics (ollama-api.md §3.2, §3.3).
+then a ``done:true`` line carrying done_reason and the metrics; what goes in each line (thinking,
+content, tool calls, logprobs) is :mod:`sollol.sim.chunks`' job.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from typing import Any
 
 from aiohttp import web
 
+from sollol.sim.answer import Answer
+from sollol.sim.chunks import NativeChunks
 from sollol.sim.context import FAILED, node_of, started_of
 from sollol.sim.engine import Generation
 from sollol.sim.faults import MID_STREAM_ERROR, FaultMode
 from sollol.sim.node import SimNode
 from sollol.sim.parsing import read_body
-from sollol.sim.protocol import RequestError, dumps, json_response, ndjson_line, rfc3339_utc
+from sollol.sim.protocol import RequestError, json_response, ndjson_line, rfc3339_utc
 from sollol.sim.streaming import NDJSON, LazyStream, cut_point, drive, drop_connection
-from sollol.sim.textgen import TokenPlan, context_ids
 from sollol.sim.textrequest import TextRequest, parse_chat, parse_generate
 
 __all__ = ["chat", "generate", "generation_for", "load_or_unload"]
@@ -68,14 +70,14 @@ async def load_or_unload(
 
 
 def generation_for(
-    request: web.Request, node: SimNode, req: TextRequest, plan: TokenPlan
+    request: web.Request, node: SimNode, req: TextRequest, plan: Answer
 ) -> Generation:
     return Generation(
         node,
         req.spec,
         config=req.config(node),
         keep_alive_s=req.keep_alive_s,
-        prompt_tokens=req.prompt_tokens,
+        prompt_tokens=req.evaluated_tokens(node),
         plan=plan,
         started=started_of(request),
     )
@@ -86,19 +88,23 @@ async def _stream(
 ) -> web.StreamResponse:
     out = LazyStream(request, NDJSON)
     plan = req.plan(node)
-    encode = _chunk_encoder(req)
+    gen = generation_for(request, node, req, plan)
+    chunks = NativeChunks(req, plan, gen.prompt_tokens)
 
     async def emit(tokens: tuple[str, ...]) -> None:
-        await out.write(encode(tokens))
+        if data := chunks.encode(tokens):
+            await out.write(data)
 
-    async with generation_for(request, node, req, plan) as gen:
+    async with gen:
         if not await drive(gen, cut_point(node, fault, plan.count), emit):
             if fault is FaultMode.CRASH_MID_STREAM:
                 await out.drop()
             request[FAILED] = True
             await out.write(ndjson_line({"error": MID_STREAM_ERROR}))
         else:
-            await out.write(ndjson_line(_final(req, "", gen, plan)))
+            tail = chunks.tool_call_line()
+            final = chunks.final(gen.final_metrics(), whole=False)
+            await out.write(tail + ndjson_line(final))
     return await out.finish()
 
 
@@ -106,12 +112,14 @@ async def _single(
     request: web.Request, node: SimNode, req: TextRequest, fault: FaultMode
 ) -> web.Response:
     plan = req.plan(node)
-    async with generation_for(request, node, req, plan) as gen:
-        if not await drive(gen, cut_point(node, fault, plan.count)):
+    gen = generation_for(request, node, req, plan)
+    chunks = NativeChunks(req, plan, gen.prompt_tokens)
+    async with gen:
+        if not await drive(gen, cut_point(node, fault, plan.count), chunks.encode_silently):
             if fault is FaultMode.CRASH_MID_STREAM:
                 await drop_connection(request)
             raise RequestError(500, MID_STREAM_ERROR)  # stream:false failures come back as 500
-        final = _final(req, plan.text, gen, plan)
+        final = chunks.final(gen.final_metrics(), whole=True)
     return json_response(final)
 
 
@@ -123,30 +131,3 @@ def _message(req: TextRequest, text: str) -> dict[str, Any]:
     if req.kind == "chat":
         return {"message": {"role": "assistant", "content": text}}
     return {"response": text}
-
-
-def _final(req: TextRequest, text: str, gen: Generation, plan: TokenPlan) -> dict[str, Any]:
-    """The ``done:true`` object: done_reason, ``context`` (generate, not raw), then the metrics."""
-    obj = {**_head(req), **_message(req, text), "done": True, "done_reason": plan.done_reason}
-    if req.kind == "generate" and not req.raw:
-        obj["context"] = context_ids(req.prompt_tokens, plan)
-    obj.update(gen.final_metrics())
-    return obj
-
-
-def _chunk_encoder(req: TextRequest) -> Callable[[tuple[str, ...]], bytes]:
-    """Encode a batch of tokens as NDJSON lines, one per token, sharing one timestamp.
-
-    Built by string concatenation because this runs for every token of every stream.
-    """
-    prefix = '{"model":' + dumps(req.model) + ',"created_at":"'
-    if req.kind == "chat":
-        open_, close = '"message":{"role":"assistant","content":', '},"done":false}\n'
-    else:
-        open_, close = '"response":', ',"done":false}\n'
-
-    def encode(tokens: tuple[str, ...]) -> bytes:
-        head = f'{prefix}{rfc3339_utc()}",{open_}'
-        return "".join(f"{head}{dumps(t)}{close}" for t in tokens).encode()
-
-    return encode

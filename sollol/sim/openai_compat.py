@@ -1,38 +1,38 @@
-"""Ollama's OpenAI-compatible endpoints (/v1): bodies translated to native requests, run by the
-same engine, answered in OpenAI's shapes (ollama-api.md §5).
+"""Ollama's OpenAI-compatible text endpoints (/v1/chat/completions, /v1/completions): bodies
+translated to native requests as Ollama 0.32's openai/openai.go does, run by the same engine,
+answered in OpenAI's shapes (:mod:`sollol.sim.openai_shapes`).
 
-``stream`` defaults to false. SSE is ``data: {...}\\n\\n`` per chunk, a separate finish chunk
-with ``delta:{}``, a ``choices:[]`` usage chunk when ``stream_options.include_usage``, then
-``data: [DONE]``. Errors are wrapped as ``{"error": {message, type, param, code}}`` by the server.
+Translation: ``max_tokens`` → ``num_predict`` (``max_completion_tokens`` is not read, as in
+Ollama); ``temperature``/``top_p`` default to 1.0; ``response_format`` ``json_object`` →
+``format:"json"``, ``json_schema`` → its schema; ``tools`` passed through (``tool_choice`` is
+ignored); ``reasoning_effort`` or ``reasoning.effort`` → ``think`` (``none`` → false,
+``minimal`` → low, ``xhigh``/``ultra`` → max); a ``tool`` message's ``name`` (or the name of the
+call its ``tool_call_id`` answers) → ``tool_name``; assistant ``tool_calls`` arguments are JSON
+strings; ``logprobs``/``top_logprobs`` passed through. ``stream`` defaults to false.
 """
 
 from __future__ import annotations
 
-import base64
-import random
-import sys
-import time
-from array import array
-from collections.abc import Callable
+import json
 from typing import Any
 
 from aiohttp import web
 
-from sollol.sim.catalog import openai_model, tags_body
 from sollol.sim.context import FAILED, node_of
-from sollol.sim.embedding import as_float32, embed_inputs, resize, run_embedding
 from sollol.sim.faults import MID_STREAM_ERROR, FaultMode
 from sollol.sim.native import generation_for, load_or_unload
 from sollol.sim.node import SimNode
+from sollol.sim.openai_models import embeddings, model, models
+from sollol.sim.openai_shapes import Shape, event, usage
 from sollol.sim.parsing import field, read_body
-from sollol.sim.protocol import RequestError, dumps, json_response
+from sollol.sim.protocol import RequestError, json_response
 from sollol.sim.streaming import SSE, LazyStream, cut_point, drive, drop_connection
 from sollol.sim.textrequest import TextRequest, parse_chat, parse_generate
 
-__all__ = ["chat_completions", "completions", "embeddings", "model", "models"]
+__all__ = ["chat_completions", "completions", "embeddings", "model", "models", "openai_error"]
 
-_ids = random.Random()  # Ollama's ids are a random small integer, not unique
-_FINGERPRINT = "fp_ollama"
+_EFFORT: dict[str, bool | str] = {"none": False, "minimal": "low", "xhigh": "max", "ultra": "max"}
+_EFFORTS = ("low", "medium", "high", "max")
 
 
 def openai_error(status: int, message: str) -> web.Response:
@@ -62,7 +62,7 @@ def _options(body: dict[str, Any]) -> dict[str, Any]:
             opts[key] = body[key]
     stop = body.get("stop")
     if stop is not None:
-        opts["stop"] = [stop] if isinstance(stop, str) else stop
+        opts["stop"] = [stop] if isinstance(stop, str) else [s for s in stop if isinstance(s, str)]
     return opts
 
 
@@ -85,44 +85,96 @@ def _content(content: Any) -> tuple[str, list[str]]:
     return "".join(texts), images
 
 
+def _tool_calls(calls: Any) -> list[dict[str, Any]]:
+    """An assistant message's OpenAI tool calls → native ones (arguments parsed from JSON)."""
+    out = []
+    for call in calls if isinstance(calls, list) else ():
+        function = (call.get("function") if isinstance(call, dict) else None) or {}
+        try:
+            arguments = json.loads(function.get("arguments") or "{}")
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise RequestError(400, f"invalid tool call arguments: {exc}") from None
+        native = {"function": {"name": function.get("name", ""), "arguments": arguments}}
+        out.append({"id": call.get("id", ""), **native})
+    return out
+
+
+def _message(m: Any, history: list[Any]) -> dict[str, Any]:
+    if not isinstance(m, dict):
+        raise RequestError(400, "invalid message format")
+    text, images = _content(m.get("content"))
+    msg: dict[str, Any] = {"role": m.get("role", "user"), "content": text}
+    if images:
+        msg["images"] = images
+    if m.get("tool_calls"):
+        msg["tool_calls"] = _tool_calls(m["tool_calls"])
+    if m.get("reasoning"):
+        msg["thinking"] = m["reasoning"]
+    if str(msg["role"]).lower() == "tool":
+        msg["tool_name"] = m.get("name") or _name_of_call(history, m.get("tool_call_id"))
+    return msg
+
+
+def _name_of_call(history: list[Any], call_id: Any) -> str:
+    """The function name of the latest assistant tool call with this id ("" if none)."""
+    for m in reversed(history):
+        for call in (m.get("tool_calls") or []) if isinstance(m, dict) else []:
+            if isinstance(call, dict) and call_id and call.get("id") == call_id:
+                return str((call.get("function") or {}).get("name", ""))
+    return ""
+
+
+def _think(body: dict[str, Any]) -> bool | str | None:
+    reasoning = body.get("reasoning")
+    effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
+    effort = effort or body.get("reasoning_effort") or ""
+    if not effort:
+        return None
+    if effort in _EFFORT:
+        return _EFFORT[effort]
+    if effort in _EFFORTS:
+        return str(effort)
+    raise RequestError(
+        400,
+        f'invalid reasoning value: "{effort}" (must be "minimal", "low", "medium", "high", '
+        '"xhigh", "ultra", "max", or "none")',
+    )
+
+
 def _chat_native(body: dict[str, Any]) -> dict[str, Any]:
     messages = field(body, "messages", list, "ChatCompletionRequest", [])
     if not messages:
         raise RequestError(400, "[] is too short - 'messages'")
-    native_msgs = []
-    for m in messages:
-        text, images = _content(m.get("content") if isinstance(m, dict) else None)
-        role = m.get("role", "user") if isinstance(m, dict) else "user"
-        msg = {"role": role, "content": text}
-        native_msgs.append({**msg, "images": images} if images else msg)
-    fmt = body.get("response_format")
-    fmt = fmt if isinstance(fmt, dict) else {}
-    native = {
+    native: dict[str, Any] = {
         "model": body.get("model", ""),
-        "messages": native_msgs,
+        "messages": [_message(m, messages[:i]) for i, m in enumerate(messages)],
         "stream": False,
         "options": _options(body),
         "tools": body.get("tools") or [],
+        "logprobs": bool(body.get("logprobs")),
+        "top_logprobs": body.get("top_logprobs") or 0,
     }
-    if fmt.get("type") == "json_object":
+    think = _think(body)
+    if think is not None:
+        native["think"] = think
+    fmt = body.get("response_format")
+    kind = str(fmt.get("type", "")).strip().lower() if isinstance(fmt, dict) else ""
+    if kind == "json_object":
         native["format"] = "json"
-    elif fmt.get("type") == "json_schema":
+    elif kind == "json_schema" and isinstance(fmt, dict) and fmt.get("json_schema") is not None:
         native["format"] = (fmt.get("json_schema") or {}).get("schema") or {}
     return native
 
 
-def _stream_opts(body: dict[str, Any]) -> tuple[bool, bool]:
-    stream = bool(field(body, "stream", bool, "ChatCompletionRequest", False))
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    return stream, include_usage
-
-
-def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
+def _completion_native(body: dict[str, Any]) -> dict[str, Any]:
+    prompt = field(body, "prompt", str, "CompletionRequest", "")
+    native = {"model": body.get("model", ""), "prompt": prompt, "options": _options(body)}
+    if body.get("suffix"):
+        native["suffix"] = body["suffix"]
+    logprobs = body.get("logprobs")
+    if isinstance(logprobs, int) and not isinstance(logprobs, bool) and logprobs > 0:
+        native.update(logprobs=True, top_logprobs=logprobs)
+    return native
 
 
 # --- chat and completions ---------------------------------------------------------------------
@@ -144,185 +196,55 @@ async def _serve(request: web.Request, kind: str) -> web.StreamResponse:
     if kind == "chat":
         req = parse_chat(_chat_native(body), node)
     else:
-        prompt = field(body, "prompt", str, "CompletionRequest", "")
-        req = parse_generate(
-            {
-                "model": body.get("model", ""),
-                "prompt": prompt,
-                "suffix": body.get("suffix"),
-                "options": _options(body),
-            },
-            node,
-        )
-    stream, include_usage = _stream_opts(body)
+        req = parse_generate(_completion_native(body), node)
+    stream = bool(field(body, "stream", bool, "ChatCompletionRequest", False))
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     fault = await node.faults.before_work()
-    shape = _Shape(kind, str(body.get("model", "")), include_usage)
+    shape = Shape(kind, str(body.get("model", "")), include_usage, req)
     if req.load_only:
         await load_or_unload(request, node, req, fault)
-        return json_response(shape.whole("", "stop", _usage(0, 0)), openai=True)
+        return json_response(shape.empty(), openai=True)
     if stream:
         return await _stream(request, node, req, fault, shape)
     return await _single(request, node, req, fault, shape)
 
 
 async def _single(
-    request: web.Request, node: SimNode, req: TextRequest, fault: FaultMode, shape: _Shape
+    request: web.Request, node: SimNode, req: TextRequest, fault: FaultMode, shape: Shape
 ) -> web.Response:
     plan = req.plan(node)
-    async with generation_for(request, node, req, plan) as gen:
+    gen = generation_for(request, node, req, plan)
+    async with gen:
         if not await drive(gen, cut_point(node, fault, plan.count)):
             if fault is FaultMode.CRASH_MID_STREAM:
                 await drop_connection(request)
             raise RequestError(500, MID_STREAM_ERROR)
-    usage = _usage(req.prompt_tokens, gen.produced)
-    return json_response(shape.whole(plan.text, plan.done_reason, usage), openai=True)
+    use = usage(gen.prompt_tokens, gen.produced)
+    return json_response(shape.whole(plan, gen.produced, use), openai=True)
 
 
 async def _stream(
-    request: web.Request, node: SimNode, req: TextRequest, fault: FaultMode, shape: _Shape
+    request: web.Request, node: SimNode, req: TextRequest, fault: FaultMode, shape: Shape
 ) -> web.StreamResponse:
     out = LazyStream(request, SSE)
     plan = req.plan(node)
+    gen = generation_for(request, node, req, plan)
 
     async def emit(tokens: tuple[str, ...]) -> None:
-        await out.write(shape.token_events(tokens))
+        if data := shape.token_events(plan, tokens):
+            await out.write(data)
 
-    async with generation_for(request, node, req, plan) as gen:
+    async with gen:
         if not await drive(gen, cut_point(node, fault, plan.count), emit):
             if fault is FaultMode.CRASH_MID_STREAM:
                 await out.drop()
             # Ollama pushes the native error line through its converter: a stray empty chunk,
-            # then the stream ends without [DONE] (ollama-api.md §5.1).
+            # then the stream ends without [DONE].
             request[FAILED] = True
-            await out.write(_event(shape.finish(None)))
+            await out.write(event(shape.finish(None)))
             return await out.finish()
-    events = _event(shape.finish(plan.done_reason))
+    events = shape.tail_events(plan) + event(shape.finish(plan.done_reason))
     if shape.include_usage:
-        events += _event(shape.usage_chunk(_usage(req.prompt_tokens, gen.produced)))
+        events += event(shape.usage_chunk(usage(gen.prompt_tokens, gen.produced)))
     await out.write(events + b"data: [DONE]\n\n")
     return await out.finish()
-
-
-def _event(obj: dict[str, Any]) -> bytes:
-    return f"data: {dumps(obj)}\n\n".encode()
-
-
-class _Shape:
-    """Builds chat.completion(.chunk) or text_completion objects for one response."""
-
-    def __init__(self, kind: str, model: str, include_usage: bool) -> None:
-        self.chat = kind == "chat"
-        self.model = model
-        self.include_usage = include_usage
-        self.id = f"{'chatcmpl' if self.chat else 'cmpl'}-{_ids.randrange(999)}"
-        self.created = int(time.time())
-        self._first = True
-
-    def _base(self, chunk: bool) -> dict[str, Any]:
-        obj = "chat.completion" + (".chunk" if chunk else "") if self.chat else "text_completion"
-        created = self.created if self.chat else int(time.time())  # completions: per chunk
-        return {
-            "id": self.id,
-            "object": obj,
-            "created": created,
-            "model": self.model,
-            "system_fingerprint": _FINGERPRINT,
-        }
-
-    def whole(self, text: str, reason: str, usage: dict[str, int]) -> dict[str, Any]:
-        if self.chat:
-            choice = {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": reason,
-            }
-        else:
-            choice = {"text": text, "index": 0, "finish_reason": reason}
-        return {**self._base(False), "choices": [choice], "usage": usage}
-
-    def _chunk(self, text: str | None, reason: str | None) -> dict[str, Any]:
-        if self.chat:
-            delta: dict[str, Any] = {} if text is None else {"content": text}
-            if self._first and text is not None:
-                delta = {"role": "assistant", **delta}
-                self._first = False
-            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": reason}
-        else:
-            choice = {"text": text or "", "index": 0, "finish_reason": reason}
-        obj = {**self._base(True), "choices": [choice]}
-        if not self.chat and self.include_usage:
-            obj["usage"] = _usage(0, 0)  # Ollama puts zero usage on every completion chunk
-        return obj
-
-    def token_events(self, tokens: tuple[str, ...]) -> bytes:
-        return b"".join(_event(self._chunk(t, None)) for t in tokens)
-
-    def finish(self, reason: str | None) -> dict[str, Any]:
-        return self._chunk(None, reason)
-
-    def usage_chunk(self, usage: dict[str, int]) -> dict[str, Any]:
-        return {**self._base(True), "choices": [], "usage": usage}
-
-
-# --- embeddings and models --------------------------------------------------------------------
-
-
-async def embeddings(request: web.Request) -> web.Response:
-    """POST /v1/embeddings: float lists or base64 little-endian float32."""
-    node = node_of(request)
-    body = await read_body(request, "EmbedRequest")
-    model = field(body, "model", str, "EmbedRequest", "")
-    raw_input = body.get("input")
-    if raw_input == [] or raw_input is None:
-        raise RequestError(400, "invalid input")
-    texts = embed_inputs(raw_input, "invalid input")
-    encoding = body.get("encoding_format") or "float"
-    if encoding not in ("float", "base64"):
-        raise RequestError(400, f'invalid encoding_format: "{encoding}"')
-    spec = node.find_model(model)
-    if spec is None:
-        raise RequestError(404, f'model "{model}" not found, try pulling it first')
-    dims = int(field(body, "dimensions", int, "EmbedRequest", 0))
-    outcome = await run_embedding(
-        request, node, spec, texts, options={}, keep_alive_s=node.spec.keep_alive_s
-    )
-    vectors = [] if outcome is None else [as_float32(resize(v, dims)) for v in outcome.vectors]
-    encode: Callable[[list[float]], Any] = _base64 if encoding == "base64" else (lambda v: v)
-    tokens = 0 if outcome is None else outcome.prompt_tokens
-    return json_response(
-        {
-            "object": "list",
-            "data": [
-                {"object": "embedding", "embedding": encode(v), "index": i}
-                for i, v in enumerate(vectors)
-            ],
-            "model": model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        },
-        openai=True,
-    )
-
-
-def _base64(vector: list[float]) -> str:
-    floats = array("f", vector)
-    if sys.byteorder == "big":
-        floats.byteswap()  # OpenAI's base64 is little-endian float32
-    return base64.b64encode(floats.tobytes()).decode()
-
-
-async def models(request: web.Request) -> web.Response:
-    """GET /v1/models: ``data`` is null when nothing is installed."""
-    node = node_of(request)
-    names = [m["name"] for m in tags_body(node)["models"]]
-    data = [openai_model(node, node.spec.models[n]) for n in names] or None
-    return json_response({"object": "list", "data": data}, openai=True)
-
-
-async def model(request: web.Request) -> web.Response:
-    """GET /v1/models/{model}: the id is the path parameter as given."""
-    node = node_of(request)
-    name = request.match_info["model"]
-    spec = node.find_model(name)
-    if spec is None:
-        raise RequestError(404, f"model '{name}' not found")
-    return json_response(openai_model(node, spec, name), openai=True)

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from sollol.names import normalize_model, validate_host_name
+from sollol.sim.families import CAPABILITIES, family_of
 
 __all__ = [
     "FailureSpec",
@@ -141,12 +142,22 @@ def _model(where: str, name: str, raw: Any) -> ModelSpec:
     for key in ("family", "parameter_size", "quantization_level"):
         if key in raw:
             kw[key] = str(raw[key])
-    embedding = int(raw.get("embed_dim", 0) or 0) > 0
-    caps = raw.get("capabilities", ["embedding"] if embedding else ["completion", "tools"])
-    kw["capabilities"] = tuple(str(c) for c in caps)
-    if embedding and "family" not in raw:
-        kw["family"] = "nomic-bert"
+    defaults = family_of(name, embedding=int(raw.get("embed_dim", 0) or 0) > 0)
+    kw.setdefault("family", defaults.family)
+    kw["capabilities"] = _capabilities(where, raw.get("capabilities", defaults.capabilities))
     return ModelSpec(name=normalize_model(name), **kw)
+
+
+def _capabilities(where: str, raw: Any) -> tuple[str, ...]:
+    """``capabilities: [completion, tools]``: a list of Ollama's capability names."""
+    if not isinstance(raw, list | tuple) or not all(isinstance(c, str) for c in raw):
+        raise ProfileError(f"{where}.capabilities: expected a list of capability names")
+    unknown = set(raw) - CAPABILITIES
+    if unknown:
+        raise ProfileError(
+            f"{where}.capabilities: unknown {sorted(unknown)}; known: {sorted(CAPABILITIES)}"
+        )
+    return tuple(raw)
 
 
 def _failures(where: str, raw: Any) -> FailureSpec:

@@ -146,8 +146,8 @@ def _words(rng: random.Random, count: int) -> Iterator[str]:
         yield word if i == 0 else " " + word
 
 
-def context_ids(prompt_tokens: int, plan: TokenPlan) -> list[int]:
-    """The deprecated ``context`` of /api/generate: a token id per prompt and output token
-    (cheap arithmetic, not an RNG, since it can be long)."""
-    base = plan.seed % 100_003
-    return [(base + i * 7919) % 127_999 + 1 for i in range(prompt_tokens + plan.count)]
+def context_ids(prompt_tokens: int, seed: int, count: int) -> list[int]:
+    """The deprecated ``context`` of /api/generate: a token id per prompt and output token (of
+    an answer with this seed and ``count`` tokens; cheap arithmetic, since it can be long)."""
+    base = seed % 100_003
+    return [(base + i * 7919) % 127_999 + 1 for i in range(prompt_tokens + count)]

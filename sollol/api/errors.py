@@ -14,16 +14,23 @@
      ├── PayloadTooLarge             413     batch upload beyond its limits
      └── TooManyJobs                 429     too many unfinished batch jobs, Retry-After
 
-Views raise these; :func:`register_error_handlers` renders them in the protocol of the blueprint
-that raised them (Ollama ``{"error": "..."}`` or OpenAI ``{"error": {...}}``).
+Views raise these; :func:`register_error_handlers` renders them in the protocol the client speaks,
+told by the path: Ollama ``{"error": "..."}`` (``/api/*``), OpenAI
+``{"error": {"message", "type", "param", "code"}}`` (``/v1/*``) or Anthropic
+``{"type": "error", "error": {"type", "message"}}`` (``/v1/messages``). A Redis connection error
+that escapes a view (the gateway's Redis is away, e.g. it was never reachable since start) is a
+:class:`BrokerUnavailable` too: 503 with ``Retry-After``, one log line, no traceback.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import logging
+from typing import Any, Literal
 
+import redis as redis_lib
 from flask import Flask, Response, request
+from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException
 
 __all__ = [
@@ -39,14 +46,31 @@ __all__ = [
     "NoHealthyHost",
     "NotImplementedByGateway",
     "PayloadTooLarge",
+    "Protocol",
     "TooManyJobs",
     "UpstreamError",
     "error_body",
+    "protocol_error_body",
+    "protocol_of",
     "register_error_handlers",
 ]
 
+Protocol = Literal["ollama", "openai", "anthropic"]
+log = logging.getLogger("sollol.gateway")
+
 BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
 _OPENAI_TYPES = {400: "invalid_request_error", 404: "not_found_error", 413: "invalid_request_error"}
+# as Ollama's Anthropic layer names them (anthropic.NewError): by status, api_error otherwise
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
 
 
 class GatewayError(Exception):
@@ -124,26 +148,46 @@ class TooManyJobs(GatewayError):
     retry_after_s = 10
 
 
+def protocol_of(path: str) -> Protocol:
+    """The protocol a request path belongs to, which decides the shape of its errors."""
+    if path == "/v1/messages" or path.startswith("/v1/messages/"):
+        return "anthropic"
+    return "openai" if path.startswith("/v1/") else "ollama"
+
+
 def is_openai_request() -> bool:
-    return request.path.startswith("/v1/")
+    return protocol_of(request.path) != "ollama"
+
+
+def protocol_error_body(message: str, status: int, protocol: Protocol) -> dict[str, Any]:
+    """The error object of ``protocol`` for ``message`` at HTTP ``status``."""
+    if protocol == "anthropic":
+        kind = _ANTHROPIC_TYPES.get(status, "api_error")
+        return {"type": "error", "error": {"type": kind, "message": message}}
+    if protocol == "openai":
+        return {
+            "error": {
+                "message": message,
+                "type": _OPENAI_TYPES.get(status, "api_error"),
+                "param": None,
+                "code": None,
+            }
+        }
+    return {"error": message}
 
 
 def error_body(message: str, status: int, openai: bool) -> dict[str, Any]:
-    if not openai:
-        return {"error": message}
-    return {
-        "error": {
-            "message": message,
-            "type": _OPENAI_TYPES.get(status, "api_error"),
-            "param": None,
-            "code": None,
-        }
-    }
+    """Ollama's (``openai=False``) or OpenAI's error object."""
+    return protocol_error_body(message, status, "openai" if openai else "ollama")
 
 
 def _render(message: str, status: int, retry_after_s: int | None = None) -> Response:
-    body = json.dumps(error_body(message, status, is_openai_request()), separators=(",", ":"))
-    resp = Response(body, status=status, content_type="application/json; charset=utf-8")
+    body = protocol_error_body(message, status, protocol_of(request.path))
+    resp = Response(
+        json.dumps(body, separators=(",", ":")),
+        status=status,
+        content_type="application/json; charset=utf-8",
+    )
     if retry_after_s:
         resp.headers["Retry-After"] = str(retry_after_s)
     return resp
@@ -169,6 +213,14 @@ def register_error_handlers(app: Flask) -> None:
         if status == 413:
             return _render("request body too large", 413)
         return _render(err.description or err.name, status)
+
+    @app.errorhandler(redis_lib.ConnectionError)
+    @app.errorhandler(redis_lib.TimeoutError)
+    @app.errorhandler(OperationalError)
+    def _broker_away(err: Exception) -> Response:
+        log.warning("Redis unreachable on %s %s: %s", request.method, request.path, err)
+        away = BrokerUnavailable(f"SOLLOL's Redis is unreachable: {err}")
+        return _render(away.message, away.status, away.retry_after_s)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:

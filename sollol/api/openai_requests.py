@@ -1,5 +1,10 @@
-"""OpenAI requests → native Ollama bodies, as Ollama's own compatibility layer maps them
-(shared/docs/ollama-api.md §5): workers only ever speak the native API and report its timings."""
+"""OpenAI requests → native Ollama bodies, as Ollama's own compatibility layer maps them (its
+``openai/openai.go``, v0.32): workers only ever speak the native API and report its timings.
+
+Beyond Ollama: ``max_completion_tokens`` (what current OpenAI clients and LangChain send instead of
+``max_tokens``) is read as ``num_predict``, and ``tool_choice`` is honoured where a gateway can:
+``"none"`` sends no tools, a named function sends only that tool.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["CompatError", "chat_request", "completion_request", "embed_request"]
+__all__ = [
+    "CompatError",
+    "chat_request",
+    "completion_request",
+    "embed_request",
+    "max_tokens",
+    "message_content",
+    "think_value",
+]
 
 _EFFORT = {
     "none": False,
@@ -25,10 +38,19 @@ class CompatError(ValueError):
     """An OpenAI request that cannot be translated (→ 400 invalid_request_error)."""
 
 
+def max_tokens(req: Mapping[str, Any], *names: str) -> int | None:
+    """The first of ``names`` the request sets, as a token count (None: none set)."""
+    for name in names:
+        if req.get(name) is not None:
+            return _int(req[name], name)
+    return None
+
+
 def _options(req: Mapping[str, Any], openai_defaults: bool = True) -> dict[str, Any]:
     opts: dict[str, Any] = {}
-    if req.get("max_tokens") is not None:
-        opts["num_predict"] = _int(req["max_tokens"], "max_tokens")
+    limit = max_tokens(req, "max_completion_tokens", "max_tokens")
+    if limit is not None:
+        opts["num_predict"] = limit
     for key in ("seed", "frequency_penalty", "presence_penalty"):
         if req.get(key) is not None:
             opts[key] = _number(req[key], key)
@@ -59,7 +81,7 @@ def _int(v: Any, name: str) -> int:
     return v
 
 
-def _content(content: Any) -> tuple[str, list[str]]:
+def message_content(content: Any) -> tuple[str, list[str]]:
     """Text and base64 images of an OpenAI message content (string or array of parts)."""
     if content is None or isinstance(content, str):
         return content or "", []
@@ -79,6 +101,11 @@ def _content(content: Any) -> tuple[str, list[str]]:
 
 def _image(value: Any) -> str:
     url = value.get("url", "") if isinstance(value, dict) else str(value or "")
+    return image_data(url)
+
+
+def image_data(url: str) -> str:
+    """The base64 payload of a ``data:`` URI (Ollama rejects http(s) image URLs)."""
     if not url.startswith("data:") or ";base64," not in url:
         raise CompatError("image URLs are not supported: send the image as a base64 data: URI")
     return url.split(";base64,", 1)[1]
@@ -105,7 +132,7 @@ def _tool_calls(calls: Any) -> list[dict[str, Any]]:
 def _message(msg: Any, names_by_id: dict[str, str]) -> dict[str, Any]:
     if not isinstance(msg, dict) or "role" not in msg:
         raise CompatError("each message must be an object with a role")
-    text, images = _content(msg.get("content"))
+    text, images = message_content(msg.get("content"))
     out: dict[str, Any] = {"role": str(msg["role"]).lower(), "content": text}
     if images:
         out["images"] = images
@@ -137,13 +164,39 @@ def _format(req: Mapping[str, Any]) -> Any:
     raise CompatError(f"unsupported response_format type {kind!r}")
 
 
-def _think(req: Mapping[str, Any]) -> Any:
-    effort = req.get("reasoning_effort") or (req.get("reasoning") or {}).get("effort")
-    if effort is None:
+def think_value(effort: Any) -> Any:
+    """``reasoning_effort`` → native ``think`` (None: leave it to the model)."""
+    if effort is None or effort == "":
         return None
     if effort not in _EFFORT:
         raise CompatError(f"invalid reasoning_effort {effort!r}")
     return _EFFORT[effort]
+
+
+def _think(req: Mapping[str, Any]) -> Any:
+    reasoning = req.get("reasoning")
+    nested = reasoning.get("effort") if isinstance(reasoning, dict) else None
+    return think_value(req.get("reasoning_effort") or nested)
+
+
+def _tools(req: Mapping[str, Any]) -> Any:
+    """``tools`` as Ollama takes them (OpenAI's shape), narrowed by ``tool_choice``."""
+    tools, choice = req.get("tools"), req.get("tool_choice")
+    if tools is not None and not isinstance(tools, list):
+        raise CompatError("tools must be an array")
+    if not tools or choice in (None, "auto", "required"):
+        return tools or None
+    if choice == "none":
+        return None
+    name = ((choice or {}).get("function") or {}).get("name") if isinstance(choice, dict) else None
+    if not name:
+        raise CompatError(f"invalid tool_choice {choice!r}")
+    chosen = [
+        t for t in tools if isinstance(t, dict) and (t.get("function") or {}).get("name") == name
+    ]
+    if not chosen:
+        raise CompatError(f"tool_choice names function {name!r}, which is not in tools")
+    return chosen
 
 
 def chat_request(req: Mapping[str, Any]) -> dict[str, Any]:
@@ -163,7 +216,7 @@ def chat_request(req: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in (
         ("format", _format(req)),
         ("think", _think(req)),
-        ("tools", req.get("tools")),
+        ("tools", _tools(req)),
         ("logprobs", req.get("logprobs")),
         ("top_logprobs", req.get("top_logprobs")),
     ):
@@ -187,6 +240,10 @@ def completion_request(req: Mapping[str, Any]) -> dict[str, Any]:
     }
     if req.get("suffix"):
         body["suffix"] = req["suffix"]
+    logprobs = req.get("logprobs")  # an int here: how many alternatives per token
+    if logprobs is not None and logprobs is not False:
+        body["logprobs"] = True
+        body["top_logprobs"] = _int(logprobs, "logprobs")
     return body
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, request
 
 from sollol.api.errors import BadRequest, MissingBody
-from sollol.api.schemas import ValidationError, first_error, validate_body
+from sollol.api.schemas import ValidationError, first_error, native_body, validate_body
 
 __all__ = ["json_body", "priority", "validated"]
 
@@ -27,10 +27,13 @@ def json_body() -> Any:
 
 
 def validated(endpoint: str, body: Any) -> dict[str, Any]:
+    """``body`` checked for ``endpoint`` (400 otherwise); returns the native body to forward:
+    null options dropped, the original SOLLOL's ``text`` on /api/embed read as ``input``."""
     try:
-        return validate_body(endpoint, body)
+        validate_body(endpoint, body)
     except ValidationError as exc:
         raise BadRequest(first_error(exc.messages)) from None
+    return native_body(endpoint, body)
 
 
 def priority() -> int:

@@ -4,6 +4,11 @@ Schemas validate and then the ORIGINAL body is forwarded, so fields newer than t
 Ollama untouched (Ollama ignores unknown fields too). What would make Ollama answer 500 — an option
 of the wrong type, an invalid ``format`` — is rejected here with 400, because a 500 would be taken
 for a host failure and retried on other hosts in vain.
+
+An option whose value is ``null`` is skipped, as Ollama's option parser skips nil values
+(LangChain's ``OllamaEmbeddings`` sends ``"num_ctx": null`` and friends). :func:`native_body`
+makes the forwarded copy: null options dropped, and on ``/api/embed`` the original SOLLOL's
+``{"text": ...}`` read as ``input``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ __all__ = [
     "SCHEMAS",
     "ValidationError",
     "first_error",
+    "native_body",
     "validate_body",
 ]
 
@@ -119,7 +125,7 @@ def _check_option(key: str, value: Any) -> str | None:
 def _options(value: Any) -> None:
     if not isinstance(value, dict):
         raise ValidationError("options must be an object")
-    problems = [p for k, v in value.items() if (p := _check_option(str(k), v))]
+    problems = [p for k, v in value.items() if v is not None and (p := _check_option(str(k), v))]
     if problems:
         raise ValidationError(problems)
 
@@ -194,6 +200,7 @@ class GenerateRequest(_Base):
 
 class EmbedRequest(_Base):
     input = _Any(load_default="", validate=_input)
+    text = _Any(allow_none=True, validate=_input)  # the original SOLLOL's name for ``input``
     dimensions = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
 
 
@@ -244,3 +251,14 @@ def validate_body(endpoint: str, body: Any) -> dict[str, Any]:
         raise ValidationError({"_schema": ["request body must be a JSON object"]})
     loaded: dict[str, Any] = SCHEMAS[endpoint].load(body)
     return loaded
+
+
+def native_body(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The copy of a validated ``body`` that is forwarded to Ollama (see the module docstring)."""
+    out = dict(body)
+    options = out.get("options")
+    if isinstance(options, dict) and any(v is None for v in options.values()):
+        out["options"] = {k: v for k, v in options.items() if v is not None}
+    if endpoint == "embed" and out.get("input") is None and out.get("text") is not None:
+        out["input"] = out.pop("text")
+    return out

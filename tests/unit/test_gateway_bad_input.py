@@ -150,3 +150,61 @@ def test_unknown_model_is_ollamas_404_wording(client, path):
     resp = client.post(path, json={"model": "ghost", "input": "x", "prompt": "x"})
     assert resp.status_code == 404
     assert "ghost" in resp.get_json()["error"] and "not found" in resp.get_json()["error"]
+
+
+@pytest.fixture(scope="module")
+def redis_away_client():
+    """A gateway whose Redis was never reachable (a closed loopback port)."""
+    import redis as redis_lib
+    from celery import Celery
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from sollol.embedded_redis import free_port
+
+    away = redis_lib.Redis(
+        port=free_port(),
+        socket_connect_timeout=0.2,
+        socket_timeout=0.2,
+        retry=Retry(NoBackoff(), 0),
+    )
+    cfg = load_config(env={}, broker_wait_s=0.3)
+    celery = Celery("test", broker="memory://", set_as_current=False)
+    app = create_app(cfg, celery=celery, redis=away)
+    app.testing = True
+    return app.test_client()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "protocol"),
+    [
+        ("POST", "/api/chat", {"model": KNOWN, "messages": []}, "ollama"),
+        ("POST", "/api/generate", {"model": KNOWN, "prompt": "hi"}, "ollama"),
+        ("POST", "/api/embed", {"model": KNOWN, "input": "hi"}, "ollama"),
+        ("GET", "/api/tags", None, "ollama"),
+        ("GET", "/api/ps", None, "ollama"),
+        (
+            "POST",
+            "/v1/chat/completions",
+            {"model": KNOWN, "messages": [{"role": "user"}]},
+            "openai",
+        ),
+        ("GET", "/v1/models", None, "openai"),
+    ],
+)
+def test_redis_unreachable_since_start_is_503_with_retry_after_in_the_protocols_shape(
+    redis_away_client, method, path, body, protocol
+):
+    resp = redis_away_client.open(path, method=method, json=body)
+    assert resp.status_code == 503, resp.get_data()[:300]
+    assert int(resp.headers["Retry-After"]) > 0
+    data = resp.get_json()
+    if protocol == "ollama":
+        assert "Redis is unreachable" in data["error"]
+    elif protocol == "openai":
+        assert "Redis is unreachable" in data["error"]["message"]
+        assert data["error"]["type"] == "api_error"
+    else:
+        assert data["type"] == "error"
+        assert data["error"]["type"] == "overloaded_error"
+        assert "Redis is unreachable" in data["error"]["message"]

@@ -164,3 +164,111 @@ def test_models_list_is_null_when_empty_like_ollama():
     )
     assert listed["data"][0]["owned_by"] == "jane"
     assert listed["data"][0]["created"] == 1746405464
+
+
+USER = [{"role": "user", "content": "x"}]
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [
+        ({"max_completion_tokens": 20}, 20),  # what LangChain's ChatOpenAI(max_tokens=20) sends
+        ({"max_tokens": 7}, 7),
+        ({"max_completion_tokens": 20, "max_tokens": 7}, 20),  # the current name wins
+        ({"max_completion_tokens": None, "max_tokens": 7}, 7),
+    ],
+)
+def test_max_completion_tokens_and_max_tokens_become_num_predict(limits, expected):
+    body = oc.chat_request({"model": "m", "messages": USER, **limits})
+    assert body["options"]["num_predict"] == expected
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+
+
+@pytest.mark.parametrize(
+    ("choice", "names"),
+    [
+        (None, ["get_weather", "get_time"]),
+        ("auto", ["get_weather", "get_time"]),
+        ("required", ["get_weather", "get_time"]),
+        ("none", None),  # no tools offered: the model cannot call one
+        ({"type": "function", "function": {"name": "get_time"}}, ["get_time"]),
+    ],
+)
+def test_tool_choice_narrows_the_tools_sent(choice, names):
+    req = {"model": "m", "messages": USER, "tools": [WEATHER, TIME]}
+    if choice is not None:
+        req["tool_choice"] = choice
+    body = oc.chat_request(req)
+    got = [t["function"]["name"] for t in body["tools"]] if "tools" in body else None
+    assert got == names
+
+
+def test_tool_choice_naming_an_unknown_function_is_a_clear_error():
+    with pytest.raises(oc.CompatError, match="not in tools"):
+        oc.chat_request(
+            {
+                "model": "m",
+                "messages": USER,
+                "tools": [WEATHER],
+                "tool_choice": {"type": "function", "function": {"name": "nope"}},
+            }
+        )
+
+
+@pytest.mark.parametrize(
+    ("response_format", "expected"),
+    [
+        ({"type": "json_object"}, "json"),
+        (
+            {"type": "json_schema", "json_schema": {"name": "p", "schema": {"type": "object"}}},
+            {"type": "object"},
+        ),
+        ({"type": "text"}, None),
+    ],
+)
+def test_response_format_becomes_native_format(response_format, expected):
+    body = oc.chat_request({"model": "m", "messages": USER, "response_format": response_format})
+    assert body.get("format") == expected
+
+
+@pytest.mark.parametrize(
+    ("effort", "think"),
+    [("none", False), ("minimal", "low"), ("medium", "medium"), ("high", "high"), ("xhigh", "max")],
+)
+def test_reasoning_effort_becomes_think(effort, think):
+    assert (
+        oc.chat_request({"model": "m", "messages": USER, "reasoning_effort": effort})["think"]
+        == think
+    )
+
+
+def test_completions_logprobs_count_becomes_top_logprobs():
+    body = oc.completion_request({"model": "m", "prompt": "p", "logprobs": 3})
+    assert (body["logprobs"], body["top_logprobs"]) == (True, 3)
+
+
+def test_stream_tool_call_chunk_carries_whole_arguments_and_finish_reason_tool_calls():
+    state = oc.ChatStreamState("chatcmpl-4", "m", include_usage=False)
+    call = {
+        "id": "call_9",
+        "function": {"index": 0, "name": "get_weather", "arguments": {"city": "Paris"}},
+    }
+    chunks = state.on_line({"message": {"role": "assistant", "content": "", "tool_calls": [call]}})
+    last = state.on_line(
+        {"message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop"}
+    )
+    delta = chunks[0]["choices"][0]["delta"]
+    assert delta["tool_calls"][0]["function"] == {
+        "name": "get_weather",
+        "arguments": '{"city": "Paris"}',
+    }
+    assert last[-1]["choices"][0]["finish_reason"] == "tool_calls"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sollol.api.schemas import ValidationError, first_error, validate_body
+from sollol.api.schemas import ValidationError, first_error, native_body, validate_body
 
 
 def _error(endpoint, body):
@@ -36,6 +36,12 @@ def _error(endpoint, body):
         ("embed", {"model": "m", "input": "a"}),
         ("embeddings", {"model": "m", "prompt": "a"}),
         ("show", {"name": "m"}),
+        # Ollama skips null options: LangChain's OllamaEmbeddings sends them for every unset one
+        ("embed", {"model": "m", "input": "a", "options": {"num_ctx": None, "temperature": None}}),
+        ("chat", {"model": "m", "messages": [], "options": {"stop": None, "num_predict": 3}}),
+        ("embed", {"model": "m", "text": "the original SOLLOL's field"}),
+        ("chat", {"model": "m", "messages": [], "think": "low", "tools": [{"type": "function"}]}),
+        ("generate", {"model": "m", "truncate": False, "shift": True, "logprobs": True}),
     ],
 )
 def test_valid_bodies_pass(endpoint, body):
@@ -79,3 +85,19 @@ def test_valid_bodies_pass(endpoint, body):
 )
 def test_invalid_bodies_are_explained(endpoint, body, message):
     assert message in _error(endpoint, body)
+
+
+def test_null_options_are_not_forwarded_and_set_ones_are():
+    body = {"model": "m", "input": "a", "options": {"num_ctx": None, "temperature": 0.5}}
+    assert native_body("embed", body)["options"] == {"temperature": 0.5}
+    assert body["options"] == {"num_ctx": None, "temperature": 0.5}  # the client's dict is kept
+
+
+def test_text_on_embed_is_the_input_to_embed():
+    assert native_body("embed", {"model": "m", "text": "doc"}) == {"model": "m", "input": "doc"}
+    # an explicit input wins; text is then just an unknown field
+    assert native_body("embed", {"model": "m", "input": "a", "text": "b"})["input"] == "a"
+
+
+def test_text_of_the_wrong_type_is_explained():
+    assert "invalid input type" in _error("embed", {"model": "m", "text": 3})

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +16,10 @@ import httpx
 import pytest
 
 from sollol.sim import FleetProfile, SimFleet, parse_profile
+from tests.helpers import wait_for
+
+# wait_for lives in tests.helpers; the sim tests import it from here
+__all__ = ["get_json", "make_profile", "node", "start_reading", "wait_for"]
 
 TIME_SCALE = 0.02
 CHAT = {"size_mb": 2000, "load_s": 2.0, "prompt_tps": 2000, "gen_tps": 400}
@@ -87,13 +90,3 @@ def start_reading(response: httpx.Response) -> Iterator[str]:
     lines = response.iter_lines()
     next(lines)
     return lines
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until true; fail after ``timeout`` seconds (a generous bound)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -74,3 +74,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(native_bp)
     app.register_blueprint(openai_bp)
     app.register_blueprint(fleet_bp)
+    from sollol.api.docs import make_docs_blueprint
+    from sollol.api.explain import bp as explain_bp
+    from sollol.api.stats import bp as stats_bp
+
+    app.register_blueprint(stats_bp)
+    app.register_blueprint(explain_bp)
+    app.register_blueprint(make_docs_blueprint())

@@ -35,7 +35,7 @@ def _fleet(redis, cfg):
 
 def test_an_application_can_ask_where_a_request_would_go_and_why():
     sollol = SOLLOL(SOLLOLConfig(redis_url="redis://unused"))
-    sollol._redis = fakeredis.FakeRedis()
+    sollol._redis = fakeredis.FakeRedis(decode_responses=True)
     _fleet(sollol._redis, sollol.config)
     decision = sollol.route(
         "chat", {"model": "llama3.2", "messages": [{"role": "user", "content": "hello"}]}

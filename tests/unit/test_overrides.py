@@ -26,7 +26,7 @@ class Clock:
 
 @pytest.fixture
 def redis():
-    return fakeredis.FakeRedis()
+    return fakeredis.FakeRedis(decode_responses=True)
 
 
 def test_an_override_reaches_a_process_within_its_refresh_interval(redis):
@@ -74,7 +74,7 @@ def test_redis_away_keeps_the_settings_in_force():
             raise ConnectionError("down")
 
     cfg, clock = SOLLOLConfig(), Clock()
-    live = LiveConfig(fakeredis.FakeRedis(), cfg, clock=clock)
+    live = LiveConfig(fakeredis.FakeRedis(decode_responses=True), cfg, clock=clock)
     write_overrides(live.redis, cfg, {"strategy": "random"})
     assert live.current().strategy == "random"
     live.redis, clock.t = Down(), 5.0

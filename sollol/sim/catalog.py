@@ -106,7 +106,19 @@ def ps_body(node: SimNode) -> dict[str, Any]:
 
 
 def show_body(node: SimNode, spec: ModelSpec) -> dict[str, Any]:
-    """POST /api/show: details, a small ``model_info`` map (always present) and capabilities."""
+    """POST /api/show: details, a small ``model_info`` map (always present), capabilities, and
+    ``projector_info`` for a vision model (Ollama reports its projector's GGUF keys there)."""
+    body = _show(node, spec)
+    if "vision" in spec.capabilities:
+        body["projector_info"] = {
+            "general.architecture": "clip",
+            "clip.has_vision_encoder": True,
+            "clip.vision.image_size": 896 if spec.family == "gemma3" else 336,
+        }
+    return body
+
+
+def _show(node: SimNode, spec: ModelSpec) -> dict[str, Any]:
     family = spec.family
     return {
         "license": "Simulated model: no license text.",

@@ -50,6 +50,8 @@ class ModelSpec:
     parameter_size: str = "3B"
     quantization_level: str = "Q4_K_M"
     context_length: int = 8192
+    # Ollama's names (completion, tools, thinking, vision, insert, embedding); from the model
+    # name's family when the profile gives none (sollol.sim.families)
     capabilities: tuple[str, ...] = ()
 
     @property
@@ -266,7 +268,8 @@ def load_profile(
 def uniform_profile(
     nodes: int, base_port: int = DEFAULT_BASE_PORT, time_scale: float = 1.0
 ) -> FleetProfile:
-    """``sollol sim --nodes N``: N identical GPU nodes with a chat model loaded and an embedder."""
+    """``sollol sim --nodes N``: N identical GPU nodes with a chat model loaded, a coder, a
+    thinking model (qwen3), a vision model (gemma3) and an embedder installed."""
     data = {
         "time_scale": time_scale,
         "nodes": [
@@ -281,6 +284,13 @@ def uniform_profile(
                         "load_s": 4.0,
                         "prompt_tps": 1200,
                         "gen_tps": 55,
+                    },
+                    "qwen3:4b": {"size_mb": 2600, "load_s": 3.0, "prompt_tps": 2000, "gen_tps": 80},
+                    "gemma3:4b": {
+                        "size_mb": 3300,
+                        "load_s": 3.5,
+                        "prompt_tps": 1800,
+                        "gen_tps": 75,
                     },
                     "nomic-embed-text": {
                         "size_mb": 300,

@@ -32,11 +32,14 @@ def reasoning(
     pred: Prediction,
     others: Sequence[tuple[str, float]],
     why: str = "",
+    edge: tuple[str, Sequence[tuple[str, float, float]]] | None = None,
 ) -> str:
     """E.g. "gpu-fast: model loaded, 0 ahead at p≥5, predicted 1.9 s (gpu-mid 4.8 s, cpu-box 31 s)".
 
     ``others`` are (host, predicted seconds) of the alternatives; ``why`` names a rule that
-    decided instead of the score (session affinity, next in turn, least connections …).
+    decided instead of the score (session affinity, next in turn, least connections …);
+    ``edge`` is (faster host, [(factor, this host's value, the faster host's)]) when factors
+    other than speed chose this host over one predicted to finish first.
     """
     ahead = host.running + host.queued_at_or_above(priority)
     parts = [
@@ -51,6 +54,9 @@ def reasoning(
     text = f"{host.name}: " + ", ".join(parts)
     if others:
         text += " (" + ", ".join(f"{n} {format_seconds(s)}" for n, s in others) + ")"
+    if edge is not None and edge[1]:
+        reasons = ", ".join(f"{f} {a:.2f} vs {b:.2f}" for f, a, b in edge[1])
+        text += f"; chosen over {edge[0]} for {reasons}"
     prefix = strategy if strategy != "performance" else ""
     if why:
         prefix = f"{prefix}, {why}" if prefix else why

@@ -15,6 +15,7 @@ snapshot order); it is what keeps a 256-host decision well under a millisecond.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from sollol.router.estimate import Estimator
@@ -22,12 +23,14 @@ from sollol.router.model import FleetSnapshot, HostState, RequestProfile
 from sollol.router.scorers import Scorer, ScoringContext, Speed, relative_speed
 from sollol.router.tuning import Tuning
 
-__all__ = ["KEEP", "Ranking", "WeightedScorers"]
+__all__ = ["KEEP", "Edge", "Ranking", "WeightedScorers"]
 
 KEEP = 4  # the winner and up to three alternatives
 
 # (scorer, exponent) pairs: each exponent is the scorer's weight ÷ the sum of the weights
 WeightedScorers = tuple[tuple[Scorer, float], ...]
+# (the faster host a pick beat, [(factor, pick's value, its value)], strongest reason first)
+Edge = tuple[int, list[tuple[str, float, float]]]
 
 
 class Ranking:
@@ -126,3 +129,18 @@ class Ranking:
             (i for i in self.scores if i != pick), key=lambda i: (-self.scores[i], self.costs[i], i)
         )
         return rest[:n]
+
+    def edge(self, pick: int, most: int = 2) -> Edge | None:
+        """Why ``pick`` outscored the host predicted to finish first, when it is another one:
+        the factors with the largest weighted log advantage w · ln(f_pick / f_fastest) > 0."""
+        fastest = min(self.scores, key=lambda i: (self.costs[i], i))
+        if fastest == pick or self.costs[fastest] >= self.costs[pick]:
+            return None
+        mine, theirs = self.factors[pick], self.factors[fastest]
+        gains = []
+        for (scorer, w), a, b in zip(self.scorers, mine, theirs, strict=True):
+            gain = w * (math.log(max(a, 1e-12)) - math.log(max(b, 1e-12)))
+            if gain > 0.0:
+                gains.append((gain, scorer.name, a, b))
+        gains.sort(key=lambda g: -g[0])
+        return fastest, [(name, a, b) for _, name, a, b in gains[:most]]

@@ -1,6 +1,7 @@
 """The Router: filter → score → pick.
 
-1. **Filter** (:mod:`sollol.router.filters`): hosts that can serve the request at all.
+1. **Filter** (:mod:`sollol.router.capability`, :mod:`sollol.router.filters`): hosts that can
+   serve the request at all (the capabilities it needs, the model, health, circuit).
 2. **Score** (:mod:`sollol.router.ranking`): each candidate's predicted cost
    (:mod:`sollol.router.estimate`) and the weighted geometric mean of the named factors of
    :mod:`sollol.router.scorers`, weights from :class:`~sollol.router.tuning.Weights`.
@@ -16,6 +17,7 @@ import random
 from collections.abc import Collection, Sequence
 from types import MappingProxyType
 
+from sollol.router.capability import capable_hosts
 from sollol.router.estimate import Estimator
 from sollol.router.explain import reasoning
 from sollol.router.filters import eligible_hosts
@@ -63,8 +65,9 @@ class Router:
         self, profile: RequestProfile, snapshot: FleetSnapshot, exclude: Collection[str] = ()
     ) -> Decision:
         """The host for ``profile``; never one in ``exclude``. Raises NoHostAvailable."""
+        capable = capable_hosts(snapshot.hosts, profile.model, profile.needs)
         hosts = eligible_hosts(
-            snapshot.hosts, profile.model, exclude, self.rng, self.tuning.half_open_share
+            capable, profile.model, exclude, self.rng, self.tuning.half_open_share
         )
         est = Estimator(profile, snapshot, self.tuning, peers=hosts)
         ranking = Ranking(profile, snapshot, hosts, est, self.scorers, self.tuning)
@@ -83,6 +86,7 @@ class Router:
             for j in ranking.runners_up(i, MAX_ALTERNATIVES)
         )
         pred = est.predict(hosts[i])
+        edge = ranking.edge(i) if not pick.rule else None
         text = reasoning(
             self.strategy,
             hosts[i],
@@ -91,6 +95,7 @@ class Router:
             pred=pred,
             others=[(a.host, a.predicted_ms / 1000.0) for a in alts],
             why=pick.rule,
+            edge=(hosts[edge[0]].name, edge[1]) if edge is not None else None,
         )
         return Decision(
             host=hosts[i].name,

@@ -144,6 +144,22 @@ def test_decision_carries_factors_reasoning_and_alternatives() -> None:
     assert d.predicted_ms == pytest.approx(1000 * (100 / 4000 + 200 / 120))
 
 
+def test_reasoning_names_the_factors_that_beat_a_faster_host() -> None:
+    fast = host("fast", learned={LLAMA: FAST}, health="degraded")
+    mid = host("mid", learned={LLAMA: stats(prompt_tps=4000, gen_tps=100)})  # ~17 % slower
+    d = Router().route(request(), snap(fast, mid))
+    # health is the only factor besides speed in which the two differ (degraded: 0.25)
+    assert d.host == "mid" and d.factors["speed"] < 1.0
+    assert d.reasoning.endswith("; chosen over fast for health 1.00 vs 0.25")
+
+
+def test_reasoning_names_no_factor_when_the_fastest_host_wins_or_a_rule_decides() -> None:
+    fast, mid = host("fast", learned={LLAMA: FAST}), host("mid", learned={LLAMA: MID})
+    assert "chosen over" not in Router().route(request(), snap(fast, mid)).reasoning
+    sticky = Router().route(request(session_key="s"), snap(fast, mid, affinity={"s": "mid"}))
+    assert sticky.host == "mid" and "chosen over" not in sticky.reasoning
+
+
 def test_reasoning_names_a_cold_load() -> None:
     d = Router().route(request(), snap(host("a", loaded=(), learned={LLAMA: FAST})))
     assert "model not loaded (load ~2.0 s)" in d.reasoning

@@ -15,7 +15,9 @@ from typing import Any
 from sollol import __version__
 from sollol.config import ConfigError, SOLLOLConfig, child_env, load_config
 
-__all__ = ["main"]
+__all__ = ["DEFAULT_HOSTS_FILE", "main"]
+
+DEFAULT_HOSTS_FILE = "config/hosts.txt"  # where the original SOLLOL's CLI read its hosts
 
 
 def _up_parser(sub: Any) -> None:
@@ -32,8 +34,10 @@ def _up_parser(sub: Any) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument(
         "--hosts",
-        metavar="FILE",
-        help="Ollama hosts, one per line: 'name http://addr:11434' or 'addr:port'",
+        metavar="FILE|LIST",
+        help="Ollama hosts: a file with one per line ('gpu-a http://10.0.0.5:11434 slots=4 "
+        "tags=gpu' or 'addr:port'), or a comma-separated list 'a:11434,b:11434' "
+        f"(default: {DEFAULT_HOSTS_FILE} when it exists)",
     )
     src.add_argument("--sim", type=int, metavar="N", help="start N simulated Ollama nodes")
     src.add_argument("--sim-profile", metavar="FILE", help="start the simulated fleet of FILE")
@@ -46,6 +50,33 @@ def _up_parser(sub: Any) -> None:
     p.add_argument("--slots", type=int, help="parallel requests per host for --hosts (default 4)")
     p.add_argument("--flower", action="store_true", help="also start Flower on :5555")
     p.add_argument("--flower-port", type=int, default=5555)
+    _original_flags(p)
+
+
+def _original_flags(p: argparse.ArgumentParser) -> None:
+    """The original SOLLOL's ``up`` flags, mapped by sollol.compat (or explained away)."""
+    o = p.add_argument_group("the original SOLLOL's options")
+    o.add_argument(
+        "--autobatch",
+        action=argparse.BooleanOptionalAction,
+        help="batch embedding jobs (default on)",
+    )
+    o.add_argument("--autobatch-interval", type=float, metavar="S", help="seconds between cycles")
+    o.add_argument(
+        "--adaptive-metrics",
+        action=argparse.BooleanOptionalAction,
+        help="always on here: routing learns from Ollama's timings",
+    )
+    o.add_argument(
+        "--adaptive-metrics-interval",
+        type=float,
+        metavar="S",
+        help="seconds between fleet metric refreshes (metrics_refresh_interval_s)",
+    )
+    o.add_argument("--metrics-port", type=int, help="also serve /metrics on this port (e.g. 9090)")
+    o.add_argument("--workers", type=int, help="no Ray here: worker concurrency is --slots")
+    o.add_argument("--dask-workers", type=int, help="no Dask here: batches run on host workers")
+    o.add_argument("--dask-scheduler", help="no Dask here: share a Redis with --redis-url")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -76,6 +107,9 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bind")
     s = sub.add_parser("status", help="print the fleet as the gateway sees it")
     s.add_argument("--url", default="http://127.0.0.1:8000", help="gateway URL")
+    from sollol.cli_fleet import add_fleet_commands
+
+    add_fleet_commands(sub)
     return parser
 
 
@@ -95,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
             return _gateway(args)
         if args.command == "status":
             return _status(args)
+        if args.command in ("hosts", "route"):
+            from sollol.cli_fleet import explain_command, hosts_command
+
+            return hosts_command(args) if args.command == "hosts" else explain_command(args)
     except ConfigError as exc:
         print(f"sollol: {exc}", file=sys.stderr)
         return 2
@@ -103,19 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
 
 def _up(args: argparse.Namespace) -> int:
     from sollol.embedded_redis import RedisNotFound
-    from sollol.launcher import Stack, parse_hosts_file
+    from sollol.launcher import Stack
 
-    overrides = {
-        k: v
-        for k, v in (
-            ("port", args.port),
-            ("bind", args.bind),
-            ("redis_url", args.redis_url),
-            ("strategy", args.strategy),
-        )
-        if v is not None
-    }
-    cfg = load_config(**overrides)
+    cfg = load_config(**_up_settings(args))
     _check_strategy(cfg.strategy)
     stack = Stack(
         cfg,
@@ -125,12 +153,11 @@ def _up(args: argparse.Namespace) -> int:
         flower=args.flower,
         flower_port=args.flower_port,
     )
-    if args.hosts:
-        try:
-            stack.hosts = parse_hosts_file(args.hosts, slots=args.slots or cfg.worker_slots)
-        except (OSError, ValueError) as exc:
-            print(f"sollol: {exc}", file=sys.stderr)
-            return 2
+    try:
+        stack.hosts = _hosts_of(args, cfg)
+    except (OSError, ValueError) as exc:
+        print(f"sollol: {exc}", file=sys.stderr)
+        return 2
 
     def _stop(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
@@ -154,6 +181,50 @@ def _up(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     print("SOLLOL stopped", flush=True)
     return 0
+
+
+def _up_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Settings from ``up``'s flags; the original's names go through sollol.compat."""
+    pairs = (
+        ("port", args.port),
+        ("bind", args.bind),
+        ("redis_url", args.redis_url),
+        ("strategy", args.strategy),
+        ("autobatch_enabled", args.autobatch),
+        ("autobatch_interval", args.autobatch_interval),
+        ("adaptive_metrics_interval", args.adaptive_metrics_interval),
+        ("metrics_port", args.metrics_port),
+        ("ray_workers", args.workers),
+        ("dask_workers", args.dask_workers),
+        ("dask_scheduler", args.dask_scheduler),
+    )
+    settings = {k: v for k, v in pairs if v is not None}
+    if args.adaptive_metrics is False:
+        settings["adaptive_metrics_enabled"] = False
+    return settings
+
+
+def _hosts_of(args: argparse.Namespace, cfg: SOLLOLConfig) -> list[Any]:
+    """--hosts FILE or LIST, else SOLLOL_HOSTS, else config/hosts.txt (not with --sim)."""
+    from pathlib import Path
+
+    from sollol.hosts import parse_hosts, parse_hosts_file
+
+    slots = args.slots or cfg.worker_slots
+    if args.hosts:
+        if Path(args.hosts).is_file():
+            return parse_hosts_file(args.hosts, slots=slots)
+        if "," in args.hosts or ":" in args.hosts:
+            return parse_hosts(args.hosts.split(","), slots=slots, where="--hosts")
+        raise ValueError(f"--hosts {args.hosts}: no such file (a list is 'addr:port,addr:port')")
+    if args.sim or args.sim_profile:
+        return []
+    if cfg.hosts:
+        return parse_hosts(cfg.hosts, slots=slots, where="SOLLOL_HOSTS")
+    if Path(DEFAULT_HOSTS_FILE).is_file():
+        print(f"hosts from {DEFAULT_HOSTS_FILE}", flush=True)
+        return parse_hosts_file(DEFAULT_HOSTS_FILE, slots=slots)
+    return []
 
 
 def _check_strategy(name: str) -> None:

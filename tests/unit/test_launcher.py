@@ -2,6 +2,7 @@
 
 import pytest
 
+from sollol.hosts import parse_hosts
 from sollol.launcher import parse_hosts_file
 
 
@@ -39,3 +40,42 @@ def test_bad_hosts_files_are_explained(tmp_path, text, message):
     f.write_text(text)
     with pytest.raises(ValueError, match=message):
         parse_hosts_file(f)
+
+
+def test_a_hosts_line_may_carry_slots_tags_and_memory(tmp_path):
+    f = tmp_path / "hosts.txt"
+    f.write_text(
+        "gpu-a http://10.0.0.5:11434 slots=4 tags=gpu vram_mb=24576\n"
+        "10.0.0.6:11434 slots=1 tags=cpu,small max_loaded_models=1\n"
+    )
+    a, b = parse_hosts_file(f, slots=2)
+    assert (a.name, a.slots, a.tags, a.vram_mb) == ("gpu-a", 4, ("gpu",), 24576)
+    assert (b.name, b.slots, b.tags, b.max_loaded_models) == (
+        "10-0-0-6-11434",
+        1,
+        ("cpu", "small"),
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("gpu-a http://x:1 slot=4", "unknown option 'slot'"),
+        ("gpu-a http://x:1 slots=four", "slots must be a whole number"),
+        ("gpu-a http://x:1 slots=0", "slots must be >= 1"),
+    ],
+)
+def test_bad_host_options_are_explained(tmp_path, line, message):
+    f = tmp_path / "hosts.txt"
+    f.write_text(line + "\n")
+    with pytest.raises(ValueError, match=f"hosts.txt:1: {message}"):
+        parse_hosts_file(f)
+
+
+def test_a_host_list_uses_the_same_syntax_as_a_hosts_file():
+    hosts = parse_hosts(["127.0.0.1:11434", "gpu-b http://10.0.0.2:11434 slots=2"])
+    assert [(h.name, h.url, h.slots) for h in hosts] == [
+        ("127-0-0-1-11434", "http://127.0.0.1:11434", 4),
+        ("gpu-b", "http://10.0.0.2:11434", 2),
+    ]

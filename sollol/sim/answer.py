@@ -144,12 +144,14 @@ def _tool_answer(spec: AnswerSpec, seed: int, thinking: int, left: int | None) -
 
 
 def pick_tool(tools: Sequence[dict[str, Any]], message: str) -> dict[str, Any]:
-    """The first tool whose name (or its words: ``get_weather`` → "get weather") occurs in the
-    message, ignoring case; else the first tool."""
-    text = message.lower()
+    """The first tool whose name, or a word of 4+ letters of it (``get_weather`` → "weather",
+    ``searchWeb`` → "search"), occurs in the message as a word, ignoring case; else the first."""
+    words = set(re.findall(r"[a-z0-9_]+", message.lower()))
     for tool in tools:
-        name = str((tool.get("function") or {}).get("name", "")).lower()
-        if name and (name in text or name.replace("_", " ") in text):
+        name = str((tool.get("function") or {}).get("name", ""))
+        parts = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", name)
+        keys = {name.lower()} | {p.lower() for p in parts if len(p) >= 4}
+        if name and keys & words:
             return tool
     return tools[0]
 

@@ -33,6 +33,8 @@ from flask import Flask, Response, request
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from sollol.router import MissingCapability
+
 __all__ = [
     "BUSY_MESSAGE",
     "BadRequest",
@@ -213,6 +215,10 @@ def register_error_handlers(app: Flask) -> None:
         if status == 413:
             return _render("request body too large", 413)
         return _render(err.description or err.name, status)
+
+    @app.errorhandler(MissingCapability)
+    def _incapable(err: MissingCapability) -> Response:
+        return _render(err.message, 400)
 
     @app.errorhandler(redis_lib.ConnectionError)
     @app.errorhandler(redis_lib.TimeoutError)

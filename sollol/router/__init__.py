@@ -4,7 +4,8 @@ Decision out: ``analyse_request`` → ``RequestProfile``; ``Router.route(profile
 """
 
 from sollol.router.analysis import analyse_request
-from sollol.router.errors import NoHostAvailable, RoutingError
+from sollol.router.capability import capable_hosts, required_capabilities
+from sollol.router.errors import MissingCapability, NoHostAvailable, RoutingError
 from sollol.router.estimate import Estimator, Prediction, predict_duration_s
 from sollol.router.learning import TimingSample, update_output_tokens, update_stats
 from sollol.router.model import (
@@ -29,6 +30,7 @@ __all__ = [
     "FleetSnapshot",
     "HostState",
     "LoadedModel",
+    "MissingCapability",
     "ModelStats",
     "NoHostAvailable",
     "Prediction",
@@ -39,7 +41,9 @@ __all__ = [
     "Tuning",
     "Weights",
     "analyse_request",
+    "capable_hosts",
     "predict_duration_s",
+    "required_capabilities",
     "update_output_tokens",
     "update_stats",
 ]

@@ -14,12 +14,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sollol.names import normalize_model
+from sollol.router.capability import required_capabilities
 from sollol.router.model import PRIORITY_LEVELS, RequestProfile
 
 __all__ = ["ENDPOINTS", "TASK_TYPES", "analyse_request", "classify_text", "count_tokens"]
 
-ENDPOINTS = ("chat", "generate", "embed", "embeddings")
+ENDPOINTS = ("chat", "generate", "embed", "embeddings", "show")
 TASK_TYPES = (
+    "show",  # /api/show: model metadata, no generation (nothing to load, nothing to learn)
     "generation",
     "chat",
     "embedding",
@@ -159,12 +161,21 @@ def _embed_inputs(endpoint: str, body: Mapping[str, Any]) -> list[str]:
 
 
 def analyse_request(endpoint: str, body: Mapping[str, Any], priority: int = 5) -> RequestProfile:
-    """Profile a native Ollama request. ``endpoint`` ∈ chat | generate | embed | embeddings;
+    """Profile a native Ollama request. ``endpoint`` ∈ chat | generate | embed | embeddings | show;
     ``priority`` 1..10 (clamped). Raises ValueError for another endpoint."""
     if endpoint not in ENDPOINTS:
         raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {', '.join(ENDPOINTS)}")
-    model = normalize_model(str(body.get("model") or ""))
+    model = normalize_model(str(body.get("model") or body.get("name") or ""))
     prio = max(1, min(PRIORITY_LEVELS, int(priority)))
+    if endpoint == "show":  # metadata: no prompt, no output, nothing a scorer should learn from
+        return RequestProfile(
+            model=model,
+            endpoint="show",
+            task_type="show",
+            complexity="low",
+            output_tokens=0,
+            priority=prio,
+        )
     if endpoint in EMBED_ENDPOINTS:
         inputs = _embed_inputs(endpoint, body)
         tokens = sum(count_tokens(t) for t in inputs)
@@ -208,4 +219,5 @@ def _generative(endpoint: str, body: Mapping[str, Any], model: str, prio: int) -
         conversation_depth=depth,
         session_key=key,
         needs_gpu=complexity == "high",
+        needs=required_capabilities(endpoint, body),
     )

@@ -74,6 +74,9 @@ class HostState:
     circuit: str = "closed"  # closed | open | half_open
     tags: frozenset[str] = frozenset()  # "gpu", "cpu", specializations such as "code"
     success_rate: float = 1.0  # host-wide EWMA in [0, 1]
+    # model → what it can do ("tools", "vision", "thinking", …) as /api/tags reports it;
+    # a model missing here reports nothing (an older Ollama) and is not filtered
+    capabilities: Mapping[str, frozenset[str]] = field(default_factory=_frozen_map)
 
     def is_loaded(self, model: str) -> bool:
         return any(m.name == model for m in self.loaded)
@@ -117,6 +120,7 @@ class RequestProfile:
     session_key: str | None = None  # stable id of a conversation prefix, for prompt-cache affinity
     needs_gpu: bool = False
     input_count: int = 1  # texts in an embedding batch
+    needs: frozenset[str] = frozenset()  # capabilities beyond completion: tools, vision, thinking
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,10 +80,6 @@ def parse_expires(value: str, now: float) -> float | None:
     return None if left > 10 * 365 * 86_400 else left
 
 
-def _decode(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
 def read_fleet(redis: Any, cfg: SOLLOLConfig, now: float | None = None) -> list[HostView]:
     """All registered hosts with live counters, in two round trips."""
     now = time.time() if now is None else now
@@ -108,17 +104,17 @@ def read_fleet(redis: Any, cfg: SOLLOLConfig, now: float | None = None) -> list[
         if not raw:
             continue
         record = HostRecord.from_hash(raw, alive=bool(alive))
-        circ = {_decode(k): _decode(v) for k, v in circuit.items()}
+        circ = dict(circuit)
         circ["state"] = effective_state(circ, now, cfg.circuit_open_s)
         if drain:
-            circ["drain"] = _decode(drain)
+            circ["drain"] = drain
         view = HostView(
             record,
             parse_running(running),
             tuple(depths),
             decode_stats(stats),
             circ,
-            {_decode(k): _decode(v) for k, v in check.items()},
+            dict(check),
         )
         view.health, view.reason = _assess(view, now, cfg)
         views.append(view)
@@ -167,6 +163,11 @@ def host_state(view: HostView, now: float) -> HostState:
         )
         for m in rec.loaded
     )
+    capabilities = {  # /api/tags lists them since Ollama 0.30; absent means unknown
+        normalize_model(m.get("name") or m.get("model", "")): frozenset(m["capabilities"])
+        for m in rec.installed
+        if m.get("capabilities")
+    }
     tags = set(rec.tags)
     if rec.vram_mb == 0 and not any(m.on_gpu for m in loaded) and loaded:
         tags.add("cpu")
@@ -185,6 +186,7 @@ def host_state(view: HostView, now: float) -> HostState:
         circuit=view.circuit.get("state", "closed"),
         tags=frozenset(tags),
         success_rate=host_success_rate(view.stats),
+        capabilities=MappingProxyType(capabilities),
     )
 
 
@@ -203,7 +205,7 @@ def snapshot_of(
 def read_output_tokens(redis: Any, cfg: SOLLOLConfig) -> dict[tuple[str, str], float]:
     out = {}
     for k, v in redis.hgetall(cfg.key("outtok")).items():
-        model, _, task = _decode(k).rpartition(OUTTOK_SEP)
+        model, _, task = k.rpartition(OUTTOK_SEP)
         try:
             out[(model, task)] = float(v)
         except ValueError:

@@ -18,13 +18,14 @@ from sollol.config import load_config
 from sollol.state.registry import HostRecord, write_heartbeat
 
 KNOWN = "llama3.2:latest"
+PLAIN = "plain:latest"  # reports its capabilities: completion only
 
 
 @pytest.fixture(scope="module")
 def client():
     from celery import Celery
 
-    redis = fakeredis.FakeRedis()
+    redis = fakeredis.FakeRedis(decode_responses=True)
     cfg = load_config(env={}, max_body_bytes=64 * 1024)
     write_heartbeat(
         redis,
@@ -35,7 +36,10 @@ def client():
             worker="w",
             slots=2,
             ollama_ok=True,
-            installed=[{"name": KNOWN, "model": KNOWN, "size": 2 * 2**30}],
+            installed=[
+                {"name": KNOWN, "model": KNOWN, "size": 2 * 2**30},
+                {"name": PLAIN, "model": PLAIN, "size": 2**30, "capabilities": ["completion"]},
+            ],
             loaded=[],
             seen_at=time.time(),
         ),
@@ -117,7 +121,7 @@ def test_arbitrary_bytes_get_a_clear_4xx(client, path, raw):
     ),
 )
 def test_wrong_types_and_unknown_models_get_a_clear_4xx(client, path, body):
-    if body.get("model") in (KNOWN, "llama3.2"):
+    if body.get("model") in (KNOWN, "llama3.2", PLAIN, "plain"):
         body["model"] = "unknown"
     resp = client.post(path, json=body)
     _assert_clear_client_error(resp, path.startswith("/v1/"))
@@ -208,3 +212,45 @@ def test_redis_unreachable_since_start_is_503_with_retry_after_in_the_protocols_
         assert data["type"] == "error"
         assert data["error"]["type"] == "overloaded_error"
         assert "Redis is unreachable" in data["error"]["message"]
+
+
+TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        (
+            "/api/chat",
+            {"model": "plain", "messages": HI, "tools": TOOLS},
+            "registry.ollama.ai/library/plain:latest does not support tools",
+        ),
+        (
+            "/api/chat",
+            {"model": "plain", "messages": HI, "think": True},
+            "does not support thinking",
+        ),
+        (
+            "/api/generate",
+            {"model": "plain", "prompt": "what is this?", "images": ["QUJD"]},
+            "does not support vision",
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "plain", "messages": HI, "tools": TOOLS},
+            "support tools",
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "plain", "messages": HI, "reasoning_effort": "high"},
+            "thinking",
+        ),
+    ],
+)
+def test_a_capability_no_host_has_is_ollamas_400(client, path, body, message):
+    resp = client.post(path, json=body)
+    assert resp.status_code == 400, resp.get_data()[:300]
+    data = resp.get_json()
+    text = data["error"]["message"] if path.startswith("/v1/") else data["error"]
+    assert message in text

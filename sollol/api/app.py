@@ -67,6 +67,7 @@ def create_app(
 
 
 def _register_blueprints(app: Flask) -> None:
+    from sollol.api.batch import bp as batch_bp
     from sollol.api.fleet import bp as fleet_bp
     from sollol.api.native import bp as native_bp
     from sollol.api.openai import bp as openai_bp
@@ -74,6 +75,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(native_bp)
     app.register_blueprint(openai_bp)
     app.register_blueprint(fleet_bp)
+    app.register_blueprint(batch_bp)
     from sollol.api.docs import make_docs_blueprint
     from sollol.api.explain import bp as explain_bp
     from sollol.api.stats import bp as stats_bp

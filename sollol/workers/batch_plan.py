@@ -14,6 +14,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sollol.names import normalize_model
 from sollol.router import FleetSnapshot, NoHostAvailable, RequestProfile, Router
 
 __all__ = ["DEFAULT_DOCS_PER_S", "Lane", "lanes_for", "split"]
@@ -39,6 +40,7 @@ def lanes_for(
     rng: random.Random | None = None,
 ) -> list[Lane]:
     """Every host the router accepts for an embedding of ``model``, loaded ones first."""
+    model = normalize_model(model)
     router = Router("performance", rng=rng or random.Random(0))
     profile = RequestProfile(
         model=model, endpoint="embed", task_type="embedding", priority=priority

@@ -1,6 +1,12 @@
 """SOLLOL's routing engine: pure (no I/O, no clock, no global RNG). Frozen dataclasses in, a
 Decision out: ``analyse_request`` → ``RequestProfile``; ``Router.route(profile, snapshot)`` →
 ``Decision``; workers fold Ollama's timings back with ``update_stats``.
+
+A decision is filter → score → pick: ``filters`` drop hosts that cannot serve, the ``Estimator``
+predicts each candidate's completion time, named ``Scorer`` objects (``scorers``) turn that and
+the host's state into factors in [0, 1] that ``Weights`` combine by name, and the strategy's
+picker (``pickers``) chooses. ``Decision.factors`` carries every factor; the reasoning is
+generated from the estimate and the factors.
 """
 
 from sollol.router.analysis import analyse_request
@@ -18,10 +24,12 @@ from sollol.router.model import (
     ModelStats,
     RequestProfile,
 )
+from sollol.router.scorers import DEFAULT_SCORERS, Scorer, ScoringContext
 from sollol.router.strategies import STRATEGIES, Router
 from sollol.router.tuning import Tuning, Weights
 
 __all__ = [
+    "DEFAULT_SCORERS",
     "PRIORITY_LEVELS",
     "STRATEGIES",
     "Alternative",
@@ -37,6 +45,8 @@ __all__ = [
     "RequestProfile",
     "Router",
     "RoutingError",
+    "Scorer",
+    "ScoringContext",
     "TimingSample",
     "Tuning",
     "Weights",

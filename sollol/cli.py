@@ -110,6 +110,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from sollol.cli_fleet import add_fleet_commands
 
     add_fleet_commands(sub)
+    from sollol.cli_keys import add_keys_commands
+
+    add_keys_commands(sub)
     return parser
 
 
@@ -129,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
             return _gateway(args)
         if args.command == "status":
             return _status(args)
+        if args.command == "keys":
+            from sollol.cli_keys import keys_command
+
+            return keys_command(args)
         if args.command in ("hosts", "route"):
             from sollol.cli_fleet import explain_command, hosts_command
 

@@ -38,6 +38,8 @@ class SOLLOLConfig:
     redis_url: str = ""  # empty: `sollol up` starts an embedded redis-server
     # master name the sentinels monitor, when redis_url lists sentinels (sentinel://h:26379;…)
     redis_sentinel_master: str = "mymaster"
+    # behind sentinels, a Redis command waits this long for a new master before it fails
+    redis_failover_s: float = 30.0
     ollama_url: str = "http://127.0.0.1:11434"  # the worker's local Ollama
     host_name: str = ""  # worker's host/queue name; empty: taken from `-Q`
     # Ollama servers `sollol up` / SOLLOL.start() run a worker for: "host:port", URL or "name=URL"
@@ -120,6 +122,11 @@ class SOLLOLConfig:
     # woken by I/O waits at most this long for one busy with CPU, which is most of the latency
     # SOLLOL adds at low load (bench/overhead.py)
     switch_interval_ms: float = 0.5
+    # --- API keys (sollol/api/auth.py) ------------------------------------------------------
+    # "auto": keys required when the gateway binds a non-loopback address; "on"; "off"
+    auth: str = "auto"
+    keys_file: str = ""  # YAML keys file (hashed keys), besides the keys stored in Redis
+    metrics_token: str = ""  # a bearer token that may read /metrics without an admin key
     # --- misc ----------------------------------------------------------------------------------
     log_level: str = "INFO"
     # unknown SOLLOL_* variables, kept for plugins

@@ -57,6 +57,9 @@ def create_app(
     )
     _register_blueprints(app)
     register_error_handlers(app)
+    from sollol.api.auth import install_auth
+
+    install_auth(app, cfg, client)  # before any view: keys, limits, the admin surface
     from sollol.api.metrics import init_metrics
 
     app.extensions["sollol"].metrics = init_metrics(app, fleet.views)

@@ -10,6 +10,9 @@
      ├── UpstreamError               status from Ollama (4xx/5xx)
      ├── GatewayTimeout              504
      ├── BrokerUnavailable           503     Redis unreachable, Retry-After
+     ├── Unauthorized                401     missing, unknown, revoked or expired API key
+     ├── Forbidden                   403     model or endpoint not allowed for the key
+     ├── RateLimited                 429     a key's rpm / tpm / concurrency, Retry-After
      ├── BatchJobNotFound            404     batch job unknown or expired
      ├── PayloadTooLarge             413     batch upload beyond its limits
      └── TooManyJobs                 429     too many unfinished batch jobs, Retry-After
@@ -41,6 +44,7 @@ __all__ = [
     "BatchJobNotFound",
     "BrokerUnavailable",
     "FleetBusy",
+    "Forbidden",
     "GatewayError",
     "GatewayTimeout",
     "MissingBody",
@@ -49,7 +53,9 @@ __all__ = [
     "NotImplementedByGateway",
     "PayloadTooLarge",
     "Protocol",
+    "RateLimited",
     "TooManyJobs",
+    "Unauthorized",
     "UpstreamError",
     "error_body",
     "protocol_error_body",
@@ -61,7 +67,14 @@ Protocol = Literal["ollama", "openai", "anthropic"]
 log = logging.getLogger("sollol.gateway")
 
 BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
-_OPENAI_TYPES = {400: "invalid_request_error", 404: "not_found_error", 413: "invalid_request_error"}
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
 # as Ollama's Anthropic layer names them (anthropic.NewError): by status, api_error otherwise
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error",
@@ -129,6 +142,28 @@ class GatewayTimeout(GatewayError):
 class BrokerUnavailable(GatewayError):
     status = 503
     retry_after_s = 2
+
+
+class Unauthorized(GatewayError):
+    """No API key, or one nobody has (unknown, revoked, expired)."""
+
+    status = 401
+
+
+class Forbidden(GatewayError):
+    """A valid key asking for what it may not (a model, an admin view)."""
+
+    status = 403
+
+
+class RateLimited(GatewayError):
+    """A key beyond its requests/tokens per minute or concurrency: retry after a while."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class BatchJobNotFound(GatewayError):

@@ -42,7 +42,7 @@ def priority() -> int:
     if raw is None:
         raw = request.headers.get(PRIORITY_HEADER)
     if raw is None or raw == "":
-        return int(current_app.config["SOLLOL"].default_priority)
+        return _capped(int(current_app.config["SOLLOL"].default_priority))
     try:
         value = int(raw)
     except ValueError:
@@ -52,4 +52,15 @@ def priority() -> int:
             f"invalid priority {raw!r}: use an integer from 1 (lowest) to 10 "
             "(critical) in ?priority= or the X-SOLLOL-Priority header"
         )
-    return value
+    return _capped(value)
+
+
+def _capped(value: int) -> int:
+    """The priority an API key may have: at most its ``max_priority`` (the cap is recorded)."""
+    from sollol.api.auth import current_tenant
+
+    tenant = current_tenant()
+    if tenant is None or value <= tenant.key.max_priority:
+        return value
+    tenant.priority_cap = tenant.key.max_priority
+    return tenant.key.max_priority

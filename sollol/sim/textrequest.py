@@ -126,7 +126,7 @@ def parse_generate(body: dict[str, Any], node: SimNode) -> TextRequest:
         stream,
         parse_options(body, go),
         keep_alive,
-        load_only=not prompt and not images,
+        load_only=not prompt,  # Ollama loads only when the prompt is empty, images or not
         raw=raw,
         last_user=prompt,
         **_common(body, go, spec, think, images),

@@ -345,8 +345,9 @@ class BatchStore:
         not answered yet are left out."""
         total = int(self.job(job)["total"])
         end = min(total, offset + max(0, limit))
-        for lo in range(offset, end, DOC_CHUNK):
-            hi = min(end, (lo // DOC_CHUNK + 1) * DOC_CHUNK)
+        lo = offset
+        while lo < end:
+            hi = min(end, (lo // DOC_CHUNK + 1) * DOC_CHUNK)  # never across a stored chunk
             docs = self.docs(job, lo, hi)
             idx = list(range(lo, hi))
             vecs = self.redis.hmget(self.k("res", job, lo // DOC_CHUNK), idx)
@@ -354,6 +355,7 @@ class BatchStore:
             for doc, vec, err in zip(docs, vecs, errs, strict=False):
                 if vec is not None or err is not None:
                     yield _result_line(doc, vec, err)
+            lo = hi
 
     # --- workers and beat ---------------------------------------------------------------------
     def put_results(self, job: str, vectors: list[tuple[int, str]]) -> int:

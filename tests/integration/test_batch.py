@@ -10,8 +10,8 @@ import signal
 import httpx
 import pytest
 
+from tests.helpers import wait_for
 from tests.integration.conftest import CHAT, EMBED, make_profile
-from tests.sim.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,0 +1,73 @@
+"""Fair share between API keys within one priority level: round-robin insertion into kombu's lists.
+
+A host's queue holds one Redis list per priority level; workers BRPOP its right end, so the list
+is served right to left. Without care it is FIFO: a key that floods the fleet puts every other
+key's requests at the same priority behind its whole backlog.
+
+SOLLOL keeps each level's list in *rounds* instead (deficit round robin with a quantum of one
+request, as a per-tenant queue scheduler would serve it): read from the serving end, the list
+holds every waiting tenant's oldest request (round 1), then every tenant's second one (round 2),
+and so on. A new request of a tenant with ``k`` requests waiting at that level belongs to round
+``k + 1``: it is inserted just before the first request of a later round, which the script finds
+by walking from the serving end and counting each tenant's requests. A tenant with nothing
+waiting therefore goes behind at most one request of every other tenant, however deep their
+backlog; the flooding tenant's own requests go to the back. Serving from the front keeps the
+rounds in order, and nothing is ever reordered once queued except by inserting in front of
+later rounds.
+
+The walk is bounded (``SCAN_LIMIT`` requests): past it a request is appended at the back, which
+is where a tenant with that many requests waiting belongs anyway. Messages carry the tenant in a
+``sollol_tenant`` header; messages without one (keys off, beat's own tasks) count as the tenant
+``""``. Aging (:mod:`sollol.state.aging`) still promotes overdue messages across levels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["FAIR_PUSH_LUA", "SCAN_LIMIT", "TENANT_HEADER", "FairPusher"]
+
+TENANT_HEADER = "sollol_tenant"
+SCAN_LIMIT = 128  # requests looked at per insertion, from the serving end
+CHUNK = 16  # read this many at a time: a light tenant's spot is usually within the first few
+
+# KEYS[1]: the level's list. ARGV: message, tenant, scan limit, chunk.
+# Returns how many queued messages the new one goes behind (its position from the serving end).
+FAIR_PUSH_LUA = """
+local list, msg, tenant = KEYS[1], ARGV[1], ARGV[2]
+local limit, chunk = tonumber(ARGV[3]), tonumber(ARGV[4])
+local pattern = '"sollol_tenant": "([^"]*)"'
+local seen, mine, scanned = {}, 0, 0
+while scanned < limit do
+  local items = redis.call('LRANGE', list, -(scanned + chunk), -(scanned + 1))
+  if #items == 0 then break end
+  for i = #items, 1, -1 do
+    local item = items[i]
+    local t = string.match(item, pattern) or ''
+    local n = (seen[t] or 0) + 1
+    seen[t] = n
+    if t == tenant then
+      mine = n
+    elseif n > mine + 1 then
+      redis.call('LINSERT', list, 'AFTER', item, msg)
+      return scanned + (#items - i)
+    end
+  end
+  scanned = scanned + #items
+  if #items < chunk then break end
+end
+redis.call('LPUSH', list, msg)
+return scanned
+"""
+
+
+class FairPusher:
+    """Pushes a published message into its priority list at its tenant's round."""
+
+    def __init__(self, redis: Any, scan_limit: int = SCAN_LIMIT) -> None:
+        self._push = redis.register_script(FAIR_PUSH_LUA)
+        self.scan_limit = scan_limit
+
+    def push(self, list_key: str, message: str, tenant: str) -> int:
+        """Insert ``message`` of ``tenant``; returns how many messages are served before it."""
+        return int(self._push(keys=(list_key,), args=(message, tenant, self.scan_limit, CHUNK)))

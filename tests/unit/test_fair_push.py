@@ -1,0 +1,95 @@
+"""Round-robin insertion into a priority list (sollol.state.fairness), on fakeredis's Lua."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import fakeredis
+import pytest
+
+from sollol.state.fairness import FairPusher
+
+LIST = "host-a\x06\x165"
+
+
+def _msg(tenant: str, n: int) -> str:
+    # the shape kombu stores: the body first, the headers (with the tenant) after it
+    return json.dumps({"body": "eyJ4IjogMX0=" * 20, "headers": {"sollol_tenant": tenant, "n": n}})
+
+
+def _served(redis) -> list[str]:
+    """The list in the order workers BRPOP it (right end first)."""
+    out = []
+    while (raw := redis.rpop(LIST)) is not None:
+        h = json.loads(raw)["headers"]
+        out.append(f"{h['sollol_tenant']}{h['n']}")
+    return out
+
+
+@pytest.fixture
+def redis():
+    return fakeredis.FakeRedis(decode_responses=True)
+
+
+def test_a_light_tenant_goes_behind_one_request_of_a_flooding_one(redis):
+    fair = FairPusher(redis)
+    for i in range(50):
+        fair.push(LIST, _msg("A", i), "A")
+    ahead = fair.push(LIST, _msg("B", 0), "B")
+    assert ahead == 1  # behind A0 only, not behind A's 50
+    assert _served(redis)[:3] == ["A0", "B0", "A1"]
+
+
+def test_two_backlogs_are_served_in_alternation_in_arrival_order_per_tenant(redis):
+    fair = FairPusher(redis)
+    for i in range(10):
+        fair.push(LIST, _msg("A", i), "A")
+    for i in range(3):
+        fair.push(LIST, _msg("B", i), "B")
+    assert _served(redis) == ["A0", "B0", "A1", "B1", "A2", "B2", *[f"A{i}" for i in range(3, 10)]]
+
+
+def test_one_tenant_alone_is_fifo(redis):
+    fair = FairPusher(redis)
+    for i in range(30):
+        fair.push(LIST, _msg("A", i), "A")
+    assert _served(redis) == [f"A{i}" for i in range(30)]
+
+
+def test_random_arrivals_keep_every_round_complete_before_the_next(redis):
+    """Whatever the arrival order, among queued requests no tenant gets a second turn before
+    every waiting tenant had its first (rounds are served in order), and each tenant's own
+    requests stay in arrival order."""
+    rng = random.Random(7)
+    fair = FairPusher(redis)
+    counts: dict[str, int] = {}
+    for _ in range(120):
+        t = rng.choice("AAAAAAABBC")
+        counts[t] = counts.get(t, 0) + 1
+        fair.push(LIST, _msg(t, counts[t] - 1), t)
+    served = _served(redis)
+    seen: dict[str, int] = {}
+    rounds = []
+    for s in served:
+        t, n = s[0], int(s[1:])
+        assert n == seen.get(t, 0)  # arrival order within a tenant
+        seen[t] = n + 1
+        rounds.append(n)
+    assert rounds == sorted(rounds)
+
+
+def test_past_the_scan_limit_a_request_goes_to_the_back(redis):
+    fair = FairPusher(redis, scan_limit=8)
+    for i in range(20):
+        fair.push(LIST, _msg("A", i), "A")
+    fair.push(LIST, _msg("A", 20), "A")
+    assert _served(redis)[-1] == "A20"
+
+
+def test_messages_without_a_tenant_count_as_one_tenant(redis):
+    fair = FairPusher(redis)
+    for i in range(5):
+        redis.lpush(LIST, json.dumps({"body": "", "headers": {"n": i}}))
+    fair.push(LIST, _msg("B", 0), "B")
+    assert redis.lindex(LIST, -2) == _msg("B", 0)

@@ -103,4 +103,9 @@ def init_metrics(app: Flask, views: Any) -> Metrics:
         REGISTRY.unregister(_collector)
     _collector = FleetCollector(views)
     REGISTRY.register(_collector)
+    svc = app.extensions.get("sollol")
+    if svc is not None:  # batch jobs, docs and chunk latency (api/batch_metrics.py)
+        from sollol.api.batch_metrics import register_batch_metrics
+
+        register_batch_metrics(svc.redis, svc.cfg)
     return Metrics.get()

@@ -71,7 +71,11 @@ def hosts_command(args: argparse.Namespace) -> int:
     colour = {"healthy": "green", "degraded": "yellow", "down": "red"}
     table = Table(title=f"SOLLOL fleet · strategy {fleet['strategy']}")
     for col in ("host", "ollama", "state", "run/slots", "queued", "loaded", "tags", "speed"):
-        table.add_column(col, justify="right" if col in ("run/slots", "queued") else "left")
+        table.add_column(
+            col,
+            justify="right" if col in ("run/slots", "queued") else "left",
+            no_wrap=col in ("host", "ollama"),
+        )
     for h in sorted(fleet["hosts"], key=lambda x: x["name"]):
         state = f"[{colour.get(h['health'], 'white')}]{h['health']}[/]"
         if h["circuit"] != "closed":
@@ -86,7 +90,8 @@ def hosts_command(args: argparse.Namespace) -> int:
             ",".join(h["tags"]) or "-",
             _speed(h["stats"]),
         )
-    Console().print(table)
+    # piped or captured: wide enough that nothing is cut (a terminal uses its own width)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
 
 

@@ -125,6 +125,7 @@ def start_rounds(app: Celery) -> int:
     try:
         store = BatchStore(ctx.redis, cfg)
         rounds.sweep(store)
+        rounds.repair(store)
         while rounds.count() < ROUNDS_IN_FLIGHT and _start_round(app, store, rounds):
             started += 1
     finally:

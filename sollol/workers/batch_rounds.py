@@ -6,7 +6,8 @@
 A round ends when its chord body runs, or when every doc of its ranges is answered (the body may
 never run: a Redis restart can lose the chord's counter). A round still unanswered past its
 deadline was lost (its messages or results went with Redis): its ranges are scheduled again and
-the docs already answered are skipped when they run.
+the docs already answered are skipped when they run. A job with every doc claimed, no round in
+flight and docs still unanswered lost its round records too (a Redis crash): ``repair`` finds it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = ["Rounds"]
 
 LOCK_MS = 30_000
 DEADLINE_SLACK_S = 10.0
+REPAIR_SPAN = 100  # docs per rescheduled range when a job's lost docs are found by repair
 
 
 class Rounds:
@@ -87,6 +89,24 @@ class Rounds:
                 self.finish(rid)
                 ended += 1
         return ended
+
+    def repair(self, store: BatchStore) -> int:
+        """Schedule again the unanswered docs of jobs that have nothing left to run: every doc
+        claimed, no round in flight, nothing to redo (their round record went with a Redis
+        crash). Returns the ranges rescheduled."""
+        busy = {entry["job"] for entry in self.all().values()}
+        ranges = 0
+        for job in store.job_ids():
+            h = store.job(job)
+            if h["state"] != "running" or job in busy or _schedulable(store, job, h):
+                continue
+            total = int(h["total"])
+            for start in range(0, total, REPAIR_SPAN):
+                end = min(total, start + REPAIR_SPAN)
+                if len(store.answered(job, start, end)) < end - start:
+                    store.redo(job, start, end)
+                    ranges += 1
+        return ranges
 
     def runnable(self, store: BatchStore) -> list[str]:
         """Jobs with docs to schedule, highest priority first, then oldest first."""

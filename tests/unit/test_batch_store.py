@@ -167,3 +167,13 @@ def test_one_tick_at_a_time(redis):
     assert first.lock() and not second.lock()
     first.unlock()
     assert second.lock()
+
+
+def test_docs_whose_round_record_was_lost_are_found_and_scheduled_again(store, redis):
+    rounds = Rounds(redis, store.cfg)
+    job = store.create(_docs(250), "m", 2)["job_id"]
+    store.claim(job, 250)  # every doc claimed, but no round remembers them (Redis lost it)
+    store.put_results(job, [(i, _vec(i)) for i in range(250) if i != 120])
+    assert rounds.repair(store) == 1
+    assert rounds.repair(store) == 0  # scheduled once: the next tick does not add it again
+    assert store.claim(job, 10) == (100, 200)  # the span holding doc 120

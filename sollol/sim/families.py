@@ -28,8 +28,11 @@ class Family:
     capabilities: tuple[str, ...]
 
 
-# Longest prefix first where one prefix extends another ("qwen3-vl" before "qwen3").
+# Longest prefix first where one prefix extends another ("qwen3-vl" before "qwen3"); a prefix
+# with a tag matches "name:tag" (gemma3's two smallest sizes have no vision encoder).
 _TABLE: tuple[tuple[str, Family], ...] = (
+    ("gemma3:1b", Family("gemma3", _CHAT)),
+    ("gemma3:270m", Family("gemma3", _CHAT)),
     ("qwen3-vl", Family("qwen3vl", ("completion", "vision", "tools", "thinking"))),
     ("qwen3", Family("qwen3", ("completion", "tools", "thinking"))),
     ("qwen2.5vl", Family("qwen25vl", ("completion", "vision"))),
@@ -64,9 +67,10 @@ _DEFAULT_IMAGE_TOKENS = 768
 
 def family_of(name: str, embedding: bool) -> Family:
     """Defaults for model ``name`` (any tag or namespace); ``embedding``: it has an ``embed_dim``."""
-    base = name.rsplit("/", 1)[-1].split(":", 1)[0].lower()
+    tagged = name.rsplit("/", 1)[-1].lower()
+    base = tagged.split(":", 1)[0]
     for prefix, family in _TABLE:
-        if base.startswith(prefix):
+        if (tagged if ":" in prefix else base).startswith(prefix):
             if embedding and "embedding" not in family.capabilities:
                 return _EMBEDDER
             return family

@@ -135,9 +135,17 @@ class _Builder:
         hi = int(s.get("maxItems", max(lo, len(prefix), 2)))
         count = 0 if depth >= _MAX_DEPTH else max(lo, min(hi, max(len(prefix), 2)))
         items = s.get("items") if isinstance(s.get("items"), Mapping) else {}
-        return [
-            self.value(prefix[i] if i < len(prefix) else items, depth + 1) for i in range(count)
-        ]
+        unique, tries = bool(s.get("uniqueItems")), 0
+        options = self._resolve(items).get("enum")
+        if unique and isinstance(options, list) and options and not prefix:
+            return [options[i % len(options)] for i in range(count)]  # distinct while they last
+        out: list[Any] = []
+        while len(out) < count:  # uniqueItems: redraw a repeated value, a few times at most
+            i, tries = len(out), tries + 1
+            value = self.value(prefix[i] if i < len(prefix) else items, depth + 1)
+            if not unique or value not in out or tries > 4 * count:
+                out.append(value)
+        return out
 
     def _string(self, s: Mapping[str, Any]) -> str:
         fmt = s.get("format")
@@ -175,14 +183,22 @@ def _first_usable(options: list[Any], builder: _Builder) -> Any:
 
 
 def _bounds(s: Mapping[str, Any], integer: bool) -> tuple[float, float]:
-    lo = s.get("minimum", s.get("exclusiveMinimum", 0))
-    hi = s.get("maximum", s.get("exclusiveMaximum", max(100, lo + 100)))
+    """[lo, hi] from minimum/maximum and exclusive bounds (numbers, or draft 4's booleans)."""
     step = 1 if integer else 0.01
-    if "minimum" not in s and "exclusiveMinimum" in s:
+    lo, hi = s.get("minimum"), s.get("maximum")
+    ex_lo, ex_hi = s.get("exclusiveMinimum"), s.get("exclusiveMaximum")
+    if isinstance(ex_lo, int | float) and not isinstance(ex_lo, bool):
+        lo = ex_lo + step if lo is None else max(lo, ex_lo + step)
+    elif ex_lo is True and lo is not None:
         lo += step
-    if "maximum" not in s and "exclusiveMaximum" in s:
+    if isinstance(ex_hi, int | float) and not isinstance(ex_hi, bool):
+        hi = ex_hi - step if hi is None else min(hi, ex_hi - step)
+    elif ex_hi is True and hi is not None:
         hi -= step
-    return float(lo), float(max(lo, hi))
+    low = 0.0 if lo is None else float(lo)
+    if hi is None:
+        hi = max(100.0, low + 100.0)
+    return low, float(max(low, hi))
 
 
 _FORMATS = {

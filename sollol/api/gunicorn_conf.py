@@ -1,0 +1,51 @@
+"""gunicorn settings of the gateway (``gunicorn -c python:sollol.api.gunicorn_conf``).
+
+When the gateway runs several worker processes, or serves metrics on ``metrics_port``, metrics
+go through prometheus_client's multiprocess mode: each worker writes its counters to files in
+``PROMETHEUS_MULTIPROC_DIR`` (a fresh directory per gateway start, made here in the master
+before any worker imports prometheus_client), /metrics sums them, and the master serves the
+same sum on ``metrics_port`` (the original SOLLOL's 9090) once the workers are up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from sollol.config import load_config
+
+_cfg = load_config()
+_owned_dir = ""
+
+_several = _cfg.gateway_workers > 1 or _cfg.metrics_port
+if _several and _cfg.metrics_enabled and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _owned_dir = tempfile.mkdtemp(prefix="sollol-metrics-")
+    # read by prometheus_client in every worker, which inherits the master's environment
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _owned_dir
+
+
+def when_ready(server: Any) -> None:
+    """Serve the summed metrics on metrics_port from the master (one port for all workers)."""
+    if not (_cfg.metrics_port and _cfg.metrics_enabled):
+        return
+    from prometheus_client import start_http_server
+
+    from sollol.api.metrics_server import scrape_registry_for_master
+
+    start_http_server(_cfg.metrics_port, addr=_cfg.bind, registry=scrape_registry_for_master(_cfg))
+    server.log.info("metrics on http://%s:%d/metrics", _cfg.bind, _cfg.metrics_port)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A dead worker's live gauges must not be summed any more (prometheus_client's rule)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Any) -> None:
+    if _owned_dir:
+        shutil.rmtree(_owned_dir, ignore_errors=True)

@@ -234,6 +234,9 @@ def init_metrics(app: Flask, views: Callable[[], list[Any]]) -> Metrics | None:
         return [json.loads(r) for r in raw]
 
     register_fleet_collector(FleetCollector(views, decisions))
+    from sollol.api.batch_metrics import register_batch_metrics  # jobs, docs, chunk latency
+
+    register_batch_metrics(svc.redis, svc.cfg)
 
     @app.get("/metrics")
     def metrics() -> Response:

@@ -119,9 +119,15 @@ class Ranking:
         self.score(i)
         return dict(zip((s.name for s, _ in self.scorers), self.factors[i], strict=True))
 
-    def best(self) -> int:
-        """Index of the highest score evaluated (ties: cheaper, then earlier in the snapshot)."""
-        return max(self.scores, key=lambda i: (self.scores[i], -self.costs[i], -i))
+    def best(self) -> list[int]:
+        """Indices of the highest score evaluated, the cheapest among equal scores: one host, or
+        several exactly alike (identical hosts in the same state), in snapshot order."""
+        top = max(self.scores.values())
+        tied = [i for i in self.scores if self.scores[i] == top]
+        if len(tied) > 1:
+            cheapest = min(self.costs[i] for i in tied)
+            tied = [i for i in tied if self.costs[i] == cheapest]
+        return sorted(tied)
 
     def runners_up(self, pick: int, n: int) -> list[int]:
         """The ``n`` best evaluated hosts other than ``pick``, best first."""

@@ -106,6 +106,13 @@ def test_equally_fast_hosts_are_balanced_by_occupancy() -> None:
     assert route(a, b) == "b"
 
 
+def test_hosts_exactly_alike_share_the_work_instead_of_the_first_taking_it() -> None:
+    # four identical idle hosts: every factor and cost ties, so no host may be favoured
+    picks = _picks("performance", 3, n=400)
+    assert all(80 < picks.count(h) < 120 for h in "abcd"), picks  # 100 each, σ ≈ 8.7
+    assert picks == _picks("performance", 3, n=400)  # drawn from the router's RNG
+
+
 def test_embedding_goes_where_the_embedder_is_resident() -> None:
     a = host("a", installed=(LLAMA, EMBED), loaded=(LLAMA,))
     b = host("b", installed=(LLAMA, EMBED), loaded=(LLAMA, EMBED))

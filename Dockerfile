@@ -19,6 +19,9 @@ WORKDIR /app
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin sollol
 USER sollol
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=2)" || exit 1
+# One check per role, read from the container's command (sollol/probe.py): the gateway answers
+# /api/health, a worker's heartbeat is in Redis, the control worker answers a ping, beat's health
+# rounds are recent, Flower answers /healthcheck. Compose names the role explicitly.
+HEALTHCHECK --interval=15s --timeout=25s --start-period=30s --retries=3 \
+    CMD ["python", "-m", "sollol.probe", "auto"]
 CMD ["sollol", "gateway"]

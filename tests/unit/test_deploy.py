@@ -120,3 +120,120 @@ def test_several_apps_in_one_process_do_not_share_tasks():
 
     first, second = make_celery(load_config(env={})), make_celery(load_config(env={}))
     assert first.tasks["sollol.infer"] is not second.tasks["sollol.infer"]
+
+
+@pytest.mark.parametrize(
+    ("command", "role"),
+    [
+        (["sollol", "gateway"], ("gateway", "")),
+        (["/opt/sollol/bin/python", "-m", "gunicorn", "sollol.api.wsgi:app"], ("gateway", "")),
+        (
+            ["celery", "-A", "sollol", "worker", "-Q", "gpu-a", "-n", "gpu-a@%h"],
+            ("worker", "gpu-a"),
+        ),
+        (["celery", "-A", "sollol", "worker", "-Q", "sollol", "-n", "control@%h"], ("control", "")),
+        (["celery", "-A", "sollol", "beat", "-s", "/tmp/x"], ("beat", "")),
+        (["celery", "-A", "sollol", "flower", "--port=5555"], ("flower", "")),
+        (["sollol", "sim", "--profile", "deploy/sim/mixed.yaml"], ("sim", "")),
+        (["bash"], ("", "")),
+    ],
+)
+def test_the_image_health_check_knows_each_role_from_its_command(command, role):
+    from sollol.probe import role_of
+
+    assert role_of(command) == role
+
+
+def test_every_sollol_service_has_a_health_check_that_fits_its_role():
+    from sollol.probe import role_of
+
+    text = (ROOT / "Dockerfile").read_text()
+    assert 'CMD ["python", "-m", "sollol.probe", "auto"]' in text  # not the gateway's port
+    for name, svc in SOLLOL_SERVICES.items():
+        test = svc["healthcheck"]["test"]
+        assert test[:4] == ["CMD", "python", "-m", "sollol.probe"], name
+        role, host = role_of(svc["command"])
+        assert test[4:] == ([role, host] if host else [role]), name
+
+
+def test_worker_and_beat_probes_read_redis():
+    import time
+
+    import fakeredis
+
+    from sollol.config import load_config
+    from sollol.probe import probe
+
+    redis, cfg = fakeredis.FakeRedis(decode_responses=True), load_config(env={})
+    assert probe("worker", "gpu-a", cfg, redis) == (False, "heartbeat of gpu-a missing in Redis")
+    redis.set(cfg.key("alive", "gpu-a"), "w", px=5000)
+    assert probe("worker", "gpu-a", cfg, redis)[0]
+    assert probe("beat", cfg=cfg, client=redis) == (True, "no host registered yet; Redis answers")
+    redis.hset(cfg.key("health", "gpu-a"), "checked_at", time.time())  # as the worker answers
+    assert probe("beat", cfg=cfg, client=redis)[0]
+    redis.hset(cfg.key("health", "gpu-a"), "checked_at", time.time() - 3600)
+    assert not probe("beat", cfg=cfg, client=redis)[0]  # no health round for an hour
+
+
+GRAFANA = ROOT / "deploy" / "grafana" / "sollol-dashboard.json"
+
+
+def _exposed_metric_names():
+    """Every sample name a gateway's /metrics shows once each kind of request was observed."""
+    import time
+
+    import fakeredis
+    from celery import Celery
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from sollol.api import create_app
+    from sollol.config import load_config
+    from sollol.state.registry import HostRecord, write_heartbeat
+
+    redis, cfg = fakeredis.FakeRedis(decode_responses=True), load_config(env={})
+    write_heartbeat(
+        redis, cfg, HostRecord(name="a", worker="w", ollama_ok=True, seen_at=time.time())
+    )
+    app = create_app(cfg, celery=Celery("t", broker="memory://", set_as_current=False), redis=redis)
+    entry = {
+        "endpoint": "chat",
+        "host": "a",
+        "model": "m",
+        "priority": 5,
+        "attempts": 2,
+        "outcome": "error",
+        "actual_ms": 5.0,
+        "queue_wait_ms": 1.0,
+        "ttft_ms": 2.0,
+        "eval_count": 5,
+        "eval_duration_ns": 10**8,
+    }
+    app.extensions["sollol"].metrics.observe(entry)
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    return {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+
+
+def test_grafana_dashboard_imports_cleanly_and_charts_only_real_metrics():
+    dash = json.loads(GRAFANA.read_text())
+    assert dash["uid"] and dash["title"] and isinstance(dash["schemaVersion"], int)
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"  # works imported or provisioned
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    exposed = _exposed_metric_names()
+    for panel in dash["panels"]:
+        assert {"x", "y", "w", "h"} <= set(panel["gridPos"]), panel["title"]
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        for target in panel["targets"]:
+            for name in re.findall(r"\bsollol_[a-z_]+", target["expr"]):
+                assert name in exposed, (panel["title"], name)
+
+
+def test_grafana_in_compose_loads_the_dashboard_and_the_prometheus_datasource():
+    grafana = SERVICES["grafana"]
+    mounts = {v.split(":")[0] for v in grafana["volumes"]}
+    assert {"./deploy/grafana/provisioning", "./deploy/grafana/sollol-dashboard.json"} <= mounts
+    ds = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    assert ds["datasources"][0]["url"] == "http://prometheus:9090"

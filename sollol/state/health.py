@@ -9,23 +9,39 @@
 A low success rate is not a health state here: it is a routing factor (the router weighs it), and
 as a state it would never recover once traffic stopped going to the host.
 
-``health:<host>`` HASH written by beat (sent_at), by the worker's health_check task
-(checked_at, ok, latency_ms, error) and by every request the worker begins (began_at). Alerts
-(state changes) go to the ``alerts`` list.
+``health:<host>`` HASH written by beat (sent_at: the first unanswered check; queued_at: the last
+one published), by the worker's health_check task (checked_at, ok, latency_ms, error) and by
+every request the worker begins (began_at). Alerts (state changes) go to the ``alerts`` list.
+
+Health checks never pile up in a host's queue: beat publishes one only when none is waiting —
+the last was answered, or it expired (``check_expiry_s``) and is then removed from the queue
+(:func:`purge_checks`) — so a host that stopped consuming holds at most one. The one that waits
+is not user work: :func:`waiting_checks` is what the fleet view subtracts from the queue's
+priority-10 list, where checks travel.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sollol.config import SOLLOLConfig
 
-__all__ = ["assess", "record_alert", "record_check"]
+__all__ = [
+    "assess",
+    "check_due",
+    "check_expiry_s",
+    "publish_check",
+    "purge_checks",
+    "record_alert",
+    "record_check",
+    "waiting_checks",
+]
 
 SLOW_CHECK_MS = 2000.0
+HEALTH_CHECK_TASK = "sollol.health_check"  # sollol.wire.Task.HEALTH_CHECK (state imports no wire)
 
 
 def _f(d: Mapping[str, str], key: str) -> float:
@@ -96,3 +112,57 @@ def record_alert(redis: Any, cfg: SOLLOLConfig, host: str, old: str, new: str, r
     pipe.lpush(cfg.key("alerts"), json.dumps(entry))
     pipe.ltrim(cfg.key("alerts"), 0, 199)
     pipe.execute()
+
+
+def check_expiry_s(cfg: SOLLOLConfig) -> float:
+    """Seconds a published health check stays valid: two rounds, then the next one replaces it."""
+    return 2 * cfg.health_check_interval_s
+
+
+def waiting_checks(check: Mapping[str, str]) -> int:
+    """Health checks published and not answered yet: 0 or 1 (see :func:`check_due`)."""
+    return 1 if _f(check, "queued_at") > _f(check, "checked_at") else 0
+
+
+def check_due(check: Mapping[str, str], now: float, cfg: SOLLOLConfig) -> bool:
+    """Publish a health check now? Only when none is waiting, or the one waiting expired."""
+    return not waiting_checks(check) or now - _f(check, "queued_at") >= check_expiry_s(cfg)
+
+
+def purge_checks(redis: Any, queue_key: str, scan: int = 1000) -> int:
+    """Remove health checks still waiting in the list ``queue_key`` (the host's priority-10 list;
+    expired ones a worker would only discard); at most the ``scan`` oldest messages. Returns
+    how many were removed."""
+    removed = 0
+    for raw in redis.lrange(queue_key, -scan, -1):  # the oldest: kombu pops from the tail
+        try:
+            task = json.loads(raw).get("headers", {}).get("task")
+        except (ValueError, AttributeError):
+            continue
+        if task == HEALTH_CHECK_TASK:
+            removed += int(redis.lrem(queue_key, 1, raw))
+    return removed
+
+
+def publish_check(
+    redis: Any,
+    cfg: SOLLOLConfig,
+    host: str,
+    queue_key: str,
+    check: Mapping[str, str],
+    now: float,
+    send: Callable[[float], None],
+) -> bool:
+    """Beat's step for one host: when :func:`check_due`, remove an expired check still waiting in
+    ``queue_key`` (the host's priority-10 list), note the times and ``send(expires_s)`` a new one.
+    ``sent_at`` stays at the first unanswered check, so a host that never answers is found down.
+    Returns whether a check was published."""
+    if not check_due(check, now, cfg):
+        return False
+    purge_checks(redis, queue_key)
+    fields: dict[str, float] = {"queued_at": now}
+    if _f(check, "sent_at") <= _f(check, "checked_at"):  # none pending: start the clock
+        fields["sent_at"] = now
+    redis.hset(cfg.key("health", host), mapping=fields)
+    send(check_expiry_s(cfg))
+    return True

@@ -17,7 +17,7 @@ from sollol.config import SOLLOLConfig
 from sollol.names import normalize_model
 from sollol.router import FleetSnapshot, HostState, LoadedModel
 from sollol.state.circuit import effective_state
-from sollol.state.health import assess
+from sollol.state.health import assess, waiting_checks
 from sollol.state.inflight import parse_running
 from sollol.state.queues import LEVELS, priority_list_keys
 from sollol.state.registry import HostRecord, host_names
@@ -111,7 +111,7 @@ def read_fleet(redis: Any, cfg: SOLLOLConfig, now: float | None = None) -> list[
         view = HostView(
             record,
             parse_running(running),
-            tuple(depths),
+            _user_work(depths, check),
             decode_stats(stats),
             circ,
             dict(check),
@@ -145,6 +145,12 @@ def _assess(view: HostView, now: float, cfg: SOLLOLConfig) -> tuple[str, str]:
         now,
         cfg,
     )
+
+
+def _user_work(depths: list[int], check: Mapping[str, str]) -> tuple[int, ...]:
+    """Queue depths per priority without the health check waiting at priority 10 (not user work)."""
+    top = max(0, depths[-1] - waiting_checks(check))
+    return (*depths[:-1], top)
 
 
 def host_state(view: HostView, now: float) -> HostState:

@@ -22,8 +22,8 @@ from celery import Celery
 
 from sollol.state.aging import age_queue
 from sollol.state.circuit import record_failure, record_success
-from sollol.state.health import record_alert, record_check
-from sollol.state.queues import kombu_priority
+from sollol.state.health import publish_check, record_alert, record_check
+from sollol.state.queues import kombu_priority, priority_list_keys
 from sollol.state.registry import host_names
 from sollol.state.reroute import move, waiting_messages
 from sollol.state.snapshot import HostView, read_fleet, snapshot_of
@@ -95,22 +95,22 @@ def _health_round(app: Celery) -> int:
 
 
 def _send_check(app: Celery, view: HostView, now: float) -> None:
+    """At most one health check waits in a host's queue (state/health.py: publish_check)."""
     cfg = app.sollol_config
     name = view.record.name
-    sent, checked = (
-        float(view.check.get("sent_at", 0) or 0),
-        float(view.check.get("checked_at", 0) or 0),
-    )
-    if sent <= checked:  # none pending: start the clock of this one
-        get_context(cfg).redis.hset(cfg.key("health", name), "sent_at", now)
-    app.send_task(
-        "sollol.health_check",
-        queue=name,
-        routing_key=name,
-        priority=kombu_priority(10),
-        expires=3 * cfg.health_check_interval_s,
-        ignore_result=True,
-    )
+
+    def send(expires_s: float) -> None:
+        app.send_task(
+            "sollol.health_check",
+            queue=name,
+            routing_key=name,
+            priority=kombu_priority(10),
+            expires=expires_s,
+            ignore_result=True,
+        )
+
+    top = priority_list_keys(name)[9]  # where priority-10 messages wait
+    publish_check(get_context(cfg).redis, cfg, name, top, view.check, now, send)
 
 
 def _note_state(redis: Any, cfg: Any, view: HostView) -> None:

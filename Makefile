@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= deploy/sim/mixed.yaml
+PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -21,8 +22,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install SOLLOL with test, lint and bench tools
 
-run: install  ## start a demo fleet (embedded Redis, gateway, beat, simulated nodes + workers) on :8000
-	$(BIN)/sollol up --sim-profile $(PROFILE)
+run: install  ## start a demo fleet (embedded Redis, gateway, beat, simulated nodes + workers) on :8000, or PORT=N
+	$(BIN)/sollol up --sim-profile $(PROFILE) --port $(PORT)
 
 sim: install  ## run only the simulated Ollama nodes of $(PROFILE)
 	$(BIN)/sollol sim --profile $(PROFILE)

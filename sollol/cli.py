@@ -106,7 +106,9 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--port", type=int)
     g.add_argument("--bind")
     s = sub.add_parser("status", help="print the fleet as the gateway sees it")
-    s.add_argument("--url", default="http://127.0.0.1:8000", help="gateway URL")
+    s.add_argument(
+        "--url", help="gateway URL (default: this box's gateway on SOLLOL_BIND:SOLLOL_PORT, 8000)"
+    )
     from sollol.cli_fleet import add_fleet_commands
 
     add_fleet_commands(sub)
@@ -310,6 +312,10 @@ def _gateway(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    if not args.url:  # the gateway `sollol up` started here, on the port the settings give
+        cfg = load_config()
+        host = "127.0.0.1" if cfg.bind in ("0.0.0.0", "", "::") else cfg.bind
+        args.url = f"http://{host}:{cfg.port}"
     try:
         with urllib.request.urlopen(args.url.rstrip("/") + "/api/fleet", timeout=5) as r:
             fleet = json.loads(r.read())

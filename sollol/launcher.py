@@ -175,6 +175,14 @@ class Stack:
         self._wait_ready()
 
     def _start_sim(self) -> None:
+        from sollol.sim_ports import free_control_port, with_free_ports
+
+        notes: list[str] = []
+        if self.sim_profile:  # a second `sollol up` on this box: taken ports are replaced
+            self.sim_profile, notes = with_free_ports(self.sim_profile, self.log_dir)
+        self.sim_control_port, note = free_control_port(self.sim_control_port)
+        for line in [*notes, *([note] if note else [])]:
+            print(line, file=self.out, flush=True)
         argv = [sys.executable, "-m", "sollol.sim"]
         if self.sim_profile:
             argv += ["--profile", self.sim_profile]

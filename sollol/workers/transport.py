@@ -5,6 +5,7 @@ Stock kombu builds a new ``redis.Redis`` (cheap sockets, expensive Python object
 or worker that was the largest single item of CPU per request. The client is thread-safe (it
 takes a pooled connection per command), so one per channel and pool is enough. Creating one
 while the channel's connection is being torn down raises a connection error (see below).
+:class:`SentinelTransport` is the same channel behind Redis Sentinel (``sentinel://`` URLs).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 
 from kombu.transport import redis as kombu_redis
 
-__all__ = ["Channel", "Transport"]
+from sollol.state.connection import FailoverConnection
+
+__all__ = ["Channel", "SentinelChannel", "SentinelTransport", "Transport"]
 
 
 class Channel(kombu_redis.Channel):
@@ -43,3 +46,14 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):
+    """kombu's sentinel channel (asks the sentinels for the master) with the cached client, and
+    connections that ask the sentinels again when they reconnect (not the old master's address)."""
+
+    connection_class = FailoverConnection
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    Channel = SentinelChannel

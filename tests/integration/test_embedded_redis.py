@@ -11,7 +11,8 @@ import psutil
 import pytest
 import redis
 
-from sollol.embedded_redis import EmbeddedRedis, find_redis_server
+from sollol.embedded_redis import EmbeddedRedis, SentinelGroup, find_redis_server
+from tests.sim.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +88,23 @@ def test_a_server_started_from_a_short_lived_thread_survives_that_thread():
         assert server.ping()
     finally:
         server.close()
+
+
+def test_a_replica_follows_its_primary():
+    with EmbeddedRedis() as primary, EmbeddedRedis(replica_of=(primary.host, primary.port)) as rep:
+        redis.Redis.from_url(primary.url).set("k", "v")
+        replica = redis.Redis.from_url(rep.url)
+        wait_for(lambda: replica.get("k") == b"v", 10, "the write to reach the replica")
+        assert replica.info("replication")["role"] == "slave"
+
+
+def test_sentinels_promote_the_replica_when_the_primary_is_killed():
+    with SentinelGroup(replicas=1, sentinels=3, down_after_ms=500, failover_timeout_ms=1000) as g:
+        old = g.primary()
+        assert old is g.servers[0] and g.synced_replicas() == 1  # the one sentinels were told of
+        assert g.url.count("sentinel://") == 3
+        old.kill()
+        wait_for(lambda: g.primary() not in (None, old), 30, "a new primary")
+        new = g.primary()
+        assert new is not None and new.ping()
+        assert redis.Redis(new.host, new.port).info("replication")["role"] == "master"

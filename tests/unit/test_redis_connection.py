@@ -1,0 +1,168 @@
+"""One Redis access layer: URLs (plain and Sentinel), the client factory, the bytes twin, and the
+Celery settings built from the same URL. No server is needed: clients connect lazily."""
+
+import fakeredis
+import kombu
+import pytest
+import redis
+from kombu.transport import redis as kombu_redis
+from redis.sentinel import SentinelConnectionPool
+
+from sollol.config import ConfigError, load_config
+from sollol.state.connection import (
+    DEFAULT_REDIS_URL,
+    SENTINEL_TRANSPORT,
+    TRANSPORT,
+    SentinelAddress,
+    bytes_client,
+    celery_redis_settings,
+    connect,
+    failover_retry,
+    parse_sentinel_url,
+    redbeat_redis_settings,
+)
+from sollol.workers.transport import Channel, SentinelChannel, SentinelTransport
+
+SENTINELS = "sentinel://:s3cret@10.0.0.1:26380/2;sentinel://10.0.0.2;sentinel://10.0.0.3:26381"
+
+
+def test_sentinel_url_lists_every_sentinel_with_the_default_port_where_none_is_given():
+    assert parse_sentinel_url(SENTINELS) == SentinelAddress(
+        sentinels=(("10.0.0.1", 26380), ("10.0.0.2", 26379), ("10.0.0.3", 26381)),
+        db=2,  # db and password of the master are read from the first address, as kombu does
+        password="s3cret",
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://10.0.0.1:6379/0",  # not a sentinel URL at all
+        "sentinel://10.0.0.1;redis://10.0.0.2",  # mixed schemes
+        "sentinel://:26379",  # no host
+        "sentinel://10.0.0.1/zero",  # db must be a number
+        "sentinel://10.0.0.1:port",
+    ],
+)
+def test_malformed_sentinel_urls_are_a_config_error(url):
+    with pytest.raises(ConfigError):
+        parse_sentinel_url(url)
+
+
+def test_without_a_url_clients_use_the_local_default_and_decode_replies():
+    client = connect(load_config(env={}))
+    kwargs = client.connection_pool.connection_kwargs
+    assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("127.0.0.1", 6379, 0)
+    assert DEFAULT_REDIS_URL == "redis://127.0.0.1:6379/0"
+    assert kwargs["decode_responses"] is True
+    assert connect(load_config(env={}), decode=False).get_encoder().decode_responses is False
+
+
+def test_a_sentinel_url_gives_a_client_of_the_configured_master():
+    cfg = load_config(env={}, redis_url=SENTINELS, redis_sentinel_master="sollol-ha")
+    client = connect(cfg, socket_timeout=7)
+    pool = client.connection_pool
+    assert isinstance(pool, SentinelConnectionPool)
+    assert pool.service_name == "sollol-ha"
+    assert [
+        c.connection_pool.connection_kwargs["port"] for c in pool.sentinel_manager.sentinels
+    ] == [
+        26380,
+        26379,
+        26381,
+    ]
+    kwargs = pool.connection_kwargs
+    assert (kwargs["db"], kwargs["password"], kwargs["socket_timeout"]) == (2, "s3cret", 7)
+    assert kwargs["decode_responses"] is True
+    assert client.get_retry().get_retries() == failover_retry(cfg.redis_failover_s).get_retries()
+
+
+@pytest.mark.parametrize("span_s", [0.1, 5.0, 30.0])
+def test_behind_sentinels_a_command_retries_for_the_failover_span_then_fails(span_s, monkeypatch):
+    """A dead master is retried on fresh connections (each asks the sentinels anew) for as
+    long as a failover may take, not much longer; then the caller sees the connection error."""
+    slept: list[float] = []
+    monkeypatch.setattr("redis.retry.sleep", slept.append)
+
+    def dead_master() -> None:
+        raise redis.ConnectionError("connection refused")
+
+    with pytest.raises(redis.ConnectionError):
+        failover_retry(span_s).call_with_retry(dead_master, lambda _: None)
+    assert span_s <= sum(slept) <= span_s + 0.5
+
+
+def test_the_master_name_defaults_to_the_sentinel_convention():
+    assert load_config(env={}).redis_sentinel_master == "mymaster"
+    cfg = load_config(env={"SOLLOL_REDIS_SENTINEL_MASTER": "fleet"})
+    assert cfg.redis_sentinel_master == "fleet"
+
+
+def test_the_bytes_twin_reads_the_same_server_without_decoding_and_is_made_once():
+    text = fakeredis.FakeRedis(decode_responses=True)
+    text.set("k", "é")
+    raw = bytes_client(text)
+    assert raw.get("k") == "é".encode() and text.get("k") == "é"
+    assert bytes_client(text) is raw
+    assert bytes_client(raw) is raw  # a client that already returns bytes is its own twin
+
+
+def test_the_bytes_twin_of_a_sentinel_client_follows_the_same_master():
+    cfg = load_config(env={}, redis_url=SENTINELS, redis_sentinel_master="sollol-ha")
+    text = connect(cfg, max_connections=9)
+    pool = bytes_client(text).connection_pool
+    assert isinstance(pool, SentinelConnectionPool)
+    assert pool.service_name == "sollol-ha"
+    assert pool.sentinel_manager is text.connection_pool.sentinel_manager
+    assert pool.connection_kwargs["decode_responses"] is False
+    assert pool.connection_kwargs["db"] == 2 and pool.max_connections == 9
+
+
+def test_celery_uses_the_same_redis_url_for_broker_and_results():
+    cfg = load_config(env={}, redis_url="redis://10.0.0.9:6390/3")
+    settings = celery_redis_settings(cfg, {"visibility_timeout": 30}, {"x": 1})
+    assert settings == {
+        "broker_url": "redis://10.0.0.9:6390/3",
+        "broker_transport": TRANSPORT,
+        "broker_transport_options": {"visibility_timeout": 30},
+        "result_backend": "redis://10.0.0.9:6390/3",
+        "result_backend_transport_options": {"x": 1},
+    }
+
+
+def test_behind_sentinels_broker_and_result_backend_both_get_the_master_name():
+    cfg = load_config(env={}, redis_url=SENTINELS, redis_sentinel_master="sollol-ha")
+    settings = celery_redis_settings(cfg, {"visibility_timeout": 30}, {})
+    assert settings["broker_url"] == settings["result_backend"] == SENTINELS  # kombu's syntax
+    assert settings["broker_transport"] == SENTINEL_TRANSPORT
+    assert settings["broker_transport_options"] == {
+        "visibility_timeout": 30,
+        "master_name": "sollol-ha",
+    }
+    assert settings["result_backend_transport_options"] == {"master_name": "sollol-ha"}
+
+
+def test_redbeat_gets_its_own_spelling_of_the_sentinels():
+    cfg = load_config(env={}, redis_url=SENTINELS, redis_sentinel_master="sollol-ha")
+    settings = redbeat_redis_settings(cfg)
+    assert settings["redbeat_redis_url"].startswith("redis-sentinel")
+    options = settings["redbeat_redis_options"]
+    assert options["sentinels"] == [("10.0.0.1", 26380), ("10.0.0.2", 26379), ("10.0.0.3", 26381)]
+    assert (options["service_name"], options["db"], options["password"]) == (
+        "sollol-ha",
+        2,
+        "s3cret",
+    )
+    plain = redbeat_redis_settings(load_config(env={}))
+    assert plain == {"redbeat_redis_url": DEFAULT_REDIS_URL}
+
+
+def test_the_sentinel_transport_is_kombus_sentinel_channel_with_sollols_cached_client():
+    assert issubclass(SentinelChannel, Channel) and issubclass(
+        SentinelChannel, kombu_redis.SentinelChannel
+    )
+    conn = kombu.Connection(
+        SENTINELS, transport=SENTINEL_TRANSPORT, transport_options={"master_name": "m"}
+    )
+    assert isinstance(conn.transport, SentinelTransport)
+    assert conn.alt == SENTINELS.split(";")  # kombu asks each sentinel in turn

@@ -216,16 +216,17 @@ class LiveStack:
         Redis); empty when Redis is away."""
         import redis
 
+        from sollol.state.connection import connect
         from sollol.state.inflight import SEP
 
         assert self.stack is not None
         cfg = self.stack.cfg
         try:
-            with redis.Redis.from_url(cfg.redis_url, socket_timeout=2) as r:
+            with connect(cfg, socket_timeout=2) as r:
                 members = r.zrange(cfg.key("running", host), 0, -1)
         except redis.RedisError:
             return []
-        return [m.decode().rpartition(SEP)[2] for m in members]
+        return [m.rpartition(SEP)[2] for m in members]
 
     def restarts(self) -> dict[str, int]:
         """How many times the supervisor restarted each child so far."""

@@ -4,6 +4,7 @@ from sollol.api.openai_requests import CompatError, chat_request, completion_req
 from sollol.api.openai_responses import (
     FINGERPRINT,
     ChatStreamState,
+    CompletionStreamState,
     chat_completion,
     completion,
     completion_chunk,
@@ -16,6 +17,7 @@ __all__ = [
     "FINGERPRINT",
     "ChatStreamState",
     "CompatError",
+    "CompletionStreamState",
     "chat_completion",
     "chat_request",
     "completion",

@@ -14,6 +14,7 @@ from typing import Any
 __all__ = [
     "FINGERPRINT",
     "ChatStreamState",
+    "CompletionStreamState",
     "chat_completion",
     "completion",
     "completion_chunk",
@@ -166,6 +167,24 @@ def completion_chunk(obj: Mapping[str, Any], cid: str, model: str) -> dict[str, 
         "model": model,
         "system_fingerprint": FINGERPRINT,
     }
+
+
+class CompletionStreamState:
+    """Native generate stream lines → text_completion chunks; with ``include_usage``, as Ollama
+    sends them, every chunk carries zero usage and a last ``choices: []`` chunk the real one."""
+
+    def __init__(self, cid: str, model: str, include_usage: bool) -> None:
+        self.cid, self.model, self.include_usage = cid, model, include_usage
+
+    def on_line(self, obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+        chunk = completion_chunk(obj, self.cid, self.model)
+        if not self.include_usage:
+            return [chunk]
+        chunk["usage"] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        if not obj.get("done"):
+            return [chunk]
+        final = {**chunk, "choices": [], "usage": _usage(obj)}
+        return [chunk, final]
 
 
 def embeddings_response(native: Mapping[str, Any], model: str, encoding: str) -> dict[str, Any]:

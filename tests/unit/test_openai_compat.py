@@ -272,3 +272,22 @@ def test_stream_tool_call_chunk_carries_whole_arguments_and_finish_reason_tool_c
         "arguments": '{"city": "Paris"}',
     }
     assert last[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_completion_stream_usage_rides_every_chunk_as_zero_then_comes_last():
+    state = oc.CompletionStreamState("cmpl-5", "m", include_usage=True)
+    first = state.on_line({"response": "Hel", "done": False})
+    last = state.on_line(
+        {
+            "response": "",
+            "done": True,
+            "done_reason": "length",
+            "prompt_eval_count": 2,
+            "eval_count": 4,
+        }
+    )
+    assert first[0]["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    assert [c["choices"] and c["choices"][0]["finish_reason"] for c in last] == ["length", []]
+    assert last[-1]["usage"] == {"prompt_tokens": 2, "completion_tokens": 4, "total_tokens": 6}
+    plain = oc.CompletionStreamState("cmpl-6", "m", include_usage=False)
+    assert "usage" not in plain.on_line({"response": "x", "done": False})[0]

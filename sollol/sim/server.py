@@ -3,7 +3,8 @@ simulator's own ``/_sim`` endpoints.
 
 Conventions enforced here, once, for every route (ollama-api.md §1): unknown path → text/plain
 404 ``404 page not found``; wrong method → text/plain 405; errors → ``{"error": ...}`` (or the
-OpenAI envelope under ``/v1``); the Host-header check when listening on loopback; OPTIONS → 204.
+OpenAI envelope under ``/v1``, Anthropic's on ``/v1/messages``); the Host-header check when
+listening on loopback; OPTIONS → 204.
 The middleware also keeps the request accounting (counters and the request-id ledger).
 """
 
@@ -19,7 +20,7 @@ from typing import Protocol
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from sollol.sim import embedding, native, openai_compat
+from sollol.sim import anthropic_compat, embedding, native, openai_compat
 from sollol.sim.catalog import ps_body, show_body, tags_body
 from sollol.sim.context import FAILED, NODE_KEY, STARTED, node_of
 from sollol.sim.faults import FaultMode, parse_fault_request
@@ -46,6 +47,7 @@ INFERENCE_PATHS = frozenset(
         "/v1/chat/completions",
         "/v1/completions",
         "/v1/embeddings",
+        "/v1/messages",
     }
 )
 _HOSTNAME = socket.gethostname().lower()
@@ -98,6 +100,7 @@ def build_app(node: SimNode, control: NodeControl, check_host: bool) -> web.Appl
         ("/v1/chat/completions", openai_compat.chat_completions),
         ("/v1/completions", openai_compat.completions),
         ("/v1/embeddings", openai_compat.embeddings),
+        ("/v1/messages", anthropic_compat.messages),
         ("/_sim/fault", sim_fault),
     )
     for method, routes in (("GET", gets), ("POST", posts)):
@@ -130,12 +133,14 @@ def _conventions(check_host: bool) -> Middleware:
 
 
 def _error_response(request: web.Request, exc: Exception) -> web.Response:
-    """gin's plain-text 404/405, or the JSON error (OpenAI envelope under /v1)."""
+    """gin's plain-text 404/405, or the JSON error in the endpoint's protocol's shape."""
     if isinstance(exc, web.HTTPNotFound):
         return text_response(404, "404 page not found")
     if isinstance(exc, web.HTTPMethodNotAllowed):
         return text_response(405, "405 method not allowed")
     assert isinstance(exc, RequestError)
+    if request.path == "/v1/messages":
+        return anthropic_compat.anthropic_error(exc.status, exc.message)
     if request.path.startswith("/v1/"):
         return openai_compat.openai_error(exc.status, exc.message)
     return error_response(exc.status, exc.message)

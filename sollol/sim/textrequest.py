@@ -133,8 +133,11 @@ def parse_generate(body: dict[str, Any], node: SimNode) -> TextRequest:
     )
 
 
-def parse_chat(body: dict[str, Any], node: SimNode) -> TextRequest:
-    """Validate an /api/chat body (RequestError with Ollama's status and text otherwise)."""
+def parse_chat(body: dict[str, Any], node: SimNode, relax_thinking: bool = False) -> TextRequest:
+    """Validate an /api/chat body (RequestError with Ollama's status and text otherwise).
+
+    ``relax_thinking``: thinking asked of a model without it is dropped instead of refused, as
+    Ollama does for its Anthropic endpoint."""
     go = "ChatRequest"
     model = field(body, "model", str, go, "")
     messages = [_message(m) for m in field(body, "messages", list, go, [])]
@@ -146,7 +149,7 @@ def parse_chat(body: dict[str, Any], node: SimNode) -> TextRequest:
     spec = node.find_model(model)
     if spec is None:
         raise RequestError(404, f"model '{model}' not found")
-    think = _think(body, go, spec, model)
+    think = _think(body, go, spec, model, relax_thinking)
     _require(spec, "completion", f'"{model}" does not support chat')
     if tools:
         _require(spec, "tools", f"{full_model_name(spec.name)} does not support tools")
@@ -211,7 +214,9 @@ def _images(raw: list[Any], go: str) -> int:
     return len(raw)
 
 
-def _think(body: dict[str, Any], go: str, spec: ModelSpec, model: str) -> str | None:
+def _think(
+    body: dict[str, Any], go: str, spec: ModelSpec, model: str, relax: bool = False
+) -> str | None:
     """``think``: a bool or a level → the level, or None; a thinking model thinks by default."""
     value = body.get("think")
     if value is not None and not isinstance(value, bool) and value not in _THINK_LEVELS:
@@ -221,7 +226,7 @@ def _think(body: dict[str, Any], go: str, spec: ModelSpec, model: str) -> str | 
             f"{go}.think of type api.ThinkValue",
         )
     if "thinking" not in spec.capabilities:
-        if value is True or isinstance(value, str):
+        if (value is True or isinstance(value, str)) and not relax:
             raise RequestError(400, f'"{model}" does not support thinking')
         return None
     if value is False:

@@ -277,47 +277,26 @@ def _worker(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover - execve does not return
 
 
-def gunicorn_argv(cfg: SOLLOLConfig) -> list[str]:
-    """The gunicorn command line of the gateway (gthread: an open stream holds a thread, not a process)."""
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "sollol.api.wsgi:app",
-        "--bind",
-        f"{cfg.bind}:{cfg.port}",
-        "--worker-class",
-        "gthread",
-        "--threads",
-        str(cfg.gateway_threads),
-        "--workers",
-        str(cfg.gateway_workers),
-        "--timeout",
-        "120",
-        "--graceful-timeout",
-        "10",
-        "--keep-alive",
-        "5",
-        "--log-level",
-        "warning",
-    ]
-
-
 def _gateway(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("port", args.port), ("bind", args.bind)) if v is not None}
     cfg = load_config(**overrides)
     _check_strategy(cfg.strategy)
+    from sollol.launcher import gunicorn_argv
+
     os.execve(sys.executable, gunicorn_argv(cfg), child_env(cfg))
     return 0  # pragma: no cover - execve does not return
 
 
 def _status(args: argparse.Namespace) -> int:
+    cfg = load_config()
     if not args.url:  # the gateway `sollol up` started here, on the port the settings give
-        cfg = load_config()
         host = "127.0.0.1" if cfg.bind in ("0.0.0.0", "", "::") else cfg.bind
         args.url = f"http://{host}:{cfg.port}"
     try:
-        with urllib.request.urlopen(args.url.rstrip("/") + "/api/fleet", timeout=5) as r:
+        from sollol.state.keys import auth_headers
+
+        req = urllib.request.Request(args.url.rstrip("/") + "/api/fleet", headers=auth_headers(cfg))
+        with urllib.request.urlopen(req, timeout=5) as r:
             fleet = json.loads(r.read())
     except (OSError, urllib.error.URLError) as exc:
         print(f"sollol: cannot reach the gateway at {args.url}: {exc}", file=sys.stderr)

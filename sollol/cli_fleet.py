@@ -41,7 +41,11 @@ def add_fleet_commands(sub: Any) -> None:
 
 def _call(url: str, body: Any = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    from sollol.config import load_config
+    from sollol.state.keys import auth_headers
+
+    headers = {"Content-Type": "application/json", **auth_headers(load_config())}
+    req = urllib.request.Request(url, data=data, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read())

@@ -127,6 +127,9 @@ class SOLLOLConfig:
     auth: str = "auto"
     keys_file: str = ""  # YAML keys file (hashed keys), besides the keys stored in Redis
     metrics_token: str = ""  # a bearer token that may read /metrics without an admin key
+    # an admin key given by the environment (bootstrap, compose); `sollol up` makes one per run
+    # for its own checks when keys are required and none is set
+    admin_key: str = ""
     # --- misc ----------------------------------------------------------------------------------
     log_level: str = "INFO"
     # unknown SOLLOL_* variables, kept for plugins

@@ -150,10 +150,18 @@ class SOLLOL:
         self.stop()
 
     # --- watching -------------------------------------------------------------------------------
+    def _cfg_for_auth(self) -> SOLLOLConfig:
+        """The settings holding the admin key for our own calls (the running stack's, if any)."""
+        return self._stack.cfg if self._stack is not None else self.config
+
     def _get(self, path: str, timeout_s: float = 5.0) -> Any:
-        url = self.gateway_url + path
+        from sollol.state.keys import auth_headers
+
+        req = urllib.request.Request(
+            self.gateway_url + path, headers=auth_headers(self._cfg_for_auth())
+        )
         try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as r:
+            with urllib.request.urlopen(req, timeout=timeout_s) as r:
                 return json.loads(r.read())
         except urllib.error.HTTPError as exc:  # /api/health answers 503 with a JSON reason
             return json.loads(exc.read() or b"{}")

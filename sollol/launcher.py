@@ -103,6 +103,7 @@ class Stack:
 
     # --- start --------------------------------------------------------------------------------
     def start(self) -> None:
+        self._ensure_admin_key()
         if not self.cfg.redis_url:
             self.redis = EmbeddedRedis().start()
             self.cfg = self.cfg.replace(redis_url=self.redis.url)
@@ -163,8 +164,6 @@ class Stack:
             ),
             restart=True,
         )
-        from sollol.cli import gunicorn_argv
-
         self._spawn("gateway", gunicorn_argv(self.cfg))
         if self.flower:
             self._spawn(
@@ -217,9 +216,22 @@ class Stack:
         raise RuntimeError(f"{child.name} did not start; its log:\n{_tail(child.log)}")
 
     def _get(self, path: str) -> Any:
+        from sollol.state.keys import auth_headers
+
         host = "127.0.0.1" if self.cfg.bind in ("0.0.0.0", "") else self.cfg.bind
-        with urllib.request.urlopen(f"http://{host}:{self.cfg.port}{path}", timeout=2) as r:
+        req = urllib.request.Request(
+            f"http://{host}:{self.cfg.port}{path}", headers=auth_headers(self.cfg)
+        )
+        with urllib.request.urlopen(req, timeout=2) as r:
             return json.loads(r.read())
+
+    def _ensure_admin_key(self) -> None:
+        """With keys required, the stack's own checks need an admin key: one per run unless
+        SOLLOL_ADMIN_KEY gives one (children get it through their environment)."""
+        from sollol.state.keys import auth_required, new_secret
+
+        if auth_required(self.cfg) and not self.cfg.admin_key:
+            self.cfg = self.cfg.replace(admin_key=new_secret())
 
     def _wait_ready(self) -> None:
         """Gateway answers /api/health with 200 and every host has reported healthy."""
@@ -315,6 +327,32 @@ class Stack:
 
     def cleanup_logs(self) -> None:
         shutil.rmtree(self.log_dir, ignore_errors=True)
+
+
+def gunicorn_argv(cfg: SOLLOLConfig) -> list[str]:
+    """The gunicorn command line of the gateway (gthread: an open stream holds a thread, not a process)."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "sollol.api.wsgi:app",
+        "--bind",
+        f"{cfg.bind}:{cfg.port}",
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(cfg.gateway_threads),
+        "--workers",
+        str(cfg.gateway_workers),
+        "--timeout",
+        "120",
+        "--graceful-timeout",
+        "10",
+        "--keep-alive",
+        "5",
+        "--log-level",
+        "warning",
+    ]
 
 
 def _tail(path: Path, lines: int = 30) -> str:

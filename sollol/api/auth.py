@@ -23,7 +23,6 @@ asks for (the cap shows in ``_sollol_routing``); its rpm/tpm/concurrency limits 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import time
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from sollol.api.errors import Forbidden, RateLimited, Unauthorized
 from sollol.config import SOLLOLConfig
-from sollol.state.keys import ApiKey, KeyStore
+from sollol.state.keys import ApiKey, KeyStore, auth_required, is_loopback
 from sollol.state.limits import Limiter
 
 __all__ = ["Tenant", "auth_required", "current_tenant", "install_auth", "note_usage"]
@@ -74,26 +73,6 @@ class Tenant:
     tokens: int = 0  # prompt + generated tokens, as Ollama counted them
     priority_cap: int | None = None  # set when the asked priority was lowered to the key's cap
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def auth_required(cfg: SOLLOLConfig) -> bool:
-    """True if this gateway demands keys (see the module docstring for ``auth``)."""
-    mode = cfg.auth.strip().lower()
-    if mode in ("on", "true", "required"):
-        return True
-    if mode in ("off", "false", "disabled"):
-        return False
-    return not _is_loopback(cfg.bind)
-
-
-def _is_loopback(bind: str) -> bool:
-    host = bind.strip().strip("[]")
-    if host in ("localhost", ""):
-        return host == "localhost"
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def current_tenant() -> Tenant | None:
@@ -202,7 +181,7 @@ def _release(limiter: Limiter, key: ApiKey, tenant: Tenant) -> None:
 def install_auth(app: Flask, cfg: SOLLOLConfig, redis: Any) -> None:
     """Require keys on ``app`` when :func:`auth_required`; log which way it is, either way."""
     if not auth_required(cfg):
-        if not _is_loopback(cfg.bind):
+        if not is_loopback(cfg.bind):
             log.warning(
                 "SOLLOL gateway on %s with API keys DISABLED (SOLLOL_AUTH=off): anyone who can "
                 "reach it can use and inspect the fleet",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 import threading
@@ -41,7 +42,10 @@ __all__ = [
     "ApiKey",
     "KeyProblem",
     "KeyStore",
+    "auth_headers",
+    "auth_required",
     "digest_of",
+    "is_loopback",
     "load_keys_file",
     "new_secret",
 ]
@@ -120,6 +124,31 @@ def _check_limits(key: ApiKey) -> None:
             raise KeyProblem(f"{limit} must be >= 0 (0 = unlimited)")
 
 
+def auth_required(cfg: SOLLOLConfig) -> bool:
+    """True if this gateway demands keys (see the module docstring for ``auth``)."""
+    mode = cfg.auth.strip().lower()
+    if mode in ("on", "true", "required"):
+        return True
+    if mode in ("off", "false", "disabled"):
+        return False
+    return not is_loopback(cfg.bind)
+
+
+def is_loopback(bind: str) -> bool:
+    host = bind.strip().strip("[]")
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def auth_headers(cfg: SOLLOLConfig) -> dict[str, str]:
+    """Headers for SOLLOL's own calls to a gateway (CLI, launcher): its admin key, if any."""
+    return {"Authorization": f"Bearer {cfg.admin_key}"} if cfg.admin_key else {}
+
+
 def new_secret() -> str:
     """A fresh API key (shown once; only its digest is kept)."""
     return KEY_PREFIX + secrets.token_urlsafe(32)
@@ -168,7 +197,12 @@ class KeyStore:
 
     @classmethod
     def for_config(cls, redis: Any, cfg: SOLLOLConfig) -> KeyStore:
-        return cls(redis, cfg, load_keys_file(cfg.keys_file) if cfg.keys_file else {})
+        """The keys of Redis, of ``keys_file`` and ``admin_key`` (an admin named "admin")."""
+        static = load_keys_file(cfg.keys_file) if cfg.keys_file else {}
+        if cfg.admin_key:
+            digest = digest_of(cfg.admin_key)
+            static[digest] = ApiKey(name="admin", digest=digest, admin=True, source="env")
+        return cls(redis, cfg, static)
 
     # --- lookup (the request path) --------------------------------------------------------------
     def lookup(self, secret: str, now: float | None = None) -> ApiKey | None:

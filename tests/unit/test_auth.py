@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sollol.api import create_app
-from sollol.api.auth import auth_required
+from sollol.state.keys import auth_required
 from sollol.config import load_config
 from sollol.state.keys import ApiKey, KeyProblem, KeyStore, digest_of, load_keys_file
 from sollol.state.limits import Limiter

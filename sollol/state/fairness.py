@@ -8,15 +8,17 @@ SOLLOL keeps each level's list in *rounds* instead (deficit round robin with a q
 request, as a per-tenant queue scheduler would serve it): read from the serving end, the list
 holds every waiting tenant's oldest request (round 1), then every tenant's second one (round 2),
 and so on. A new request of a tenant with ``k`` requests waiting at that level belongs to round
-``k + 1``: it is inserted just before the first request of a later round, which the script finds
-by walking from the serving end and counting each tenant's requests. A tenant with nothing
-waiting therefore goes behind at most one request of every other tenant, however deep their
-backlog; the flooding tenant's own requests go to the back. Serving from the front keeps the
+``k + 1`` and goes first in it: just before the first request of round ``k + 1`` or later, which
+the script finds by walking from the serving end and counting each tenant's requests. A tenant
+with nothing waiting therefore goes to the front of the level, however deep another's backlog
+(within a round the less backlogged tenant goes first); the flooding tenant's own requests go
+to the back. Serving from the front keeps the
 rounds in order, and nothing is ever reordered once queued except by inserting in front of
 later rounds.
 
-The walk is bounded (``SCAN_LIMIT`` requests): past it a request is appended at the back, which
-is where a tenant with that many requests waiting belongs anyway. Messages carry the tenant in a
+The script reads the ``SCAN_LIMIT`` requests nearest the serving end (one LRANGE) and counts each
+tenant's among them; past them a request is appended at the back, which is where a tenant with
+that many requests waiting belongs anyway. Messages carry the tenant in a
 ``sollol_tenant`` header; messages without one (keys off, beat's own tasks) count as the tenant
 ``""``. Aging (:mod:`sollol.state.aging`) still promotes overdue messages across levels.
 """
@@ -29,35 +31,31 @@ __all__ = ["FAIR_PUSH_LUA", "SCAN_LIMIT", "TENANT_HEADER", "FairPusher"]
 
 TENANT_HEADER = "sollol_tenant"
 SCAN_LIMIT = 128  # requests looked at per insertion, from the serving end
-CHUNK = 16  # read this many at a time: a light tenant's spot is usually within the first few
 
-# KEYS[1]: the level's list. ARGV: message, tenant, scan limit, chunk.
+# KEYS[1]: the level's list. ARGV: message, tenant, scan limit.
 # Returns how many queued messages the new one goes behind (its position from the serving end).
 FAIR_PUSH_LUA = """
-local list, msg, tenant = KEYS[1], ARGV[1], ARGV[2]
-local limit, chunk = tonumber(ARGV[3]), tonumber(ARGV[4])
-local pattern = '"sollol_tenant": "([^"]*)"'
-local seen, mine, scanned = {}, 0, 0
-while scanned < limit do
-  local items = redis.call('LRANGE', list, -(scanned + chunk), -(scanned + 1))
-  if #items == 0 then break end
-  for i = #items, 1, -1 do
-    local item = items[i]
-    local t = string.match(item, pattern) or ''
-    local n = (seen[t] or 0) + 1
-    seen[t] = n
-    if t == tenant then
-      mine = n
-    elseif n > mine + 1 then
-      redis.call('LINSERT', list, 'AFTER', item, msg)
-      return scanned + (#items - i)
-    end
+local list, msg, tenant, limit = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
+local items = redis.call('LRANGE', list, -limit, -1)
+local tenants, mine = {}, 0
+for i = 1, #items do
+  local t = string.match(items[i], '"sollol_tenant": "([^"]*)"') or ''
+  tenants[i] = t
+  if t == tenant then mine = mine + 1 end
+end
+-- from the serving end (the last item), the first request of round mine + 1 or later
+local seen = {}
+for i = #items, 1, -1 do
+  local t = tenants[i]
+  local n = (seen[t] or 0) + 1
+  seen[t] = n
+  if n > mine and t ~= tenant then
+    redis.call('LINSERT', list, 'AFTER', items[i], msg)
+    return #items - i
   end
-  scanned = scanned + #items
-  if #items < chunk then break end
 end
 redis.call('LPUSH', list, msg)
-return scanned
+return redis.call('LLEN', list) - 1
 """
 
 
@@ -70,4 +68,4 @@ class FairPusher:
 
     def push(self, list_key: str, message: str, tenant: str) -> int:
         """Insert ``message`` of ``tenant``; returns how many messages are served before it."""
-        return int(self._push(keys=(list_key,), args=(message, tenant, self.scan_limit, CHUNK)))
+        return int(self._push(keys=(list_key,), args=(message, tenant, self.scan_limit)))

@@ -56,9 +56,12 @@ class LoadConfig:
         cls, options: Mapping[str, Any], spec: ModelSpec, vram_mb: float
     ) -> LoadConfig:
         """The config a request asks for: its options over the defaults, num_ctx capped at the
-        model's training context (options are already type-checked by ``parsing``)."""
+        model's training context, and at least 2048 for a vision model as Ollama's scheduler
+        sets it (options are already type-checked by ``parsing``)."""
         num_ctx = options.get("num_ctx") or 0
-        num_ctx = num_ctx if num_ctx > 0 else default_num_ctx(vram_mb)
+        num_ctx = max(4, num_ctx) if num_ctx > 0 else default_num_ctx(vram_mb)
+        if "vision" in spec.capabilities:
+            num_ctx = max(num_ctx, 2048)
         kw = {
             k: options[k]
             for k in ("num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread")

@@ -201,3 +201,9 @@ def test_images_are_refused_by_a_text_model_and_must_be_base64(client: ollama.Cl
         url + "/api/generate", json={"model": "gemma3", "prompt": "x", "images": ["ab$c"]}
     )
     assert r.status_code == 400 and r.json() == {"error": "illegal base64 data at input byte 2"}
+
+
+def test_a_vision_model_runs_with_at_least_2048_context(client: ollama.Client):
+    client.generate(model="llava", prompt="x", options={"num_ctx": 512, "num_predict": 1})
+    (llava,) = [m for m in client.ps().models if m.model == "llava:latest"]
+    assert llava.context_length == 2048  # Ollama's scheduler raises it for multimodal models

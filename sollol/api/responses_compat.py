@@ -6,7 +6,7 @@ and stored conversations are not supported; the whole conversation comes in ``in
 ``function_call_output``) → native messages, ``max_output_tokens`` → ``num_predict``,
 ``reasoning.effort`` → ``think``, ``text.format`` (json_schema, json_object) → ``format``.
 Answers go back as a ``response`` object, or as the ``response.*`` SSE events with
-``sequence_number`` that OpenAI's SDKs accumulate.
+``sequence_number`` that OpenAI's SDKs accumulate (:mod:`sollol.api.responses_stream`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,17 @@ from typing import Any
 from sollol.api.openai_requests import CompatError, image_data, max_tokens, think_value
 
 __all__ = [
-    "ResponseStream",
+    "SseEvent",
+    "answer_status",
+    "call_items",
     "final_output",
     "joined_response",
     "new_response_id",
+    "reasoning_item",
     "response_object",
     "responses_request",
+    "text_item",
+    "usage_of",
 ]
 
 SseEvent = tuple[str, dict[str, Any]]
@@ -155,7 +160,7 @@ def responses_request(req: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _text_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+def text_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
     part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
     return {
         "id": item_id,
@@ -166,7 +171,7 @@ def _text_item(item_id: str, text: str, status: str = "completed") -> dict[str, 
     }
 
 
-def _call_items(resp_id: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def call_items(resp_id: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     items = []
     for i, c in enumerate(calls):
         fn = c.get("function") or {}
@@ -183,7 +188,7 @@ def _call_items(resp_id: str, calls: list[dict[str, Any]]) -> list[dict[str, Any
     return items
 
 
-def _reasoning_item(resp_id: str, thinking: str) -> dict[str, Any]:
+def reasoning_item(resp_id: str, thinking: str) -> dict[str, Any]:
     summary = [{"type": "summary_text", "text": thinking}]
     return {
         "id": f"rs_{resp_id}",
@@ -193,7 +198,7 @@ def _reasoning_item(resp_id: str, thinking: str) -> dict[str, Any]:
     }
 
 
-def _usage(final: Mapping[str, Any]) -> dict[str, Any]:
+def usage_of(final: Mapping[str, Any]) -> dict[str, Any]:
     p, c = int(final.get("prompt_eval_count", 0)), int(final.get("eval_count", 0))
     return {
         "input_tokens": p,
@@ -251,14 +256,14 @@ def response_object(
 def final_output(final: Mapping[str, Any], resp_id: str) -> list[dict[str, Any]]:
     """The output items of a joined native answer: reasoning, then function calls or the text."""
     msg = final.get("message") or {}
-    items = [_reasoning_item(resp_id, msg["thinking"])] if msg.get("thinking") else []
+    items = [reasoning_item(resp_id, msg["thinking"])] if msg.get("thinking") else []
     calls = msg.get("tool_calls") or []
     if calls:
-        return items + _call_items(resp_id, calls)
-    return [*items, _text_item(f"msg_{resp_id.removeprefix('resp_')}_0", msg.get("content", ""))]
+        return items + call_items(resp_id, calls)
+    return [*items, text_item(f"msg_{resp_id.removeprefix('resp_')}_0", msg.get("content", ""))]
 
 
-def _status(final: Mapping[str, Any]) -> str:
+def answer_status(final: Mapping[str, Any]) -> str:
     return "incomplete" if final.get("done_reason") == "length" else "completed"
 
 
@@ -267,116 +272,5 @@ def joined_response(
 ) -> dict[str, Any]:
     """A joined native chat answer → the ``response`` object."""
     return response_object(
-        req, resp_id, _status(final), final_output(final, resp_id), _usage(final)
+        req, resp_id, answer_status(final), final_output(final, resp_id), usage_of(final)
     )
-
-
-class ResponseStream:
-    """Native chat stream lines → ``response.*`` events (Ollama's ResponsesStreamConverter)."""
-
-    def __init__(self, req: Mapping[str, Any], resp_id: str) -> None:
-        self.req, self.resp_id = req, resp_id
-        self.seq = 0
-        self.index = 0  # output_index of the item being streamed
-        self.item_id = f"msg_{resp_id.removeprefix('resp_')}_0"
-        self.text: str | None = None  # accumulated text once a message item is open
-        self.thinking: str | None = None
-        self.done_items: list[dict[str, Any]] = []
-        self.had_tools = False
-
-    def _ev(self, kind: str, **data: Any) -> SseEvent:
-        self.seq += 1
-        return (kind, {"type": kind, "sequence_number": self.seq - 1, **data})
-
-    def _begin(self) -> list[SseEvent]:
-        snap = response_object(self.req, self.resp_id, "in_progress", [])
-        return [
-            self._ev("response.created", response=snap),
-            self._ev("response.in_progress", response=snap),
-        ]
-
-    def _think(self, delta: str) -> list[SseEvent]:
-        out = []
-        if self.thinking is None:
-            self.thinking = ""
-            item = {"id": f"rs_{self.resp_id}", "type": "reasoning", "summary": []}
-            out.append(self._ev("response.output_item.added", output_index=self.index, item=item))
-        self.thinking += delta
-        ids = {"item_id": f"rs_{self.resp_id}", "output_index": self.index, "summary_index": 0}
-        out.append(self._ev("response.reasoning_summary_text.delta", **ids, delta=delta))
-        return out
-
-    def _end_think(self) -> list[SseEvent]:
-        if self.thinking is None:
-            return []
-        item = _reasoning_item(self.resp_id, self.thinking)
-        ids = {"item_id": item["id"], "output_index": self.index, "summary_index": 0}
-        out = [
-            self._ev("response.reasoning_summary_text.done", **ids, text=self.thinking),
-            self._ev("response.output_item.done", output_index=self.index, item=item),
-        ]
-        self.done_items.append(item)
-        self.thinking, self.index = None, self.index + 1
-        return out
-
-    def _content(self, delta: str) -> list[SseEvent]:
-        out = self._end_think()
-        ids = {"item_id": self.item_id, "output_index": self.index, "content_index": 0}
-        if self.text is None:
-            self.text = ""
-            item = {**_text_item(self.item_id, "", "in_progress"), "content": []}
-            part = _text_item(self.item_id, "")["content"][0]
-            out.append(self._ev("response.output_item.added", output_index=self.index, item=item))
-            out.append(self._ev("response.content_part.added", **ids, part=part))
-        self.text += delta
-        out.append(self._ev("response.output_text.delta", **ids, delta=delta, logprobs=[]))
-        return out
-
-    def _calls(self, calls: list[dict[str, Any]]) -> list[SseEvent]:
-        out = self._end_think()
-        self.had_tools = True
-        for item in _call_items(self.resp_id, calls):
-            item["id"] = f"{item['id']}_{self.index}"
-            ids = {"item_id": item["id"], "output_index": self.index}
-            added = {**item, "status": "in_progress", "arguments": ""}
-            out += [
-                self._ev("response.output_item.added", output_index=self.index, item=added),
-                self._ev("response.function_call_arguments.delta", **ids, delta=item["arguments"]),
-                self._ev(
-                    "response.function_call_arguments.done", **ids, arguments=item["arguments"]
-                ),
-                self._ev("response.output_item.done", output_index=self.index, item=item),
-            ]
-            self.done_items.append(item)
-            self.index += 1
-        return out
-
-    def _finish(self, obj: Mapping[str, Any]) -> list[SseEvent]:
-        out = self._end_think()
-        if self.text is not None:
-            item = _text_item(self.item_id, self.text)
-            ids = {"item_id": self.item_id, "output_index": self.index, "content_index": 0}
-            out += [
-                self._ev("response.output_text.done", **ids, text=self.text, logprobs=[]),
-                self._ev("response.content_part.done", **ids, part=item["content"][0]),
-                self._ev("response.output_item.done", output_index=self.index, item=item),
-            ]
-            self.done_items.append(item)
-        status = _status(obj)
-        final = response_object(self.req, self.resp_id, status, self.done_items, _usage(obj))
-        out.append(self._ev(f"response.{status}", response=final))
-        return out
-
-    def on_line(self, obj: Mapping[str, Any]) -> list[SseEvent]:
-        """The events for one native stream line; the final line completes the response."""
-        out = self._begin() if self.seq == 0 else []
-        msg = obj.get("message") or {}
-        if msg.get("thinking"):
-            out += self._think(str(msg["thinking"]))
-        if msg.get("tool_calls"):
-            out += self._calls(list(msg["tool_calls"]))
-        if msg.get("content") and not self.had_tools:
-            out += self._content(str(msg["content"]))
-        if obj.get("done"):
-            out += self._finish(obj)
-        return out

@@ -7,6 +7,7 @@ import pytest
 
 from sollol.api import responses_compat as rc
 from sollol.api.openai_requests import CompatError
+from sollol.api.responses_stream import ResponseStream
 
 
 def test_string_input_with_instructions_and_limits():
@@ -95,7 +96,7 @@ def test_a_length_stop_is_an_incomplete_response():
 
 
 def test_stream_events_are_numbered_and_end_with_the_full_response():
-    s = rc.ResponseStream({"model": "m", "input": "x"}, "resp_9")
+    s = ResponseStream({"model": "m", "input": "x"}, "resp_9")
     events = s.on_line({"message": {"role": "assistant", "content": "Hel"}, "done": False})
     events += s.on_line({"message": {"role": "assistant", "content": "lo"}, "done": False})
     events += s.on_line(
@@ -124,7 +125,7 @@ def test_stream_events_are_numbered_and_end_with_the_full_response():
 
 
 def test_stream_function_call_is_one_item_with_json_arguments():
-    s = rc.ResponseStream({"model": "m"}, "resp_10")
+    s = ResponseStream({"model": "m"}, "resp_10")
     call = {"id": "c1", "function": {"name": "f", "arguments": {"a": 1}}}
     events = s.on_line({"message": {"role": "assistant", "content": "", "tool_calls": [call]}})
     events += s.on_line(

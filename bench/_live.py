@@ -291,8 +291,10 @@ def call(
     priority: int,
     stream: bool,
     timeout_s: float,
+    headers: dict[str, str] | None = None,
 ) -> CallResult:
-    """POST ``body`` to ``url``/api/``endpoint`` and classify the outcome (never raises)."""
+    """POST ``body`` to ``url``/api/``endpoint`` and classify the outcome (never raises).
+    ``headers``: e.g. the API key of the tenant sending it."""
     res = CallResult(sent=time.monotonic())
     body = {**body, "stream": stream}
     try:
@@ -300,6 +302,7 @@ def call(
             "POST",
             f"{url}/api/{endpoint}?priority={priority}",
             json=body,
+            headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=10.0),
         ) as r:
             res.status = r.status_code

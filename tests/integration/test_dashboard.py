@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import IN_CI
+from tests.helpers import wait_for
 from tests.integration.conftest import CHAT, make_profile
 
 pytestmark = pytest.mark.integration
@@ -86,3 +87,40 @@ def test_dashboard_shows_hosts_decisions_and_learned_speeds(live):
     assert "tok/s" in dom  # the host that answered has a learned generation speed
     assert f"<td>{host}</td>" in dom  # the decision is listed with its host
     assert 'id="error"></span>' in dom  # no fetch error shown
+
+
+def _health(live, host):
+    return next(h["health"] for h in live.get("/api/fleet")["hosts"] if h["name"] == host)
+
+
+def test_dashboard_shows_charts_endpoints_and_a_host_going_down_and_coming_back(live):
+    r = httpx.post(
+        live.url + "/api/chat",
+        timeout=30,
+        json={
+            "model": "llama3.2",
+            "messages": [{"role": "user", "content": "chart me"}],
+            "stream": False,
+            "options": {"num_predict": 5},
+        },
+    )
+    assert r.status_code == 200
+    dom = _render(live.url + "/dashboard")
+    assert '<td class="endpoint">chat</td>' in dom  # the decision list names the endpoint
+    assert 'id="latency-chart"' in dom and 'data-series="p50"' in dom
+    assert 'data-series="alpha"' in dom and 'data-series="beta"' in dom  # throughput by host
+    assert 'id="autobatch"' in dom and "Batch embedding jobs" in dom
+
+    live.fault("beta", "down")
+    try:
+        wait_for(lambda: _health(live, "beta") == "down", timeout=30, what="beta down")
+        dom = _render(live.url + "/dashboard")
+        assert "1/2 hosts healthy" in dom
+        assert 'class="state down">down' in dom  # beta's row
+        assert '→ <span class="state down">down</span>' in dom  # and the alert
+    finally:
+        live.fault("beta", "none")
+    wait_for(lambda: _health(live, "beta") == "healthy", timeout=30, what="beta back")
+    dom = _render(live.url + "/dashboard")
+    assert "2/2 hosts healthy" in dom
+    assert '→ <span class="state healthy">healthy</span>' in dom  # the recovery is an alert too

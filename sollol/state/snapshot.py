@@ -210,8 +210,9 @@ def snapshot_of(
 
 def read_output_tokens(redis: Any, cfg: SOLLOLConfig) -> dict[tuple[str, str], float]:
     out = {}
-    for k, v in redis.hgetall(cfg.key("outtok")).items():
-        model, _, task = k.rpartition(OUTTOK_SEP)
+    for raw, v in redis.hgetall(cfg.key("outtok")).items():
+        key = raw.decode() if isinstance(raw, bytes) else raw  # the gateway's client may not decode
+        model, _, task = key.rpartition(OUTTOK_SEP)
         try:
             out[(model, task)] = float(v)
         except ValueError:

@@ -61,9 +61,9 @@ def _http_ok(url: str) -> bool:
 
 
 def _redis(cfg: SOLLOLConfig) -> Any:
-    import redis
+    from sollol.state.connection import connect
 
-    return redis.Redis.from_url(cfg.redis_url or "redis://127.0.0.1:6379/0", socket_timeout=3)
+    return connect(cfg, socket_timeout=3)
 
 
 def _beat_ok(cfg: SOLLOLConfig, client: Any) -> tuple[bool, str]:

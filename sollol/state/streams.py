@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sollol.state.connection import bytes_client
+
 __all__ = ["KINDS", "StreamEvent", "StreamReader", "StreamWriter"]
 
 KINDS = ("start", "chunk", "tick", "final", "error", "cancelled")
@@ -101,10 +103,13 @@ class StreamWriter:
 
 
 class StreamReader:
-    """Tails a request stream with blocking XREAD (gateway side)."""
+    """Tails a request stream with blocking XREAD (gateway side).
+
+    Entries are read as raw bytes (:func:`~sollol.state.connection.bytes_client`): a chunk goes to
+    the HTTP client exactly as the worker wrote it, never decoded and encoded again."""
 
     def __init__(self, redis: Any, key: str, last_id: str = "0-0") -> None:
-        self.redis = redis
+        self.redis = bytes_client(redis)
         self.key = key
         self.last_id = last_id
 
@@ -115,11 +120,7 @@ class StreamReader:
             return []
         events = []
         for entry_id, fields in reply[0][1]:
-            eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-            events.append(StreamEvent(eid, _s(fields[b"k"]), int(fields[b"a"]), fields[b"d"]))
+            eid = entry_id.decode()
+            events.append(StreamEvent(eid, fields[b"k"].decode(), int(fields[b"a"]), fields[b"d"]))
             self.last_id = eid
         return events
-
-
-def _s(v: bytes | str) -> str:
-    return v.decode() if isinstance(v, bytes) else v

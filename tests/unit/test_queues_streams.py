@@ -1,4 +1,6 @@
-"""kombu priority lists seen from SOLLOL's 1..10 scale, and the request stream protocol."""
+"""kombu priority lists seen from SOLLOL's 1..10 scale, and the request stream protocol.
+
+Clients are fakeredis with decoded replies, as :func:`sollol.state.connection.connect` makes them."""
 
 import fakeredis
 import pytest
@@ -10,6 +12,10 @@ from sollol.state import (
     priority_list_keys,
     queue_depths,
 )
+
+
+def _client() -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis(decode_responses=True)
 
 
 @pytest.mark.parametrize(("sollol", "kombu"), [(10, 0), (5, 5), (1, 9)])
@@ -25,7 +31,7 @@ def test_priority_list_keys_follow_kombu_naming():
 
 
 def test_queue_depth_sums_every_priority_list_not_just_the_bare_one():
-    r = fakeredis.FakeRedis()
+    r = _client()
     keys = priority_list_keys("gpu-a")
     r.lpush(keys[0], "m1", "m2")  # two at priority 1
     r.lpush(keys[9], "m3")  # one at priority 10
@@ -36,7 +42,7 @@ def test_queue_depth_sums_every_priority_list_not_just_the_bare_one():
 
 
 def test_stream_reader_sees_entries_in_order_with_attempts():
-    r = fakeredis.FakeRedis()
+    r = _client()
     w = StreamWriter(r, "sollol:stream:x", attempt=2, ttl_s=60)
     w.emit_json("start", {"host": "gpu-a"})
     w.emit("chunk", b'{"response":"a"}')
@@ -49,7 +55,7 @@ def test_stream_reader_sees_entries_in_order_with_attempts():
 
 
 def test_stream_reader_resumes_after_the_last_entry():
-    r = fakeredis.FakeRedis()
+    r = _client()
     w = StreamWriter(r, "s", attempt=1)
     w.emit("chunk", b"1")
     reader = StreamReader(r, "s")
@@ -57,3 +63,14 @@ def test_stream_reader_resumes_after_the_last_entry():
     w.emit("chunk", b"2")
     assert [e.data for e in reader.read(block_ms=10)] == [b"2"]
     assert reader.read(block_ms=10) == []
+
+
+def test_stream_chunks_reach_the_gateway_as_the_bytes_the_worker_wrote():
+    """A text client everywhere else, but stream payloads are relayed verbatim: never decoded."""
+    r = _client()
+    line = '{"response":"héllo"}\n'.encode()
+    StreamWriter(r, "s", attempt=1).emit("chunk", line)
+    (event,) = StreamReader(r, "s").read(block_ms=10)
+    assert event.data == line and isinstance(event.data, bytes)
+    assert (event.kind, event.attempt) == ("chunk", 1)
+    assert isinstance(event.entry_id, str)

@@ -29,7 +29,15 @@ from sollol.sim.protocol import RequestError, json_response
 from sollol.sim.streaming import SSE, LazyStream, cut_point, drive, drop_connection
 from sollol.sim.textrequest import TextRequest, parse_chat, parse_generate
 
-__all__ = ["chat_completions", "completions", "embeddings", "model", "models", "openai_error"]
+__all__ = [
+    "chat_completions",
+    "completions",
+    "embeddings",
+    "model",
+    "models",
+    "openai_error",
+    "think_from_effort",
+]
 
 _EFFORT: dict[str, bool | str] = {"none": False, "minimal": "low", "xhigh": "max", "ultra": "max"}
 _EFFORTS = ("low", "medium", "high", "max")
@@ -127,13 +135,17 @@ def _name_of_call(history: list[Any], call_id: Any) -> str:
 def _think(body: dict[str, Any]) -> bool | str | None:
     reasoning = body.get("reasoning")
     effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
-    effort = effort or body.get("reasoning_effort") or ""
+    return think_from_effort(str(effort or body.get("reasoning_effort") or ""))
+
+
+def think_from_effort(effort: str) -> bool | str | None:
+    """An OpenAI reasoning effort → ``think`` (None: the model's default); 400 when unknown."""
     if not effort:
         return None
     if effort in _EFFORT:
         return _EFFORT[effort]
     if effort in _EFFORTS:
-        return str(effort)
+        return effort
     raise RequestError(
         400,
         f'invalid reasoning value: "{effort}" (must be "minimal", "low", "medium", "high", '

@@ -20,7 +20,7 @@ from typing import Protocol
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from sollol.sim import anthropic_compat, embedding, native, openai_compat
+from sollol.sim import anthropic_compat, embedding, native, openai_compat, responses_compat
 from sollol.sim.catalog import ps_body, show_body, tags_body
 from sollol.sim.context import FAILED, NODE_KEY, STARTED, node_of
 from sollol.sim.faults import FaultMode, parse_fault_request
@@ -48,6 +48,7 @@ INFERENCE_PATHS = frozenset(
         "/v1/completions",
         "/v1/embeddings",
         "/v1/messages",
+        "/v1/responses",
     }
 )
 _HOSTNAME = socket.gethostname().lower()
@@ -101,6 +102,7 @@ def build_app(node: SimNode, control: NodeControl, check_host: bool) -> web.Appl
         ("/v1/completions", openai_compat.completions),
         ("/v1/embeddings", openai_compat.embeddings),
         ("/v1/messages", anthropic_compat.messages),
+        ("/v1/responses", responses_compat.responses),
         ("/_sim/fault", sim_fault),
     )
     for method, routes in (("GET", gets), ("POST", posts)):

@@ -336,6 +336,8 @@ def gunicorn_argv(cfg: SOLLOLConfig) -> list[str]:
         "-m",
         "gunicorn",
         "sollol.api.wsgi:app",
+        "--config",  # metrics across worker processes and on metrics_port
+        "python:sollol.api.gunicorn_conf",
         "--bind",
         f"{cfg.bind}:{cfg.port}",
         "--worker-class",

@@ -1,6 +1,6 @@
 """Ollama's embedding endpoints: /api/embed (L2-normalized float32, batched) and the legacy
 /api/embeddings (float64, not normalized). Vectors depend only on (model, text), so every node
-returns the same vector for the same input (ollama-api.md §3.4, §3.5)."""
+returns the same vector for the same input (docs/ollama-api.md §3.4, §3.5)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 texts.
 
 Type checks cover the fields the simulator acts on; unknown fields are ignored, like Go does.
-Wrong option types fail with 500, as Ollama's option merger does (ollama-api.md §3.1).
+Wrong option types fail with 500, as Ollama's option merger does (docs/ollama-api.md §3.1).
 """
 
 from __future__ import annotations

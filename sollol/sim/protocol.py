@@ -2,7 +2,7 @@
 
 Everything here is pure and synchronous except the small aiohttp response builders at the end,
 so the simulator's handlers (native and OpenAI) share one definition of each format
-(shared/docs/ollama-api.md §1).
+(docs/ollama-api.md §1).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 OLLAMA_VERSION = "0.32.15"
-# Ollama's scheduler-queue-full message; the two spaces are Ollama's (ollama-api.md §1.2).
+# Ollama's scheduler-queue-full message; the two spaces are Ollama's (docs/ollama-api.md §1.2).
 BUSY_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
 FOREVER_S = math.inf  # keep_alive < 0: the model stays loaded until evicted
 # Go's time.Now().Add(math.MaxInt64): where an infinite keep_alive puts expires_at (~292 years).

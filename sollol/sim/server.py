@@ -1,7 +1,7 @@
 """The aiohttp application of one simulated node: Ollama's routes, its HTTP conventions, and the
 simulator's own ``/_sim`` endpoints.
 
-Conventions enforced here, once, for every route (ollama-api.md §1): unknown path → text/plain
+Conventions enforced here, once, for every route (docs/ollama-api.md §1): unknown path → text/plain
 404 ``404 page not found``; wrong method → text/plain 405; errors → ``{"error": ...}`` (or the
 OpenAI envelope under ``/v1``, Anthropic's on ``/v1/messages``); the Host-header check when
 listening on loopback; OPTIONS → 204.

@@ -79,7 +79,7 @@ def test_model_names_match_case_insensitively_with_latest_default(client: ollama
 @pytest.mark.parametrize(
     ("call", "status", "message"),
     [
-        # wording differs per endpoint (ollama-api.md §4)
+        # wording differs per endpoint (docs/ollama-api.md §4)
         (
             lambda c: c.chat(model="nope", messages=[{"role": "user", "content": "x"}]),
             404,

@@ -22,6 +22,8 @@ class AnswerJoiner:
         self.text: list[str] = []
         self.thinking: list[str] = []
         self.tool_calls: list[Any] = []
+        # per generated token, top level on each line (Ollama 0.12.11); joined like the text
+        self.logprobs: list[Any] = []
         self.final: dict[str, Any] = {}
 
     def add(self, obj: dict[str, Any]) -> None:
@@ -29,6 +31,7 @@ class AnswerJoiner:
         self.text.append(part.get("content" if self.endpoint == "chat" else "response") or "")
         self.thinking.append(part.get("thinking") or "")
         self.tool_calls.extend(part.get("tool_calls") or [])
+        self.logprobs.extend(obj.get("logprobs") or [])
         if obj.get("done"):
             self.final = obj
 
@@ -38,6 +41,8 @@ class AnswerJoiner:
 
     def result(self) -> dict[str, Any]:
         final = dict(self.final)
+        if self.logprobs:
+            final["logprobs"] = self.logprobs
         text, thinking = "".join(self.text), "".join(self.thinking)
         if self.endpoint == "chat":
             msg = dict(final.get("message") or {"role": "assistant"})

@@ -89,11 +89,30 @@ def _call(ctx: WorkerContext, spec: dict[str, Any], chunk_id: str, texts: list[s
         body["dimensions"] = int(spec["dimensions"])
     up = ctx.ollama.start("embed", body, chunk_id)
     ctx.ollama.wait(up)
-    data = json.loads(ctx.ollama.body(up))
-    vectors = data.get("embeddings") or []
+    vectors = split_embeddings(ctx.ollama.body(up))
     if len(vectors) != len(texts):
         raise OllamaError(f"Ollama returned {len(vectors)} embeddings for {len(texts)} inputs")
-    return [json.dumps(v, separators=(",", ":")) for v in vectors]
+    return vectors
+
+
+def split_embeddings(raw: bytes) -> list[str]:
+    """The vectors of an /api/embed answer as JSON texts, exactly as Ollama wrote them.
+
+    Cutting the array's text at ``],[`` (numbers contain no brackets) costs a fraction of
+    parsing and re-printing every float, and holds the worker's GIL far shorter, which the
+    interactive requests relayed by the same process notice. Anything unexpected is parsed."""
+    text = raw.decode()
+    head = text.find('"embeddings":[[')
+    if head < 0:
+        data = json.loads(text)
+        return [json.dumps(v, separators=(",", ":")) for v in data.get("embeddings") or []]
+    start = head + len('"embeddings":[')
+    end = text.find("]]", start)
+    if end < 0 or "{" in text[start:end] or '"' in text[start:end]:
+        data = json.loads(text)
+        return [json.dumps(v, separators=(",", ":")) for v in data.get("embeddings") or []]
+    body = text[start + 1 : end]  # between the outer brackets, without the first "[" and last "]"
+    return ["[" + part + "]" for part in body.replace(" ", "").split("],[")]
 
 
 def _all_failed(todo: list[tuple[int, list[Any]]], message: str) -> list[tuple[int, str, str]]:

@@ -63,11 +63,14 @@ def lanes_for(
     return sorted(lanes, key=lambda lane: not lane.loaded)
 
 
-def split(lanes: list[Lane], docs: int, max_chunk: int) -> list[tuple[str, int]]:
-    """(host, docs) per lane for a round of at most ``docs`` docs, each chunk ≤ ``max_chunk``."""
+def split(
+    lanes: list[Lane], docs: int, max_chunk: int, fastest: float | None = None
+) -> list[tuple[str, int]]:
+    """(host, docs) per lane for a round of at most ``docs`` docs, each chunk ≤ ``max_chunk``;
+    ``fastest``: the fleet's fastest rate when ``lanes`` are only the idle part of it."""
     if not lanes or docs <= 0:
         return []
-    fastest = max(lane.docs_per_s for lane in lanes)
+    fastest = fastest or max(lane.docs_per_s for lane in lanes)
     target_s = max_chunk / fastest
     out: list[tuple[str, int]] = []
     left = docs

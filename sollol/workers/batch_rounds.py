@@ -1,7 +1,9 @@
 """Autobatch rounds in flight, in Redis: which doc ranges each chord covers and until when.
 
     batch:rounds      HASH  round id → JSON {"job", "chunks": [[host, start, end]…], "deadline"}
-    batch:tick-lock   STR   held by the one tick that plans rounds (beat and chord bodies race)
+    batch:busy        HASH  host → JSON {"chunk", "until"}: the one chunk a host works on
+    batch:tick-lock   STR   held by the one tick that plans rounds (beat, chord bodies, chunks race)
+    batch:tick-again  STR   a tick found the lock taken: the holder plans once more before leaving
 
 A round ends when its chord body runs, or when every doc of its ranges is answered (the body may
 never run: a Redis restart can lose the chord's counter). A round still unanswered past its
@@ -34,10 +36,20 @@ class Rounds:
         self.cfg = cfg
         self.key = cfg.key("batch", "rounds")
         self.lock_key = cfg.key("batch", "tick-lock")
+        self.again_key = cfg.key("batch", "tick-again")
+        self.busy_key = cfg.key("batch", "busy")
         self.token = str(time.monotonic_ns())
 
     def lock(self) -> bool:
-        return bool(self.redis.set(self.lock_key, self.token, nx=True, px=LOCK_MS))
+        """Take the planning lock; if another tick holds it, ask that one to plan once more."""
+        if self.redis.set(self.lock_key, self.token, nx=True, px=LOCK_MS):
+            return True
+        self.redis.set(self.again_key, 1, px=LOCK_MS)
+        return False
+
+    def again(self) -> bool:
+        """True (once) if a tick came while this one held the lock."""
+        return bool(self.redis.getdel(self.again_key))
 
     def unlock(self) -> None:
         raw = self.redis.get(self.lock_key)
@@ -48,12 +60,38 @@ class Rounds:
         self, round_id: str, job: str, chunks: list[tuple[str, int, int]], expected_s: float
     ) -> None:
         """Remember a round; lost if not answered ``expected_s`` × 3 + 2 visibility timeouts from now."""
-        deadline = (
-            time.time() + 3 * expected_s + 2 * self.cfg.visibility_timeout_s + DEADLINE_SLACK_S
-        )
-        entry = {"job": job, "chunks": [list(c) for c in chunks], "deadline": deadline}
+        entry = {
+            "job": job,
+            "chunks": [list(c) for c in chunks],
+            "deadline": self.deadline(expected_s),
+        }
         self.redis.hset(self.key, round_id, json.dumps(entry))
         self.redis.expire(self.key, self.cfg.batch_result_ttl_s)
+
+    def occupy(self, host: str, chunk_id: str, until: float) -> None:
+        """``host`` works on ``chunk_id`` until it ends, or at the latest until ``until``."""
+        self.redis.hset(self.busy_key, host, json.dumps({"chunk": chunk_id, "until": until}))
+        self.redis.expire(self.busy_key, self.cfg.batch_result_ttl_s)
+
+    def free(self, host: str, chunk_id: str) -> None:
+        """``host`` is done with ``chunk_id`` (a newer chunk of the host stays)."""
+        raw = self.redis.hget(self.busy_key, host)
+        if raw is not None and json.loads(raw).get("chunk") == chunk_id:
+            self.redis.hdel(self.busy_key, host)
+
+    def busy_hosts(self, now: float | None = None) -> set[str]:
+        """Hosts with a chunk in flight (an entry past its deadline no longer counts)."""
+        now = time.time() if now is None else now
+        raw = self.redis.hgetall(self.busy_key)
+        return {
+            (h.decode() if isinstance(h, bytes) else h)
+            for h, v in raw.items()
+            if float(json.loads(v).get("until", 0)) > now
+        }
+
+    def deadline(self, expected_s: float) -> float:
+        """When a round (or chunk) expected to take ``expected_s`` counts as lost."""
+        return time.time() + 3 * expected_s + 2 * self.cfg.visibility_timeout_s + DEADLINE_SLACK_S
 
     def finish(self, round_id: str) -> None:
         self.redis.hdel(self.key, round_id)

@@ -53,6 +53,11 @@ def test_split(lanes, docs, expected, why):
     assert split(lanes, docs, max_chunk=200) == expected, why
 
 
+def test_idle_hosts_get_chunks_sized_against_the_whole_fleet():
+    # only the slow host is idle: its chunk still takes as long as the fast host's (1 s), not 200
+    assert split([Lane("slow", 50, True)], 1000, max_chunk=200, fastest=200) == [("slow", 50)]
+
+
 def _host(name, loaded=True, health="healthy", installed=True, stats=None):
     return HostState(
         name=name,

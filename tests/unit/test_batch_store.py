@@ -177,3 +177,23 @@ def test_docs_whose_round_record_was_lost_are_found_and_scheduled_again(store, r
     assert rounds.repair(store) == 1
     assert rounds.repair(store) == 0  # scheduled once: the next tick does not add it again
     assert store.claim(job, 10) == (100, 200)  # the span holding doc 120
+
+
+def test_a_host_works_on_one_chunk_at_a_time_until_it_ends_or_its_deadline(redis):
+    rounds = Rounds(redis, load_config(env={}))
+    rounds.occupy("a", "r1-0", until=100.0)
+    rounds.occupy("b", "r1-1", until=100.0)
+    assert rounds.busy_hosts(now=50.0) == {"a", "b"}
+    rounds.free("a", "r0-0")  # an older chunk ending does not free the host
+    rounds.free("b", "r1-1")
+    assert rounds.busy_hosts(now=50.0) == {"a"}
+    assert rounds.busy_hosts(now=101.0) == set()  # its chunk was lost: the host is free again
+
+
+def test_a_tick_that_finds_the_lock_taken_makes_the_holder_plan_again(redis):
+    cfg = load_config(env={})
+    holder, late = Rounds(redis, cfg), Rounds(redis, cfg)
+    assert holder.lock()
+    assert not holder.again()
+    assert not late.lock()
+    assert holder.again() and not holder.again()  # once

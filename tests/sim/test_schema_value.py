@@ -9,6 +9,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sollol.sim import ProfileError, parse_profile
 from sollol.sim.answer import message_hints, tool_arguments
@@ -156,6 +158,44 @@ def test_values_are_valid_under_their_schema(what: str, schema: dict[str, Any], 
     value = schema_value(schema, random.Random(seed))
     jsonschema.validate(value, schema, format_checker=jsonschema.FormatChecker())
     assert value == schema_value(schema, random.Random(seed))  # deterministic
+
+
+_NAMES = st.text("abcdefgh", min_size=1, max_size=5)
+_LEAVES = st.one_of(
+    st.just({"type": "string"}),
+    st.integers(0, 5).map(lambda n: {"type": "string", "minLength": n, "maxLength": n + 5}),
+    st.tuples(st.integers(-50, 50), st.integers(0, 30)).map(
+        lambda t: {"type": "integer", "minimum": t[0], "maximum": t[0] + t[1]}
+    ),
+    st.just({"type": "number", "exclusiveMinimum": 0, "maximum": 1}),
+    st.just({"type": "boolean"}),
+    st.just({"type": "null"}),
+    st.lists(st.one_of(st.integers(), _NAMES), min_size=1, max_size=4, unique=True).map(
+        lambda options: {"enum": options}
+    ),
+    st.sampled_from(["date-time", "date", "email", "uri", "uuid"]).map(
+        lambda f: {"type": "string", "format": f}
+    ),
+)
+
+
+def _compound(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    def with_required(props: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+        required = st.lists(st.sampled_from(sorted(props)), unique=True) if props else st.just([])
+        return required.map(lambda r: {"type": "object", "properties": props, "required": r})
+
+    objects = st.dictionaries(_NAMES, children, max_size=4).flatmap(with_required)
+    arrays = st.tuples(children, st.integers(0, 3), st.integers(0, 3)).map(
+        lambda t: {"type": "array", "items": t[0], "minItems": t[1], "maxItems": t[1] + t[2]}
+    )
+    return st.one_of(objects, arrays, children.map(lambda c: {"anyOf": [c, {"type": "null"}]}))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.recursive(_LEAVES, _compound, max_leaves=12), st.integers(0, 2**32))
+def test_any_nesting_of_supported_keywords_gives_a_valid_value(schema: dict[str, Any], seed: int):
+    value = schema_value(schema, random.Random(seed))
+    jsonschema.validate(value, schema, format_checker=jsonschema.FormatChecker())
 
 
 def test_format_json_without_a_schema_is_an_object():

@@ -10,10 +10,7 @@ from typing import Any
 from sollol.api.errors import GatewayError
 from sollol.router import Decision, RequestProfile
 
-__all__ = ["INFER_TASK", "MAX_ATTEMPTS", "Call", "not_found_message"]
-
-MAX_ATTEMPTS = 3
-INFER_TASK = "sollol.infer"
+__all__ = ["Call", "not_found_message"]
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """From a validated request to a message on the right host's queue: route, admit, publish.
 
 :meth:`Dispatcher.submit` asks the router for a host (never one this call already tried) and
-publishes the job to that host's Celery queue at the request's priority. Relaying the answer and
-failing over live in :mod:`sollol.api.relay`, the other half of the Dispatcher.
+publishes the job to that host's Celery queue at the request's priority. It keeps no state per
+call: the call's :class:`~sollol.api.lifecycle.CallLifecycle` asks it again to fail over, and
+reads the answer through its own :class:`~sollol.api.relay.Relay`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import redis as redis_lib
 from kombu.exceptions import OperationalError
 
-from sollol.api.call import INFER_TASK, MAX_ATTEMPTS, Call, not_found_message
+from sollol.api.call import Call, not_found_message
 from sollol.api.errors import (
     BrokerUnavailable,
     FleetBusy,
@@ -27,18 +28,18 @@ from sollol.api.errors import (
 )
 from sollol.api.fleet_cache import FleetCache
 from sollol.api.publish import TaskPublisher
-from sollol.api.relay import Relay
 from sollol.config import SOLLOLConfig
 from sollol.router import Decision, FleetSnapshot, NoHostAvailable, Router
 from sollol.state.queues import kombu_priority
+from sollol.wire import Job, Task
 
-__all__ = ["MAX_ATTEMPTS", "Call", "Dispatcher"]
+__all__ = ["Dispatcher"]
 
 log = logging.getLogger("sollol.gateway")
 
 
-class Dispatcher(Relay):
-    """Routes calls and relays their output; one per gateway process, shared by its threads."""
+class Dispatcher:
+    """Routes and publishes calls; one per gateway process, shared by its threads."""
 
     def __init__(
         self,
@@ -55,7 +56,7 @@ class Dispatcher(Relay):
         self.router = router
         self.fleet = fleet
         self.rng = rng or random.Random()
-        self.publisher = TaskPublisher(redis, INFER_TASK) if cfg.fast_publish else None
+        self.publisher = TaskPublisher(redis, Task.INFER) if cfg.fast_publish else None
 
     # --- routing and publishing ---------------------------------------------------------------
     def submit(self, call: Call) -> Decision:
@@ -124,17 +125,17 @@ class Dispatcher(Relay):
             raise FleetBusy()
 
     def _publish(self, call: Call) -> None:
-        job = {
-            "endpoint": call.endpoint,
-            "body": call.body,
-            "host": call.host,
-            "attempt": call.attempt,
-            "model": call.profile.model,
-            "task_type": call.profile.task_type,
-            "priority": call.priority,
-            "stream": call.client_streams,
-            "enqueued_at": time.time(),
-        }
+        job = Job(
+            endpoint=call.endpoint,
+            body=call.body,
+            host=call.host,
+            model=call.profile.model,
+            attempt=call.attempt,
+            task_type=call.profile.task_type,
+            priority=call.priority,
+            stream=call.client_streams,
+            enqueued_at=time.time(),
+        ).to_json()
         deadline = time.monotonic() + self.cfg.broker_wait_s
         while True:
             try:
@@ -168,7 +169,7 @@ class Dispatcher(Relay):
             )
             return
         self.celery.send_task(
-            INFER_TASK,
+            Task.INFER,
             args=[call.request_id, job],
             queue=call.host,
             routing_key=call.host,

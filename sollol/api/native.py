@@ -7,9 +7,11 @@ from typing import Any
 from flask import Blueprint, Response
 
 from sollol.api.errors import NotImplementedByGateway
+from sollol.api.lifecycle import open_call
 from sollol.api.requests_in import json_body, priority, validated
 from sollol.api.responses import final_object, json_response, ndjson_response
-from sollol.api.services import services, start_call
+from sollol.api.services import services
+from sollol.router import PRIORITY_LEVELS
 from sollol.state.snapshot import HostView, expires_timestamp
 
 __all__ = ["OLLAMA_API_VERSION", "bp"]
@@ -53,26 +55,18 @@ def embeddings() -> Response:
 
 @bp.post("/api/show")
 def show() -> Response:
-    return _infer("show")
+    # metadata, answered in milliseconds: never queued behind generations (top priority)
+    return _infer("show", prio=PRIORITY_LEVELS)
 
 
-def _infer(endpoint: str) -> Response:
+def _infer(endpoint: str, prio: int | None = None) -> Response:
     body = json_body()
-    validated(endpoint, body)
+    body = validated(endpoint, body)  # null options dropped, the original `text` read as input
     stream = endpoint in STREAMING and body.get("stream") is not False  # absent means stream
-    call, events = start_call(endpoint, body, priority(), stream)
-    svc = services()
+    lc = open_call(endpoint, body, priority() if prio is None else prio, stream)
     if stream:
-        return ndjson_response(
-            call, events, on_close=lambda: svc.finish(call, "ok" if call.finished else "abandoned")
-        )
-    try:
-        obj = final_object(call, events)
-    except BaseException:
-        svc.finish(call, "error")
-        raise
-    svc.finish(call, "ok")
-    return json_response(obj, call)
+        return ndjson_response(lc)
+    return json_response(final_object(lc), lc.call)
 
 
 @bp.route("/api/tags", methods=["GET", "HEAD"])

@@ -10,17 +10,16 @@ from typing import Any
 from flask import Blueprint, Response
 
 from sollol.api import openai_compat as oc
-from sollol.api.call import Call
 from sollol.api.errors import BadRequest, GatewayError, ModelNotFound, error_body
+from sollol.api.lifecycle import CallLifecycle, Event, open_call
 from sollol.api.native import tags
 from sollol.api.requests_in import json_body, priority, validated
-from sollol.api.responses import final_object, json_response, routing_meta
-from sollol.api.services import services, start_call
+from sollol.api.responses import final_object, json_response, routing_meta, stream_response
+from sollol.wire import EventKind
 
 __all__ = ["bp"]
 
 bp = Blueprint("openai", __name__)
-Events = Iterator[tuple[str, bytes]]
 
 
 def _translate(fn: Callable[[Any], dict[str, Any]], req: Any) -> dict[str, Any]:
@@ -32,53 +31,54 @@ def _translate(fn: Callable[[Any], dict[str, Any]], req: Any) -> dict[str, Any]:
         raise BadRequest(str(exc)) from None
 
 
-def _run(endpoint: str, native: dict[str, Any], stream: bool) -> tuple[Call, Events]:
-    validated(endpoint, native)
-    return start_call(endpoint, native, priority(), stream)
+def _run(endpoint: str, native: dict[str, Any], stream: bool) -> CallLifecycle:
+    native = validated(endpoint, native)
+    return open_call(endpoint, native, priority(), stream)
 
 
 @bp.post("/v1/chat/completions")
 def chat_completions() -> Response:
     req = json_body()
     native = _translate(oc.chat_request, req)
-    call, events = _run("chat", native, bool(req.get("stream")))
+    lc = _run("chat", native, bool(req.get("stream")))
     cid = oc.new_id("chatcmpl")
     if req.get("stream"):
         usage = bool((req.get("stream_options") or {}).get("include_usage"))
         state = oc.ChatStreamState(cid, str(req["model"]), usage)
-        return _sse(call, events, state.on_line)
-    obj = _joined(call, events, lambda: final_object(call, events))
+        return _sse(lc, state.on_line)
+    obj = final_object(lc)
     out = oc.chat_completion(obj, cid, int(time.time()))
     out["model"] = req["model"]
     out["_sollol_routing"] = obj["_sollol_routing"]
-    return json_response(out, call)
+    return json_response(out, lc.call)
 
 
 @bp.post("/v1/completions")
 def completions() -> Response:
     req = json_body()
     native = _translate(oc.completion_request, req)
-    call, events = _run("generate", native, bool(req.get("stream")))
+    lc = _run("generate", native, bool(req.get("stream")))
     cid = oc.new_id("cmpl")
     model = str(req["model"])
     if req.get("stream"):
-        return _sse(call, events, lambda obj: [oc.completion_chunk(obj, cid, model)])
-    obj = _joined(call, events, lambda: final_object(call, events))
+        usage = bool((req.get("stream_options") or {}).get("include_usage"))
+        return _sse(lc, oc.CompletionStreamState(cid, model, usage).on_line)
+    obj = final_object(lc)
     out = oc.completion(obj, cid, int(time.time()))
     out["model"] = model
     out["_sollol_routing"] = obj["_sollol_routing"]
-    return json_response(out, call)
+    return json_response(out, lc.call)
 
 
 @bp.post("/v1/embeddings")
 def embeddings() -> Response:
     req = json_body()
     native = _translate(oc.embed_request, req)
-    call, events = _run("embed", native, False)
-    obj = _joined(call, events, lambda: final_object(call, events))
+    lc = _run("embed", native, False)
+    obj = final_object(lc)
     out = oc.embeddings_response(obj, str(req["model"]), req.get("encoding_format") or "float")
     out["_sollol_routing"] = obj["_sollol_routing"]
-    return json_response(out, call)
+    return json_response(out, lc.call)
 
 
 @bp.get("/v1/models")
@@ -103,53 +103,24 @@ def _installed() -> list[dict[str, Any]]:
     return list(json.loads(tags().get_data())["models"])
 
 
-def _joined(call: Call, events: Events, join: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    svc = services()
-    try:
-        obj = join()
-    except BaseException:
-        svc.finish(call, "error")
-        raise
-    svc.finish(call, "ok")
-    return obj
+def _sse(lc: CallLifecycle, convert: Callable[[dict[str, Any]], list[dict[str, Any]]]) -> Response:
+    """Server-sent events: ``data: {json}`` per chunk, ``data: [DONE]`` at the end; a failure
+    after the first event is an OpenAI error event (and no ``[DONE]``)."""
 
+    def render(event: Event) -> Iterator[bytes]:
+        kind, data = event
+        chunks = convert(json.loads(data))
+        if kind == EventKind.FINAL and chunks:
+            chunks[-1]["_sollol_routing"] = routing_meta(lc.call)
+        for c in chunks:
+            yield b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\n\n"
+        if kind == EventKind.FINAL:
+            yield b"data: [DONE]\n\n"
 
-def _sse(
-    call: Call, events: Events, convert: Callable[[dict[str, Any]], list[dict[str, Any]]]
-) -> Response:
-    """Server-sent events: ``data: {json}`` per chunk, ``data: [DONE]`` at the end."""
-    svc = services()
-    first = next(events)
+    def render_error(err: GatewayError) -> list[bytes]:
+        payload = error_body(err.message, err.status, openai=True)
+        return [b"data: " + json.dumps(payload).encode() + b"\n\n"]
 
-    def body() -> Iterator[bytes]:
-        try:
-            for kind, data in _chain(first, events):
-                obj = json.loads(data)
-                chunks = convert(obj)
-                if kind == "final" and chunks:
-                    chunks[-1]["_sollol_routing"] = routing_meta(call)
-                for c in chunks:
-                    yield b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\n\n"
-                if kind == "final":
-                    yield b"data: [DONE]\n\n"
-        except GatewayError as err:  # after output began: an OpenAI error event, no [DONE]
-            payload = error_body(err.message, err.status, openai=True)
-            yield b"data: " + json.dumps(payload).encode() + b"\n\n"
-        finally:
-            svc.finish(call, "ok" if call.finished else "abandoned")
-
-    return Response(
-        body(),
-        content_type="text/event-stream",
-        headers={
-            "X-SOLLOL-Host": call.host,
-            "X-SOLLOL-Request-Id": call.request_id,
-            "Cache-Control": "no-cache",
-        },
+    return stream_response(
+        lc, render, render_error, "text/event-stream", headers={"Cache-Control": "no-cache"}
     )
-
-
-def _chain(first: tuple[str, bytes], rest: Events) -> Events:
-    yield first
-    if first[0] != "final":
-        yield from rest

@@ -1,137 +1,146 @@
-"""Relaying a call's answer from its Redis stream, and failing over while nothing was sent.
+"""Tailing one call's Redis stream: the answer's lines of the current attempt, and what went wrong.
 
-The mixin half of :class:`sollol.api.dispatch.Dispatcher`: :meth:`Relay.events` tails the
-request's stream and yields the answer's lines. Until the first line reaches the client, any host
-failure (error, busy, unreachable, hung, dead, model missing) makes the call move to another host,
-up to ``MAX_ATTEMPTS`` attempts with exponential backoff and jitter; after it, a failure ends the
-answer with an error. A Redis restart is survived by resubmitting what Redis lost.
+A :class:`Relay` belongs to one :class:`~sollol.api.lifecycle.CallLifecycle`. It reads the
+request's stream (blocking XREAD), drops output of abandoned attempts, watches for hung and dead
+hosts and feeds the hosts' circuit breakers. It never routes or publishes: when the current
+attempt fails while nothing reached the client yet it raises :class:`AttemptFailed`, and when
+Redis restarted and lost the call it raises :class:`StateLost`; the lifecycle decides whether to
+fail over. Failures that must reach the client are raised as :class:`GatewayError`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import random
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import redis as redis_lib
 
-from sollol.api.call import MAX_ATTEMPTS, Call, not_found_message
+from sollol.api.call import Call, not_found_message
 from sollol.api.errors import (
     BrokerUnavailable,
     GatewayError,
     GatewayTimeout,
     ModelNotFound,
-    NoHealthyHost,
     UpstreamError,
 )
 from sollol.api.fleet_cache import FleetCache
 from sollol.config import SOLLOLConfig
-from sollol.router import Decision
 from sollol.state import StreamReader
 from sollol.state.circuit import record_failure
+from sollol.wire import ErrorInfo, ErrorReason, EventKind, StartInfo
 
-__all__ = ["BLOCK_MS", "Relay"]
+__all__ = ["BLOCK_MS", "AttemptFailed", "Event", "Relay", "StateLost"]
 
 log = logging.getLogger("sollol.gateway")
-BLOCK_MS = 500
+BLOCK_MS = 500  # longest single XREAD block; timeouts are checked between blocks
+Event = tuple[str, bytes]  # ("chunk" | "final", one NDJSON line)
+
+
+class AttemptFailed(Exception):
+    """The current attempt failed before any output reached the client; it may move elsewhere."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+class StateLost(Exception):
+    """Redis restarted and lost the call's stream before any output reached the client."""
 
 
 class Relay:
-    """Stream tailing and failover; the Dispatcher provides routing and publishing."""
+    """Reads one call's stream; see the module docstring."""
 
-    cfg: SOLLOLConfig
-    redis: Any
-    fleet: FleetCache
-    rng: random.Random
+    def __init__(self, cfg: SOLLOLConfig, redis: Any, fleet: FleetCache, call: Call) -> None:
+        self.cfg, self.redis, self.fleet, self.call = cfg, redis, fleet, call
+        self.reader = StreamReader(redis, cfg.key("stream", call.request_id))
 
-    def submit(self, call: Call) -> Decision:  # pragma: no cover - provided by Dispatcher
-        raise NotImplementedError
-
-    # --- relaying -----------------------------------------------------------------------------
-    def events(self, call: Call) -> Iterator[tuple[str, bytes]]:
-        """Yield ("chunk", line) and finally ("final", line) of the current attempt's answer.
-
-        Raises a GatewayError when the call cannot be answered (before or after content began).
-        """
-        reader = StreamReader(self.redis, self.cfg.key("stream", call.request_id))
-        last_event = time.monotonic()
+    def attempt(self) -> Generator[Event, None, None]:
+        """Yield ("chunk", line)… and finally ("final", line) of the current attempt."""
+        call, last_event = self.call, time.monotonic()
         deadline = call.t0 + self.cfg.request_timeout_s
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise GatewayTimeout(f"no answer within {self.cfg.request_timeout_s:.0f} s")
             try:
-                batch = reader.read(block_ms=int(min(BLOCK_MS, remaining * 1000)))
+                batch = self.reader.read(block_ms=int(min(BLOCK_MS, remaining * 1000)))
             except redis_lib.RedisError:
-                reader = self._survive_broker_loss(call, reader)
+                self._survive_broker_loss()
                 last_event = time.monotonic()
                 continue
             if not batch:
-                self._check_stalled(call, last_event)
+                self._check_stalled(last_event)
                 continue
             last_event = time.monotonic()
             for ev in batch:
                 if ev.attempt != call.attempt:
                     continue  # output of an abandoned attempt
-                out = self._handle(call, ev.kind, ev.data)
+                out = self._handle(ev.kind, ev.data)
                 if out is None:
                     continue
                 yield out
-                if out[0] == "final":
+                if out[0] == EventKind.FINAL:
                     call.finished = True
                     return
 
-    def _handle(self, call: Call, kind: str, data: bytes) -> tuple[str, bytes] | None:
-        if kind == "start":
-            if call.started_at is not None and call.content_sent:
-                # the same attempt started again: its worker died and the broker redelivered it.
-                # Replaying would send the client text twice; end with a clear error instead.
-                raise UpstreamError(
-                    "the worker running this request was lost mid-answer and the "
-                    "request restarted; the partial answer above is incomplete",
-                    502,
-                )
-            now = time.monotonic()
-            if call.started_at is None:
-                call.queue_wait_ms = (now - call.dispatched_at) * 1000
-            call.started_at = now
-            info = json.loads(data)
-            call.host = info.get("host", call.host)
+    def restart(self) -> None:
+        """Read the stream from its beginning again (Redis lost it and the call was resubmitted)."""
+        self.reader = StreamReader(self.redis, self.reader.key)
+
+    def _handle(self, kind: str, data: bytes) -> Event | None:
+        call = self.call
+        if kind == EventKind.START:
+            self._started(StartInfo.from_json(json.loads(data)))
             return None
-        if kind == "chunk":
+        if kind == EventKind.CHUNK:
             call.content_sent = True
-            return ("chunk", data)
-        if kind == "final":
-            return ("final", data)
-        if kind == "cancelled":
+            return (EventKind.CHUNK, data)
+        if kind == EventKind.FINAL:
+            return (EventKind.FINAL, data)
+        if kind == EventKind.CANCELLED:
             raise GatewayError("request cancelled", 499)
-        if kind == "error":
-            self._on_error(call, json.loads(data))
+        if kind == EventKind.ERROR:
+            self._on_error(ErrorInfo.from_json(json.loads(data)))
         return None
 
-    def _on_error(self, call: Call, info: dict[str, Any]) -> None:
-        """A worker reported a failure of the current attempt: fail over or give up."""
-        status = int(info.get("status", 502))
-        message = str(info.get("error", "upstream error"))
-        reason = info.get("reason", "host")
-        if reason == "model_missing":
+    def _started(self, info: StartInfo) -> None:
+        call = self.call
+        if call.started_at is not None and call.content_sent:
+            # the same attempt started again: its worker died and the broker redelivered it.
+            # Replaying would send the client text twice; end with a clear error instead.
+            raise UpstreamError(
+                "the worker running this request was lost mid-answer and the "
+                "request restarted; the partial answer above is incomplete",
+                502,
+            )
+        now = time.monotonic()
+        if call.started_at is None:
+            call.queue_wait_ms = (now - call.dispatched_at) * 1000
+        call.started_at = now
+        call.host = info.host or call.host
+
+    def _on_error(self, info: ErrorInfo) -> None:
+        """A worker reported a failure of the current attempt: move it or give up."""
+        call = self.call
+        if info.reason == ErrorReason.MODEL_MISSING:
             self.fleet.refresh(quiet=True)
             call.last_error = ModelNotFound(not_found_message(call.endpoint, call.model_label))
         else:
-            call.last_error = UpstreamError(message, status)
-        if reason in ("host", "upstream"):
-            self._host_failed(call.host, f"{status} {message}")
-        retryable = bool(info.get("retryable")) and reason != "client"
+            call.last_error = UpstreamError(info.error, info.status)
+        if info.reason.blames_host:
+            self.host_failed(f"{info.status} {info.error}")
+        retryable = info.retryable and info.reason != ErrorReason.CLIENT
         if not retryable or call.content_sent:
             raise call.last_error
-        self._fail_over(call, f"{reason}: {message}")
+        raise AttemptFailed(f"{info.reason}: {info.error}")
 
-    def _host_failed(self, host: str, why: str) -> None:
-        """Feed the host's circuit breaker (shared with every gateway replica through Redis)."""
+    def host_failed(self, why: str) -> None:
+        """Feed the current host's circuit breaker (shared with every gateway through Redis)."""
+        host = self.call.host
         try:
             state = record_failure(self.redis, self.cfg, host, why, time.time())
         except redis_lib.RedisError:
@@ -140,85 +149,61 @@ class Relay:
             log.warning("circuit of host %s is open: %s", host, why)
             self.fleet.refresh(quiet=True)
 
-    def _fail_over(self, call: Call, why: str) -> None:
-        if call.attempt >= MAX_ATTEMPTS:
-            raise call.last_error or NoHealthyHost(f"gave up after {call.attempt} attempts: {why}")
-        log.info(
-            "request %s: attempt %d on %s failed (%s); failing over",
-            call.request_id,
-            call.attempt,
-            call.host,
-            why,
-        )
-        self._backoff(call.attempt)
-        self.submit(call)
-
-    def _backoff(self, attempt: int) -> None:
-        """Exponential backoff with full jitter: up to 50 ms, 100 ms, 200 ms …"""
-        time.sleep(self.rng.uniform(0, 0.05 * 2 ** (attempt - 1)))
-
-    def _check_stalled(self, call: Call, last_event: float) -> None:
+    def _check_stalled(self, last_event: float) -> None:
         """No output for a while: a hung host (started) or a dead host (still queued)."""
-        now = time.monotonic()
+        call, now = self.call, time.monotonic()
         if call.started_at is None:
             if now - call.dispatched_at > self.cfg.first_chunk_timeout_s:
-                self._give_up_or_move(call, "no worker started the request in time")
-            elif self._host_down(call.host) and now - call.dispatched_at > self._down_grace_s():
+                self._stalled("no worker started the request in time")
+            elif self._host_down() and now - call.dispatched_at > self._down_grace_s():
                 # beat moves waiting messages off dead hosts first; this is the backstop
-                self._give_up_or_move(call, f"host {call.host} went down")
+                self._stalled(f"host {call.host} went down")
         elif now - last_event > self.cfg.idle_chunk_timeout_s:
-            self._give_up_or_move(call, f"host {call.host} stopped answering")
-        elif self._host_down(call.host) and now - last_event > self._down_grace_s():
-            self._give_up_or_move(call, f"host {call.host} went down mid-request")
+            self._stalled(f"host {call.host} stopped answering")
+        elif self._host_down() and now - last_event > self._down_grace_s():
+            self._stalled(f"host {call.host} went down mid-request")
 
-    def _give_up_or_move(self, call: Call, why: str) -> None:
-        self.cancel_attempt(call)
-        self._host_failed(call.host, why)
-        call.last_error = GatewayTimeout(why)
-        if call.content_sent:
-            raise call.last_error
-        self._fail_over(call, why)
+    def _stalled(self, why: str) -> None:
+        """Stop the stalled attempt, blame its host, and move it if nothing was sent yet."""
+        self.cancel_attempt()
+        self.host_failed(why)
+        self.call.last_error = GatewayTimeout(why)
+        if self.call.content_sent:
+            raise self.call.last_error
+        raise AttemptFailed(why)
 
-    def cancel_attempt(self, call: Call) -> None:
-        with contextlib.suppress(redis_lib.RedisError):
+    def cancel_attempt(self) -> None:
+        """Tell the worker of the current attempt (and earlier ones) to stop."""
+        call = self.call
+        try:
             self.redis.set(
                 self.cfg.key("cancel", call.request_id), call.attempt, ex=self.cfg.stream_ttl_s
             )
+        except redis_lib.RedisError:
+            log.warning("could not flag request %s as cancelled", call.request_id)
 
     def _down_grace_s(self) -> float:
         return 2 * self.cfg.reroute_interval_s + self.cfg.heartbeat_ttl_s
 
-    def _host_down(self, host: str) -> bool:
-        state = self.fleet.snapshot().host(host)
+    def _host_down(self) -> bool:
+        state = self.fleet.snapshot().host(self.call.host)
         return state is None or state.health == "down"
 
-    def _survive_broker_loss(self, call: Call, reader: StreamReader) -> StreamReader:
-        """Redis went away mid-call: wait for it, then resubmit if it lost the call's state."""
+    def _survive_broker_loss(self) -> None:
+        """Redis went away mid-call: wait for it; raise StateLost if it lost the call's state."""
         deadline = time.monotonic() + self.cfg.first_chunk_timeout_s
-        alive = self._wait_for_redis(reader.key, deadline)
-        if alive or call.dispatched_at == 0:
-            return reader
-        if call.content_sent:
+        alive = self._wait_for_redis(deadline)
+        if alive or self.call.dispatched_at == 0:
+            return
+        if self.call.content_sent:
             raise UpstreamError("SOLLOL's Redis restarted and lost this answer mid-stream", 502)
-        log.warning("request %s: Redis lost its state; resubmitting", call.request_id)
-        call.tried.clear()
-        call.attempt = min(call.attempt, MAX_ATTEMPTS - 1)
-        while True:  # hosts re-register within a heartbeat; the broker may still be starting
-            self.fleet.refresh(quiet=True)
-            try:
-                self.submit(call)
-                return StreamReader(self.redis, reader.key)
-            except (BrokerUnavailable, ModelNotFound, NoHealthyHost):
-                if time.monotonic() > deadline:
-                    raise
-                call.attempt = min(call.attempt, MAX_ATTEMPTS - 1)
-                time.sleep(0.25)
+        raise StateLost()
 
-    def _wait_for_redis(self, key: str, deadline: float) -> bool:
-        """Block until Redis answers again; True if ``key`` survived the outage."""
+    def _wait_for_redis(self, deadline: float) -> bool:
+        """Block until Redis answers again; True if the call's stream survived the outage."""
         while True:
             try:
-                return bool(self.redis.exists(key))
+                return bool(self.redis.exists(self.reader.key))
             except redis_lib.RedisError as exc:
                 if time.monotonic() > deadline:
                     raise BrokerUnavailable(f"SOLLOL's Redis is unreachable: {exc}") from exc

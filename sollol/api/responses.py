@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 from flask import Response
 
 from sollol.api.call import Call
 from sollol.api.errors import GatewayError
+from sollol.api.lifecycle import CallLifecycle, Event
+from sollol.wire import EventKind
 
-__all__ = ["final_object", "json_response", "ndjson_response", "routing_meta"]
+__all__ = [
+    "final_object",
+    "json_response",
+    "ndjson_response",
+    "routing_meta",
+    "stream_response",
+    "with_routing",
+]
 
-Events = Iterator[tuple[str, bytes]]
 _COMPACT = (",", ":")
+Render = Callable[[Event], Iterable[bytes]]  # one event of the answer -> bytes to send
+RenderError = Callable[[GatewayError], Iterable[bytes]]  # a failure after the first byte
 
 
 def routing_meta(call: Call) -> dict[str, Any]:
@@ -41,7 +51,8 @@ def routing_meta(call: Call) -> dict[str, Any]:
     }
 
 
-def _with_routing(data: bytes, call: Call) -> dict[str, Any]:
+def with_routing(data: bytes, call: Call) -> dict[str, Any]:
+    """The final JSON object of an answer with ``_sollol_routing`` added."""
     obj: dict[str, Any] = json.loads(data) if data else {}
     obj["_sollol_routing"] = routing_meta(call)
     return obj
@@ -51,29 +62,63 @@ def _headers(call: Call) -> dict[str, str]:
     return {"X-SOLLOL-Host": call.host, "X-SOLLOL-Request-Id": call.request_id}
 
 
-def ndjson_response(call: Call, events: Events, on_close: Callable[[], None]) -> Response:
-    """Stream Ollama NDJSON. The first line is awaited before the status is sent, like Ollama does."""
-    first = next(events)  # errors before any output propagate as a proper HTTP error
+class _StreamBody:
+    """The WSGI iterable of a streamed answer. The server calls :meth:`close` when the answer
+    ended or the client went away; it closes the call (its single finish)."""
 
-    def body() -> Iterator[bytes]:
+    def __init__(self, lc: CallLifecycle, render: Render, render_error: RenderError) -> None:
+        self.lc = lc
+        self._chunks = self._generate(render, render_error)
+
+    def _generate(self, render: Render, render_error: RenderError) -> Generator[bytes, None, None]:
         try:
-            yield _line(first, call)
-            if first[0] == "final":
-                return
-            for ev in events:
-                yield _line(ev, call)
-        except GatewayError as err:  # after the first line: Ollama's final error line
-            yield json.dumps({"error": err.message}, separators=_COMPACT).encode() + b"\n"
-        finally:
-            on_close()
+            for event in self.lc.events():
+                yield from render(event)
+        except GatewayError as err:  # after the first byte: the protocol's own error ending
+            yield from render_error(err)
 
-    return Response(body(), status=200, content_type="application/x-ndjson", headers=_headers(call))
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        self._chunks.close()
+        self.lc.close()
 
 
-def _line(ev: tuple[str, bytes], call: Call) -> bytes:
+def stream_response(
+    lc: CallLifecycle,
+    render: Render,
+    render_error: RenderError,
+    content_type: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A streamed answer. The first event is awaited before the status is sent (like Ollama):
+    a failure before it raises (an HTTP error); one after it is rendered by ``render_error``."""
+    lc.first()
+    return Response(
+        _StreamBody(lc, render, render_error),
+        status=200,
+        content_type=content_type,
+        headers={**_headers(lc.call), **(headers or {})},
+    )
+
+
+def ndjson_response(lc: CallLifecycle) -> Response:
+    """Stream Ollama NDJSON; a failure after the first line is Ollama's final error line."""
+
+    def render(event: Event) -> list[bytes]:
+        return [_line(event, lc.call)]
+
+    def render_error(err: GatewayError) -> list[bytes]:
+        return [json.dumps({"error": err.message}, separators=_COMPACT).encode() + b"\n"]
+
+    return stream_response(lc, render, render_error, "application/x-ndjson")
+
+
+def _line(ev: Event, call: Call) -> bytes:
     kind, data = ev
-    if kind == "final":
-        return json.dumps(_with_routing(data, call), separators=_COMPACT).encode() + b"\n"
+    if kind == EventKind.FINAL:
+        return json.dumps(with_routing(data, call), separators=_COMPACT).encode() + b"\n"
     return data + b"\n"
 
 
@@ -87,9 +132,6 @@ def json_response(obj: Any, call: Call | None = None, status: int = 200) -> Resp
     )
 
 
-def final_object(call: Call, events: Events) -> dict[str, Any]:
-    """The body of a non-streamed endpoint (embed, embeddings, show) with routing metadata."""
-    for kind, data in events:
-        if kind == "final":
-            return _with_routing(data, call)
-    raise GatewayError("the host ended the request without an answer", 502)
+def final_object(lc: CallLifecycle) -> dict[str, Any]:
+    """The answer of a non-streamed request as one object, with routing metadata."""
+    return with_routing(lc.join(), lc.call)

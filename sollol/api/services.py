@@ -8,7 +8,6 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,13 +15,12 @@ from flask import current_app
 
 from sollol.api.call import Call
 from sollol.api.dispatch import Dispatcher
-from sollol.api.errors import BadRequest, ModelNotFound
 from sollol.api.fleet_cache import FleetCache
 from sollol.config import SOLLOLConfig
-from sollol.router import Router, analyse_request
+from sollol.router import Router
 from sollol.state.circuit import record_success
 
-__all__ = ["Recorder", "Services", "services", "start_call"]
+__all__ = ["Recorder", "Services", "services"]
 
 log = logging.getLogger("sollol.gateway")
 WAITS_KEPT = 500  # recent queue waits remembered per priority
@@ -99,10 +97,9 @@ class Services:
     recorder: Recorder
     metrics: Any = None
 
-    def finish(self, call: Call, outcome: str) -> None:
-        """Account for a call that ended (answered, failed or abandoned by its client)."""
-        if outcome != "ok" and not call.finished:
-            self.dispatcher.cancel(call)
+    def account(self, call: Call, outcome: str) -> None:
+        """Account for a call that ended: ``outcome`` is ok, error or abandoned. Called once per
+        call, by :meth:`sollol.api.lifecycle.CallLifecycle.close` only."""
         call.finished = True
         if call.host:
             self.fleet.note_finish(call.request_id, call.host, call.profile.model)
@@ -132,24 +129,3 @@ class Services:
 def services() -> Services:
     svc: Services = current_app.extensions["sollol"]
     return svc
-
-
-def start_call(
-    endpoint: str, body: dict[str, Any], prio: int, stream: bool = False
-) -> tuple[Call, Iterator[tuple[str, bytes]]]:
-    """Analyse, route and publish one request; returns the call and the iterator of its output."""
-    svc = services()
-    label = str(body.get("model") or body.get("name") or "")
-    if not label.strip():
-        if endpoint in ("generate", "embed"):  # Ollama's own wording differs per endpoint
-            raise ModelNotFound("model '' not found")
-        raise BadRequest("model is required")
-    body = dict(body)
-    if endpoint == "show" and "model" not in body:
-        body["model"] = label
-    analysed = analyse_request(endpoint if endpoint != "show" else "chat", body, prio)
-    call = Call(
-        endpoint=endpoint, body=body, profile=analysed, model_label=label, client_streams=stream
-    )
-    svc.dispatcher.submit(call)
-    return call, svc.dispatcher.events(call)

@@ -20,17 +20,26 @@ from typing import Any
 
 from celery import Celery
 
+from sollol.config import SOLLOLConfig
+from sollol.router import (
+    MissingCapability,
+    NoHostAvailable,
+    RequestProfile,
+    Router,
+    required_capabilities,
+)
 from sollol.state.aging import age_queue
 from sollol.state.circuit import record_failure, record_success
 from sollol.state.health import publish_check, record_alert, record_check
+from sollol.state.overrides import effective_config
 from sollol.state.queues import kombu_priority, priority_list_keys
 from sollol.state.registry import host_names
 from sollol.state.reroute import move, waiting_messages
 from sollol.state.snapshot import HostView, read_fleet, snapshot_of
-from sollol.workers.celery_app import CONTROL_QUEUE
+from sollol.wire import CONTROL_QUEUE, Job, Task
 from sollol.workers.context import get_context
 
-__all__ = ["register"]
+__all__ = ["register", "reroute_router"]
 
 log = logging.getLogger("sollol.beat")
 
@@ -39,15 +48,15 @@ def register(app: Celery) -> None:
     """Register the beat jobs and their schedule on ``app``."""
     cfg = app.sollol_config
 
-    @app.task(shared=False, name="sollol.health_round", ignore_result=True)
+    @app.task(shared=False, name=Task.HEALTH_ROUND, ignore_result=True)
     def health_round() -> int:
         return _health_round(app)
 
-    @app.task(shared=False, name="sollol.health_check", ignore_result=True, acks_late=False)
+    @app.task(shared=False, name=Task.HEALTH_CHECK, ignore_result=True, acks_late=False)
     def health_check() -> bool:
         return _health_check(app)
 
-    @app.task(shared=False, name="sollol.age_queues", ignore_result=True)
+    @app.task(shared=False, name=Task.AGE_QUEUES, ignore_result=True)
     def age_queues() -> int:
         ctx = get_context(cfg)
         now = time.time()
@@ -55,11 +64,11 @@ def register(app: Celery) -> None:
             age_queue(ctx.redis, h, now, cfg.aging_step_s) for h in host_names(ctx.redis, cfg)
         )
 
-    @app.task(shared=False, name="sollol.reroute", ignore_result=True)
+    @app.task(shared=False, name=Task.REROUTE, ignore_result=True)
     def reroute() -> int:
         return _reroute(app)
 
-    @app.task(shared=False, name="sollol.refresh", ignore_result=True)
+    @app.task(shared=False, name=Task.REFRESH, ignore_result=True)
     def refresh() -> int:
         return _forget_expired(app)
 
@@ -75,10 +84,10 @@ def register(app: Celery) -> None:
         }
 
     app.conf.beat_schedule = {
-        "health": every(cfg.health_check_interval_s, "sollol.health_round"),
-        "aging": every(cfg.aging_interval_s, "sollol.age_queues"),
-        "reroute": every(cfg.reroute_interval_s, "sollol.reroute"),
-        "refresh": every(cfg.metrics_refresh_interval_s, "sollol.refresh"),
+        "health": every(cfg.health_check_interval_s, Task.HEALTH_ROUND),
+        "aging": every(cfg.aging_interval_s, Task.AGE_QUEUES),
+        "reroute": every(cfg.reroute_interval_s, Task.REROUTE),
+        "refresh": every(cfg.metrics_refresh_interval_s, Task.REFRESH),
         "autobatch": every(cfg.autobatch_interval_s, "sollol.batch.tick"),  # workers/batch.py
     }
 
@@ -101,7 +110,7 @@ def _send_check(app: Celery, view: HostView, now: float) -> None:
 
     def send(expires_s: float) -> None:
         app.send_task(
-            "sollol.health_check",
+            Task.HEALTH_CHECK,
             queue=name,
             routing_key=name,
             priority=kombu_priority(10),
@@ -148,9 +157,13 @@ def _health_check(app: Celery) -> bool:
     return True
 
 
+def reroute_router(redis: Any, cfg: SOLLOLConfig) -> Router:
+    """The router beat moves messages with: the gateways' strategy, live overrides included."""
+    return Router(effective_config(redis, cfg).strategy, rng=random.Random())
+
+
 def _reroute(app: Celery) -> int:
     """Move messages waiting on down hosts to the best healthy host for each."""
-    from sollol.router import NoHostAvailable, RequestProfile, Router
 
     cfg = app.sollol_config
     ctx = get_context(cfg)
@@ -160,22 +173,23 @@ def _reroute(app: Celery) -> int:
     if not down:
         return 0
     snapshot = snapshot_of(views, now)
-    router = Router("performance", rng=random.Random())
+    router = reroute_router(ctx.redis, cfg)
     moved = 0
     for view in views:
         if view.record.name not in down or not sum(view.queued):
             continue
         for msg in waiting_messages(ctx.redis, view.record.name):
-            job = msg.job
+            job = Job.from_json(msg.job)
             profile = RequestProfile(
-                model=str(job.get("model", "")),
-                endpoint=str(job.get("endpoint", "chat")),
-                task_type=str(job.get("task_type", "generation")),
-                priority=int(job.get("priority", 5)),
+                model=job.model,
+                endpoint=job.endpoint,
+                task_type=job.task_type,
+                priority=job.priority,
+                needs=required_capabilities(job.endpoint, job.body),  # tools, vision, thinking
             )
             try:
                 decision = router.route(profile, snapshot, exclude=down)
-            except NoHostAvailable:
+            except (NoHostAvailable, MissingCapability):
                 continue
             if move(ctx.redis, msg, decision.host):
                 moved += 1

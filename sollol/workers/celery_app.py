@@ -3,6 +3,9 @@
 Every process must agree on ``broker_transport_options`` (priority steps, separator): a producer
 and a consumer that disagree strand messages in lists nobody reads (celery-redis-facts 1.2).
 Hence one function, :func:`celery_settings`, builds them from :class:`SOLLOLConfig` everywhere.
+
+No app is built at import time here: :func:`make_celery` builds one for whoever needs it (the
+gateway, tests, embedding), and :mod:`sollol.celery` builds the one ``celery -A sollol`` finds.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from typing import Any
 from celery import Celery
 
 from sollol.config import ConfigError, SOLLOLConfig, load_config
+from sollol.wire import CONTROL_QUEUE
 
-__all__ = ["CONTROL_QUEUE", "app", "celery_settings", "make_celery"]
+__all__ = ["CONTROL_QUEUE", "celery_settings", "make_celery"]
 
-CONTROL_QUEUE = "sollol"  # beat jobs and chord bodies; consumed by the control worker
 LOCAL_REDIS_HINT = "redis://127.0.0.1:6379/0"
 
 
@@ -88,6 +91,3 @@ def make_celery(cfg: SOLLOLConfig | None = None) -> Celery:
     tasks.register(celery)
     beat.register(celery)
     return celery
-
-
-app = make_celery()

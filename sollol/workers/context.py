@@ -14,6 +14,7 @@ from typing import Any
 import redis
 
 from sollol.config import SOLLOLConfig
+from sollol.state.attempt import AttemptStarter
 from sollol.workers.ollama import OllamaClient, Upstream
 
 __all__ = ["InFlight", "WorkerContext", "get_context", "set_context"]
@@ -46,7 +47,7 @@ class WorkerContext:
     lock: threading.Lock = field(default_factory=threading.Lock)
     loaded_models: set[str] | None = None  # from the last /api/ps; None until the first heartbeat
     refresh: threading.Event = field(default_factory=threading.Event)
-    scripts: Any = None  # registered Lua scripts (begin)
+    starter: Any = None  # sollol.state.attempt.AttemptStarter on this context's Redis
     samples: queue.Queue[tuple[str, str, Any, Any]] = field(
         default_factory=lambda: queue.Queue(maxsize=10_000)
     )
@@ -103,10 +104,8 @@ class WorkerContext:
             cfg.ollama_read_timeout_s,
             pool=cfg.worker_slots + 4,
         )
-        from sollol.workers.runner import BEGIN_LUA
-
-        scripts = type("Scripts", (), {"begin": client.register_script(BEGIN_LUA)})()
-        return cls(cfg=cfg, redis=client, ollama=ollama, host=cfg.host_name, scripts=scripts)
+        starter = AttemptStarter(client, cfg)
+        return cls(cfg=cfg, redis=client, ollama=ollama, host=cfg.host_name, starter=starter)
 
     def track(self, item: InFlight) -> None:
         with self.lock:

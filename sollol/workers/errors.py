@@ -13,6 +13,8 @@ OllamaError
 
 from __future__ import annotations
 
+from sollol.wire import ErrorReason
+
 __all__ = [
     "ModelMissing",
     "OllamaBusy",
@@ -30,7 +32,7 @@ __all__ = [
 class OllamaError(Exception):
     """Base of every failure talking to Ollama."""
 
-    reason = "host"  # what the gateway makes of it: host | model_missing | client
+    reason: ErrorReason = ErrorReason.HOST  # what the gateway makes of it (failover, circuit)
     retryable = True  # could another host answer the same request?
     status = 502
 
@@ -58,7 +60,7 @@ class OllamaHTTPError(OllamaError):
 
 
 class ModelMissing(OllamaHTTPError):
-    reason = "model_missing"
+    reason = ErrorReason.MODEL_MISSING
     status = 404
 
 
@@ -67,7 +69,7 @@ class OllamaBusy(OllamaHTTPError):
 
 
 class OllamaClientError(OllamaHTTPError):
-    reason = "client"
+    reason = ErrorReason.CLIENT
     retryable = False
     status = 400
 

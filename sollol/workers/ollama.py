@@ -23,6 +23,7 @@ from collections.abc import Generator
 from typing import Any
 from urllib.parse import urlsplit
 
+from sollol.wire import ErrorReason
 from sollol.workers.errors import (
     OllamaError,
     OllamaTimeout,
@@ -208,7 +209,7 @@ class OllamaClient:
 class _Aborted(OllamaError):
     """The call was aborted on purpose (client gone); not a host failure."""
 
-    reason = "cancelled"
+    reason = ErrorReason.CANCELLED
     retryable = False
 
 

@@ -15,90 +15,39 @@ from typing import Any
 from sollol.protocol import AnswerJoiner
 from sollol.router import TimingSample
 from sollol.state import StreamWriter, inflight
+from sollol.wire import ErrorInfo, ErrorReason, EventKind, Job, StartInfo, Verdict, compact_json
 from sollol.workers.context import InFlight, WorkerContext
 from sollol.workers.errors import ModelMissing, OllamaError, StreamBroken
 from sollol.workers.ollama import STREAMING, Upstream
 
-__all__ = ["BEGIN_LUA", "begin", "run_job"]
+__all__ = ["run_job"]
 
 log = logging.getLogger("sollol.worker")
 NS = 1e9
 TICK_S = 2.0  # liveness entries while joining a non-streamed answer
 
 
-# One round trip to start an attempt: refuse it if it already ended (a redelivered message),
-# if a later attempt superseded it (failover) or if its client went away; else announce it on the
-# stream and take a lease in running:<host>.
-BEGIN_LUA = """
-local attempt = tonumber(ARGV[1])
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #last > 0 then
-  local f, kind, att = last[1][2], nil, 0
-  for i = 1, #f, 2 do
-    if f[i] == 'k' then kind = f[i + 1] elseif f[i] == 'a' then att = tonumber(f[i + 1]) end
-  end
-  if (kind == 'final' or kind == 'error' or kind == 'cancelled') and att >= attempt then
-    return 'duplicate'
-  end
-end
-local current = redis.call('GET', KEYS[2])
-if current and tonumber(current) > attempt then return 'superseded' end
-local cancel = redis.call('GET', KEYS[3])
-if cancel and tonumber(cancel) >= attempt then return 'cancelled' end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'k', 'start', 'a', ARGV[1], 'd', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
-redis.call('EXPIRE', KEYS[4], 86400)
-redis.call('HSET', KEYS[5], 'began_at', ARGV[7])
-redis.call('EXPIRE', KEYS[5], 86400)
-return 'ok'
-"""
-
-
-def begin(ctx: WorkerContext, request_id: str, attempt: int, host: str, member: str) -> str:
-    """Start an attempt atomically; returns "ok" or why it must not run (duplicate, superseded,
-    cancelled)."""
-    cfg = ctx.cfg
-    start = json.dumps({"host": host, "worker": ctx.worker_name, "attempt": attempt})
-    keys = (
-        cfg.key("stream", request_id),
-        cfg.key("attempt", request_id),
-        cfg.key("cancel", request_id),
-        cfg.key("running", host),
-        cfg.key("health", host),  # began_at: proof the worker consumes its queue
-    )
-    now = time.time()
-    out = ctx.scripts.begin(
-        keys=keys,
-        args=(
-            attempt,
-            start,
-            member,
-            now + inflight.lease_s(cfg),
-            cfg.stream_maxlen,
-            cfg.stream_ttl_s,
-            now,
-        ),
-    )
-    return out.decode() if isinstance(out, bytes) else str(out)
-
-
 def run_job(
-    ctx: WorkerContext, request_id: str, job: Mapping[str, Any], delivery_tag: str | None = None
+    ctx: WorkerContext,
+    request_id: str,
+    message: Mapping[str, Any],
+    delivery_tag: str | None = None,
 ) -> str:
-    """Execute ``job`` (endpoint, body, host, attempt, …) for ``request_id``; returns the outcome."""
-    cfg = ctx.cfg
-    attempt = int(job.get("attempt", 1))
-    host = ctx.host or str(job.get("host", ""))  # a message moved off a dead host runs here
-    model = str(job.get("model", ""))
-    item = InFlight(request_id, host, inflight.member(model, request_id), delivery_tag, attempt)
-    verdict = begin(ctx, request_id, attempt, host, item.member)
-    if verdict != "ok":
-        return verdict
+    """Execute one attempt (``message`` is a :class:`~sollol.wire.Job` as JSON) for
+    ``request_id``; returns the outcome (ok, cancelled, a Verdict or an ErrorReason)."""
+    cfg, job = ctx.cfg, Job.from_json(message)
+    host = ctx.host or job.host  # a message moved off a dead host runs here
+    item = InFlight(
+        request_id, host, inflight.member(job.model, request_id), delivery_tag, job.attempt
+    )
+    start = StartInfo(host=host, worker=ctx.worker_name, attempt=job.attempt)
+    verdict = ctx.starter.begin(request_id, start, item.member)
+    if verdict != Verdict.OK:
+        return str(verdict)
     writer = StreamWriter(
         ctx.redis,
         cfg.key("stream", request_id),
-        attempt,
+        job.attempt,
         cfg.stream_maxlen,
         cfg.stream_ttl_s,
         written=1,
@@ -114,37 +63,26 @@ def run_job(
             inflight.end(ctx.redis, cfg, host, item.member)
 
 
-def _execute(
-    ctx: WorkerContext, item: InFlight, job: Mapping[str, Any], writer: StreamWriter
-) -> str:
-    endpoint = str(job["endpoint"])
-    model = str(job.get("model", ""))
-    cold = model not in ctx.loaded_models if ctx.loaded_models is not None else False
+def _execute(ctx: WorkerContext, item: InFlight, job: Job, writer: StreamWriter) -> str:
+    cold = job.model not in ctx.loaded_models if ctx.loaded_models is not None else False
     started = time.monotonic()
     try:
-        upstream = ctx.ollama.start(endpoint, dict(job["body"]), item.request_id)
+        upstream = ctx.ollama.start(job.endpoint, dict(job.body), item.request_id)
         item.upstream = upstream  # from here on a cancellation can abort the call
         if item.cancelled:
             upstream.abort()
         ctx.ollama.wait(upstream)
-        final = _relay(ctx, upstream, writer, endpoint, bool(job.get("stream", True)))
+        final = _relay(ctx, upstream, writer, job.endpoint, job.stream)
     except OllamaError as exc:
         _report_error(ctx, item, job, writer, exc, cold)
         return exc.reason
     except Exception as exc:  # a bug must reach the client as an error, never as a hang
         log.exception("request %s failed in the worker", item.request_id)
-        writer.emit_json(
-            "error",
-            {
-                "status": 500,
-                "error": f"SOLLOL worker error: {exc}",
-                "reason": "upstream",
-                "retryable": False,
-            },
-        )
+        error = ErrorInfo(500, f"SOLLOL worker error: {exc}", ErrorReason.UPSTREAM)
+        writer.emit_json(EventKind.ERROR, error.to_json())
         return "bug"
     if final is None:
-        writer.emit("cancelled")
+        writer.emit(EventKind.CANCELLED)
         return "cancelled"
     _learn(ctx, item.host, job, final, cold, time.monotonic() - started)
     return "ok"
@@ -165,7 +103,7 @@ def _relay(
         body = ctx.ollama.body(upstream)
         if upstream.aborted:
             return None
-        writer.emit("final", body)
+        writer.emit(EventKind.FINAL, body)
         return {}
     lines = ctx.ollama.lines(upstream)
     try:
@@ -193,18 +131,18 @@ def _copy_lines(
         if b'"done":true' in line:
             final = dict(json.loads(line))
             if joiner is None:
-                writer.emit("final", line)
+                writer.emit(EventKind.FINAL, line)
             else:
                 joiner.add(final)
-                writer.emit("final", json.dumps(joiner.result(), separators=(",", ":")))
+                writer.emit(EventKind.FINAL, compact_json(joiner.result()))
             return final
         if joiner is None:
-            writer.emit("chunk", line)
+            writer.emit(EventKind.CHUNK, line)
             continue
         joiner.add(json.loads(line))
         if time.monotonic() - last_tick >= TICK_S:
             last_tick = time.monotonic()
-            writer.emit("tick")
+            writer.emit(EventKind.TICK)
     return None
 
 
@@ -216,33 +154,26 @@ class _MidStreamError(OllamaError):
     def __init__(self, message: str, chunks: int) -> None:
         super().__init__(message)
         self.retryable = chunks == 0
-        self.reason = "upstream"
+        self.reason = ErrorReason.UPSTREAM
 
 
 def _report_error(
     ctx: WorkerContext,
     item: InFlight,
-    job: Mapping[str, Any],
+    job: Job,
     writer: StreamWriter,
     exc: OllamaError,
     cold: bool,
 ) -> None:
     if item.cancelled:
-        writer.emit("cancelled")
+        writer.emit(EventKind.CANCELLED)
         return
-    writer.emit_json(
-        "error",
-        {
-            "status": exc.status,
-            "error": exc.message,
-            "reason": exc.reason,
-            "retryable": exc.retryable,
-            "chunks": max(0, writer.written - 1),
-        },
-    )
+    reason = exc.reason
+    error = ErrorInfo(exc.status, exc.message, reason, exc.retryable, max(0, writer.written - 1))
+    writer.emit_json(EventKind.ERROR, error.to_json())
     if isinstance(exc, ModelMissing):
         ctx.refresh_soon()
-    elif exc.reason in ("host", "upstream"):
+    elif reason.blames_host:
         sample = TimingSample(
             ok=False, load_s=0.0, prompt_tokens=0, prompt_s=0.0, gen_tokens=0, gen_s=0.0, cold=cold
         )
@@ -252,7 +183,7 @@ def _report_error(
 def _learn(
     ctx: WorkerContext,
     host: str,
-    job: Mapping[str, Any],
+    job: Job,
     final: Mapping[str, Any],
     cold: bool,
     wall_s: float,
@@ -268,7 +199,7 @@ def _learn(
         gen_tokens=int(final.get("eval_count", 0)),
         gen_s=final.get("eval_duration", 0) / NS,
         cold=cold,
-        active=_running_of(ctx, str(job.get("model", ""))),  # rates are stored as solo rates
+        active=_running_of(ctx, job.model),  # rates are stored as solo rates
     )
     _store(ctx, host, job, sample)
     if cold:
@@ -281,8 +212,7 @@ def _running_of(ctx: WorkerContext, model: str) -> int:
     return sum(1 for it in ctx.current() if it.member.startswith(prefix))
 
 
-def _store(ctx: WorkerContext, host: str, job: Mapping[str, Any], sample: TimingSample) -> None:
+def _store(ctx: WorkerContext, host: str, job: Job, sample: TimingSample) -> None:
     """Hand the sample to the worker's learner thread: learning never delays an answer."""
-    model = str(job.get("model", ""))
-    if model and str(job.get("endpoint")) != "show":
-        ctx.learn(host, model, sample, job.get("task_type"))
+    if job.model and job.endpoint != "show":
+        ctx.learn(host, job.model, sample, job.task_type)

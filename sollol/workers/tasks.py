@@ -9,14 +9,13 @@ from typing import Any
 from celery import Celery, signals
 
 from sollol.names import InvalidHostName, validate_host_name
-from sollol.workers.celery_app import CONTROL_QUEUE
+from sollol.wire import CONTROL_QUEUE, Task
 from sollol.workers.context import get_context
 from sollol.workers.heartbeat import BackgroundLoops
 from sollol.workers.runner import run_job
 
-__all__ = ["INFER", "register"]
+__all__ = ["register"]
 
-INFER = "sollol.infer"
 log = logging.getLogger("sollol.worker")
 _loops: list[BackgroundLoops] = []
 
@@ -26,7 +25,7 @@ def register(app: Celery) -> None:
 
     @app.task(
         shared=False,
-        name=INFER,
+        name=Task.INFER,
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,

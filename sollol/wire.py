@@ -48,6 +48,9 @@ class Task(enum.StrEnum):
     AGE_QUEUES = "sollol.age_queues"  # beat: promote messages that waited too long
     REROUTE = "sollol.reroute"  # beat: move messages off dead hosts' queues
     REFRESH = "sollol.refresh"  # beat: forget hosts whose record expired
+    BATCH_EMBED_CHUNK = "sollol.batch.embed_chunk"  # one chunk of a batch job, on a host's queue
+    BATCH_ROUND_DONE = "sollol.batch.round_done"  # a round's chord body, on the control queue
+    BATCH_TICK = "sollol.batch.tick"  # beat: cut batch embedding jobs into rounds
 
 
 class EventKind(enum.StrEnum):

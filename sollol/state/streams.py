@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sollol.state.connection import bytes_client
+from sollol.wire import TERMINAL_KINDS, EventKind
 
 __all__ = ["KINDS", "StreamEvent", "StreamReader", "StreamWriter"]
 
-KINDS = ("start", "chunk", "tick", "final", "error", "cancelled")
+KINDS = tuple(EventKind)  # the wire contract (sollol.wire) names them
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,7 @@ class StreamWriter:
     cancelled), so bookkeeping such as releasing the request's lease costs no extra round trip.
     """
 
-    TERMINAL = ("final", "error", "cancelled")
+    TERMINAL = TERMINAL_KINDS
 
     def __init__(
         self,

@@ -33,17 +33,17 @@ from sollol.state.batch import BatchStore
 from sollol.state.circuit import record_failure
 from sollol.state.queues import kombu_priority, queue_depths
 from sollol.state.snapshot import read_fleet, snapshot_of
+from sollol.wire import CONTROL_QUEUE, Task
 from sollol.workers.batch_chunk import ChunkFailed, run_chunk
 from sollol.workers.batch_plan import lanes_for, split
 from sollol.workers.batch_rounds import Rounds
-from sollol.workers.celery_app import CONTROL_QUEUE
 from sollol.workers.context import get_context
 
 __all__ = ["EMBED_CHUNK", "ROUND_DONE", "TICK", "register", "start_rounds"]
 
-EMBED_CHUNK = "sollol.batch.embed_chunk"
-ROUND_DONE = "sollol.batch.round_done"
-TICK = "sollol.batch.tick"
+EMBED_CHUNK = Task.BATCH_EMBED_CHUNK
+ROUND_DONE = Task.BATCH_ROUND_DONE
+TICK = Task.BATCH_TICK
 CHUNK_EXPIRES_S = 3600.0  # a chunk may wait behind interactive traffic for a long time
 CONTINUE_S = 20.0  # a chunk task goes on with the job's next docs for at most this long
 log = logging.getLogger("sollol.batch")

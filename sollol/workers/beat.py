@@ -88,7 +88,7 @@ def register(app: Celery) -> None:
         "aging": every(cfg.aging_interval_s, Task.AGE_QUEUES),
         "reroute": every(cfg.reroute_interval_s, Task.REROUTE),
         "refresh": every(cfg.metrics_refresh_interval_s, Task.REFRESH),
-        "autobatch": every(cfg.autobatch_interval_s, "sollol.batch.tick"),  # workers/batch.py
+        "autobatch": every(cfg.autobatch_interval_s, Task.BATCH_TICK),  # workers/batch.py
     }
 
 

@@ -115,6 +115,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from sollol.cli_keys import add_keys_commands
 
     add_keys_commands(sub)
+    from sollol.embed_cli import add_embed_command
+
+    add_embed_command(sub)
     return parser
 
 
@@ -134,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
             return _gateway(args)
         if args.command == "status":
             return _status(args)
+        if args.command == "embed":
+            from sollol.embed_cli import embed_command
+
+            return embed_command(args)
         if args.command == "keys":
             from sollol.cli_keys import keys_command
 

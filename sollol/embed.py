@@ -278,6 +278,16 @@ class SOLLOL:
             read_fleet(self.redis, cfg, now), now, read_output_tokens(self.redis, cfg)
         )
 
+    def embed_batch(
+        self, docs: Any, model: str | None = None, priority: int | None = None, **kw: Any
+    ) -> list[list[float] | None]:
+        """Embed ``docs`` (strings or ``{"id", "text", "metadata"}``) across the fleet as one
+        batch job and return the vectors in input order (sollol.batch_client)."""
+        from sollol.batch_client import embed_batch
+
+        cfg = self._runtime_config
+        return embed_batch(self.redis, cfg, self.celery(), docs, model, priority, **kw)
+
     def route(
         self,
         endpoint: str,

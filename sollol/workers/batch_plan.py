@@ -10,6 +10,7 @@ load). Lanes with the model loaded come first, so a small round never wakes a co
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from sollol.names import normalize_model
 from sollol.router import FleetSnapshot, NoHostAvailable, RequestProfile, Router
 
-__all__ = ["DEFAULT_DOCS_PER_S", "Lane", "lanes_for", "split"]
+__all__ = ["DEFAULT_DOCS_PER_S", "Lane", "lanes_for", "part_sizes", "split"]
 
 DEFAULT_DOCS_PER_S = 50.0  # a host never measured: a modest guess, corrected after one chunk
 
@@ -83,3 +84,15 @@ def split(
         out.append((lane.host, n))
         left -= n
     return out
+
+
+def part_sizes(n: int, lanes: list[Lane], threshold: int) -> list[int]:
+    """Inputs per part: proportional to the lanes' docs/s, one part per ``threshold`` inputs at
+    most, every part non-empty; [n] when there is nothing to share."""
+    k = min(len(lanes), math.ceil(n / max(1, threshold)))
+    if k <= 1 or n <= threshold:
+        return [n]
+    rates = [lane.docs_per_s for lane in lanes[:k]]
+    sizes = [max(1, int(n * r / sum(rates))) for r in rates]
+    sizes[0] += n - sum(sizes)  # rounding goes to the first (loaded, fastest-ranked) host
+    return [s for s in sizes if s > 0]

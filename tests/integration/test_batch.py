@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -206,3 +208,50 @@ def test_unknown_job_and_bad_docs(live):
     assert _submit(live, {"docs": [{"id": 1}]}).status_code == 400
     assert _submit(live, {"docs": []}).status_code == 400
     assert _submit(live, {"model": MODEL}).status_code == 400
+
+
+def test_sollol_embed_cli_writes_every_vector_and_resumes(live, tmp_path):
+    src, out = tmp_path / "docs.jsonl", tmp_path / "out.jsonl"
+    texts = _texts(300, "cli")
+    src.write_text(
+        "".join(json.dumps({"id": f"c{i}", "text": t}) + "\n" for i, t in enumerate(texts))
+    )
+
+    def run():
+        argv = ["embed", str(src), "-o", str(out), "--url", live.url, "--quiet"]
+        return subprocess.run(
+            [sys.executable, "-m", "sollol.cli", *argv],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    lines = out.read_text().splitlines()
+    assert [json.loads(x)["id"] for x in lines] == [f"c{i}" for i in range(300)]
+    out.write_text("\n".join(lines[:100]) + "\n" + lines[100][:20])  # cut short mid-line
+    again = run()
+    assert again.returncode == 0, again.stderr
+    assert "200 docs (100 already in" in again.stderr  # only the missing ones were sent
+    ids = [json.loads(x)["id"] for x in out.read_text().splitlines() if x.endswith("}")]
+    assert sorted(ids) == sorted(f"c{i}" for i in range(300))
+    assert json.loads(out.read_text().splitlines()[-1])["embedding"] == _direct(live, texts[-1:])[0]
+
+
+def test_embed_batch_from_python_returns_vectors_in_input_order(live):
+    from sollol import SOLLOL
+
+    texts = ["alpha", "beta", "gamma"]
+    vectors = SOLLOL(live.cfg).embed_batch(texts, model=MODEL, timeout_s=60)
+    assert vectors == _direct(live, texts)
+
+
+def test_batch_metrics_are_exported(live):
+    _wait_done(live, _submit(live, {"docs": ["metrics doc"]}).json()["job_id"])
+    text = httpx.get(f"{live.url}/metrics", timeout=10).text
+    docs = next(line for line in text.splitlines() if line.startswith("sollol_batch_docs_total"))
+    assert float(docs.split()[-1]) >= 1
+    assert 'sollol_batch_jobs{state="done"}' in text
+    assert "sollol_batch_chunk_duration_seconds_count" in text

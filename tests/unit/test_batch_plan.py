@@ -8,7 +8,7 @@ from types import MappingProxyType
 import pytest
 
 from sollol.router import FleetSnapshot, HostState, LoadedModel, ModelStats
-from sollol.workers.batch_plan import DEFAULT_DOCS_PER_S, Lane, lanes_for, split
+from sollol.workers.batch_plan import DEFAULT_DOCS_PER_S, Lane, lanes_for, part_sizes, split
 
 MODEL = "nomic-embed-text:latest"
 
@@ -87,3 +87,17 @@ def test_lanes_are_the_hosts_the_router_accepts_loaded_first():
 def test_a_fleet_never_measured_gets_the_default_rate():
     lanes = lanes_for(FleetSnapshot(hosts=(_host("a"),)), MODEL, {}, priority=2)
     assert lanes == [Lane("a", DEFAULT_DOCS_PER_S, True, 0.0)]
+
+
+@pytest.mark.parametrize(
+    ("n", "rates", "expected", "why"),
+    [
+        (64, [100, 100], [64], "at the threshold: one ordinary call"),
+        (100, [100, 100, 100], [50, 50], "two thresholds' worth: two parts although three hosts"),
+        (300, [300, 100], [225, 75], "three times faster host, three times the inputs"),
+        (1000, [100], [1000], "one host: nothing to share"),
+    ],
+)
+def test_scatter_part_sizes(n, rates, expected, why):
+    lanes = [Lane(f"h{i}", r, True) for i, r in enumerate(rates)]
+    assert part_sizes(n, lanes, threshold=64) == expected, why

@@ -86,3 +86,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(stats_bp)
     app.register_blueprint(explain_bp)
     app.register_blueprint(make_docs_blueprint())
+    from sollol.api.anthropic import bp as anthropic_bp
+    from sollol.api.responses_api import bp as responses_bp
+
+    app.register_blueprint(anthropic_bp)  # /v1/messages
+    app.register_blueprint(responses_bp)  # /v1/responses

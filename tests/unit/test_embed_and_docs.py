@@ -56,3 +56,31 @@ def test_makefile_help_lists_the_documented_targets():
     makefile = (ROOT / "Makefile").read_text()
     for target in ("install", "run", "test", "lint", "typecheck", "bench"):
         assert re.search(rf"^{target}:.*## ", makefile, re.M), target
+
+
+def test_readme_never_tells_anyone_to_install_sollol_by_name_from_an_index():
+    """The package named `sollol` on the index is another project."""
+    for doc in ("README.md", "ARCHITECTURE.md", "examples/multi_machine_setup.py"):
+        text = (ROOT / doc).read_text()
+        assert not re.search(r"pip3? install (-U )?sollol\b(?![-./\w])", text), doc
+    readme = (ROOT / "README.md").read_text()
+    assert "make dist" in readme and "source checkout" in readme and "docker build" in readme
+
+
+def test_readme_says_where_each_original_setting_went():
+    from sollol.compat import IGNORED, RENAMED
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Coming from the original SOLLOL", 1)[1].split("\n## ", 1)[0]
+    for name in (*RENAMED, *IGNORED):
+        assert f"`{name}`" in section, name
+    for endpoint in ("/api/stats", "/api/dashboard", "/docs", "/api/embed/batch", ":9090"):
+        assert endpoint in section, endpoint
+
+
+def test_architecture_document_is_linked_and_names_real_redis_keys():
+    arch = (ROOT / "ARCHITECTURE.md").read_text()
+    assert "(ARCHITECTURE.md)" in (ROOT / "README.md").read_text()
+    source = "\n".join(p.read_text() for p in (ROOT / "sollol").rglob("*.py"))
+    for key in re.findall(r"^\| `([a-z_]+)[:`]", arch, re.M):
+        assert f'key("{key}"' in source, key

@@ -14,6 +14,7 @@ from sollol.state.overrides import (
     read_overrides,
     write_overrides,
 )
+from tests.helpers import wait_for
 
 
 class Clock:
@@ -79,3 +80,24 @@ def test_redis_away_keeps_the_settings_in_force():
     assert live.current().strategy == "random"
     live.redis, clock.t = Down(), 5.0
     assert live.current().strategy == "random"
+
+
+def test_a_gateway_applies_overrides_before_the_next_request():
+    from celery import Celery
+
+    from sollol.api import create_app
+
+    redis = fakeredis.FakeRedis(decode_responses=True)
+    cfg = SOLLOLConfig()
+    app = create_app(cfg, celery=Celery("t", broker="memory://", set_as_current=False), redis=redis)
+    client = app.test_client()
+    assert client.get("/api/fleet").get_json()["strategy"] == "performance"
+    write_overrides(redis, cfg, {"strategy": "least_connections", "request_timeout_s": 9.0})
+    # every gateway process re-reads the overrides at most once per REFRESH_S (1 s)
+    wait_for(
+        lambda: client.get("/api/fleet").get_json()["strategy"] == "least_connections",
+        timeout=5,
+        what="the override to reach the gateway",
+    )
+    svc = app.extensions["sollol"]
+    assert svc.cfg.request_timeout_s == 9.0 and svc.dispatcher.cfg is svc.cfg

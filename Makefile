@@ -8,7 +8,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run sim test test-unit test-integration lint typecheck bench bench-policy bench-overhead bench-fleet bench-chaos bench-priority dist clean
+.PHONY: help install run sim test test-unit test-integration lint typecheck bench bench-policy bench-overhead bench-fleet bench-chaos bench-priority bench-embed dist clean
 
 help:  ## list the targets
 	@echo "SOLLOL make targets:"
@@ -60,6 +60,9 @@ bench-chaos: install  ## faults injected under load: lost / duplicated / failed 
 
 bench-priority: install  ## priority waits on the live stack: critical stays fast, batch not starved
 	$(BIN)/python bench/priority.py
+
+bench-embed: install  ## batch embeddings: scaling over hosts, exactly once through faults, chat p99
+	$(BIN)/python bench/embed.py
 
 dist: install  ## build the wheel a GPU box installs (dist/sollol-*.whl; never `pip install sollol` from an index)
 	rm -rf dist

@@ -14,7 +14,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
-SCRIPTS = ["policy.py", "fleet.py", "chaos.py", "overhead.py", "priority.py", "bench_router.py"]
+SCRIPTS = [
+    "policy.py",
+    "fleet.py",
+    "chaos.py",
+    "overhead.py",
+    "priority.py",
+    "bench_router.py",
+    "embed.py",
+]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -37,7 +45,7 @@ def test_results_cover_every_script_and_make_target():
         assert f"bench/{script}" in results, script
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     targets = re.findall(r"^(bench-[\w-]+):.*\n\t\S+ (bench/\S+\.py)", makefile, re.M)
-    assert len(targets) == 5, targets
+    assert len(targets) == 6, targets
     for target, script in targets:
         assert (ROOT / script).is_file(), target
         assert f"make {target}" in results, target

@@ -57,7 +57,7 @@ class EventKind(enum.StrEnum):
     """Kinds of request-stream entries, in the order a worker writes them."""
 
     START = "start"  # a worker began the attempt; data = StartInfo
-    CHUNK = "chunk"  # one NDJSON line from Ollama, verbatim (not the last)
+    CHUNK = "chunk"  # NDJSON lines from Ollama, verbatim, joined by "\n" (not the last)
     TICK = "tick"  # the worker is alive (while it joins an answer sent in one piece)
     FINAL = "final"  # the last line, the joined answer, or a non-streamed endpoint's body
     ERROR = "error"  # the attempt failed; data = ErrorInfo
@@ -115,15 +115,24 @@ class Job:
     enqueued_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["body"] = dict(self.body)
-        return out
+        # by hand, not dataclasses.asdict: that deep-copies the body on every request
+        return {
+            "endpoint": self.endpoint,
+            "body": self.body,
+            "host": self.host,
+            "model": self.model,
+            "attempt": self.attempt,
+            "task_type": self.task_type,
+            "priority": self.priority,
+            "stream": self.stream,
+            "enqueued_at": self.enqueued_at,
+        }
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Job:
         return cls(
             endpoint=str(obj.get("endpoint", "chat")),
-            body=dict(obj.get("body") or {}),
+            body=obj.get("body") or {},
             host=str(obj.get("host", "")),
             model=str(obj.get("model", "")),
             attempt=int(obj.get("attempt", 1)),

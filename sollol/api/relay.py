@@ -82,6 +82,10 @@ class Relay:
                 out = self._handle(ev.kind, ev.data)
                 if out is None:
                     continue
+                if out[0] == EventKind.CHUNK:
+                    # one entry may carry several lines (the worker coalesces them)
+                    yield from ((EventKind.CHUNK, line) for line in out[1].split(b"\n"))
+                    continue
                 yield out
                 if out[0] == EventKind.FINAL:
                     call.finished = True

@@ -7,7 +7,7 @@ killed, a host that failed over) is recognised and dropped instead of reaching t
 
 Entry kinds (field ``k``):
     start      a worker began the attempt; ``d`` = JSON {host, worker, attempt}
-    chunk      one NDJSON line from Ollama, verbatim (not the last)
+    chunk      NDJSON lines from Ollama, verbatim, joined by "\n" (coalesced; not the last)
     tick       the worker is alive (sent while it joins an answer the client wants in one piece)
     final      the last line (``done: true``), the joined answer when the client did not
                stream, or the whole body of a non-streamed endpoint (embed, show)

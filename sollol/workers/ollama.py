@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import select
 import socket
 import threading
 from collections.abc import Generator
@@ -46,6 +47,17 @@ class Upstream:
         self.response: http.client.HTTPResponse | None = None
         self.aborted = False
         self.reusable = False
+
+    def more_within(self, timeout_s: float) -> bool:
+        """True if more of the response can be read within ``timeout_s`` seconds (or if unsure)."""
+        sock = self.conn.sock
+        if sock is None:
+            return True
+        try:
+            readable, _, _ = select.select([sock], [], [], timeout_s)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
     def abort(self) -> None:
         self.aborted = True

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sollol.protocol import AnswerJoiner
 from sollol.router import TimingSample
 from sollol.state import StreamWriter, inflight
 from sollol.wire import ErrorInfo, ErrorReason, EventKind, Job, StartInfo, Verdict, compact_json
+from sollol.workers.coalesce import ChunkCoalescer
 from sollol.workers.context import InFlight, WorkerContext
 from sollol.workers.errors import ModelMissing, OllamaError, StreamBroken
 from sollol.workers.ollama import STREAMING, Upstream
@@ -107,7 +108,8 @@ def _relay(
         return {}
     lines = ctx.ollama.lines(upstream)
     try:
-        final = _copy_lines(lines, writer, None if client_streams else AnswerJoiner(endpoint))
+        joiner = None if client_streams else AnswerJoiner(endpoint)
+        final = _copy_lines(lines, writer, joiner, upstream.more_within)
         if final is not None:
             for _ in lines:  # the chunked terminator: lets the connection go back to the pool
                 pass
@@ -120,15 +122,38 @@ def _relay(
 
 
 def _copy_lines(
-    lines: Iterable[bytes], writer: StreamWriter, joiner: AnswerJoiner | None
+    lines: Iterable[bytes],
+    writer: StreamWriter,
+    joiner: AnswerJoiner | None,
+    more: Callable[[float], bool],
 ) -> dict[str, Any] | None:
-    """Relay NDJSON lines until Ollama's final object (returned) or the end of the body (None)."""
+    """Relay NDJSON lines until Ollama's final object (returned) or the end of the body (None).
+
+    Streamed lines are coalesced (:mod:`sollol.workers.coalesce`); what was gathered is written
+    before the final line, and before a failure once part of the answer reached the stream (a
+    failure before any line reached it lets the gateway move the request to another host)."""
+    chunks = ChunkCoalescer(writer, more)
+    try:
+        return _copy(lines, writer, joiner, chunks)
+    except OllamaError:
+        if chunks.sent:
+            chunks.flush()
+        raise
+
+
+def _copy(
+    lines: Iterable[bytes],
+    writer: StreamWriter,
+    joiner: AnswerJoiner | None,
+    chunks: ChunkCoalescer,
+) -> dict[str, Any] | None:
     last_tick = time.monotonic()
     for line in lines:
         if line.startswith(b'{"error"'):
             message = json.loads(line).get("error", "error")
-            raise _MidStreamError(message, chunks=writer.written - 1)
+            raise _MidStreamError(message, chunks=chunks.sent)
         if b'"done":true' in line:
+            chunks.flush()
             final = dict(json.loads(line))
             if joiner is None:
                 writer.emit(EventKind.FINAL, line)
@@ -137,12 +162,15 @@ def _copy_lines(
                 writer.emit(EventKind.FINAL, compact_json(joiner.result()))
             return final
         if joiner is None:
-            writer.emit(EventKind.CHUNK, line)
+            chunks.add(line)
+            chunks.settle()
             continue
         joiner.add(json.loads(line))
         if time.monotonic() - last_tick >= TICK_S:
             last_tick = time.monotonic()
             writer.emit(EventKind.TICK)
+    if chunks.sent:  # the body ended early: keep the partial answer whole before the error
+        chunks.flush()
     return None
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from sollol.api.errors import BadRequest, NoHealthyHost
+from sollol.api.call import not_found_message
+from sollol.api.errors import BadRequest, ModelNotFound, NoHealthyHost
 from sollol.api.requests_in import json_body, priority, validated
 from sollol.api.responses import json_response
 from sollol.api.services import services
@@ -59,12 +60,20 @@ def explain() -> Response:
     if endpoint not in ENDPOINTS:
         raise BadRequest(f"endpoint must be one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
     native = validated(endpoint, body)
+    label = str(native.get("model") or "")
+    if not label.strip():  # as the real endpoints answer (Ollama's wording differs per endpoint)
+        if endpoint in ("generate", "embed"):
+            raise ModelNotFound("model '' not found")
+        raise BadRequest("model is required")
     svc = services()
     profile = analyse_request(endpoint, native, priority())
     router = Router(svc.router.strategy, rng=random.Random())  # leaves the real turn alone
+    snapshot = svc.fleet.snapshot()
     try:
-        decision = router.route(profile, svc.fleet.snapshot())
+        decision = router.route(profile, snapshot)
     except NoHostAvailable as exc:
+        if not any(profile.model in h.installed for h in snapshot.hosts):
+            raise ModelNotFound(not_found_message(endpoint, label)) from None
         raise NoHealthyHost(str(exc)) from None
     return json_response(
         {

@@ -173,3 +173,16 @@ def test_docs_serve_swagger_ui_from_the_package_not_a_cdn(client):
     with client.get("/docs/swagger-ui-bundle.js") as asset:
         assert asset.status_code == 200 and len(asset.data) > 100_000
     assert client.get("/docs").status_code in (200, 301, 308)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"model": "nope", "messages": []}, 404, "model 'nope' not found"),
+        ({"messages": []}, 400, "model is required"),
+        ({"prompt": "x"}, 404, "model '' not found"),  # generate's own wording
+    ],
+)
+def test_route_answers_like_the_real_endpoint_for_a_missing_model(client, body, status, error):
+    r = client.post("/api/route", json=body)
+    assert (r.status_code, r.get_json()["error"]) == (status, error)

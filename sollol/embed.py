@@ -250,10 +250,9 @@ class SOLLOL:
     def redis(self) -> Any:
         """A Redis client for this deployment's Redis (the embedded one while running)."""
         if self._redis is None:
-            import redis
+            from sollol.state.connection import connect
 
-            url = self._runtime_config.redis_url or "redis://127.0.0.1:6379/0"
-            self._redis = redis.Redis.from_url(url)
+            self._redis = connect(self._runtime_config)
         return self._redis
 
     def app(self) -> Any:

@@ -30,10 +30,11 @@ def redis_server() -> Iterator[EmbeddedRedis]:
 
 @pytest.fixture
 def redis_client(redis_server: EmbeddedRedis) -> Iterator[object]:
-    """A client on a freshly flushed database."""
-    import redis
+    """A client on a freshly flushed database, made as SOLLOL makes its own (decoded replies)."""
+    from sollol.config import load_config
+    from sollol.state.connection import connect
 
-    client = redis.Redis.from_url(redis_server.url)
+    client = connect(load_config(env={}, redis_url=redis_server.url))
     client.flushall()
     yield client
     client.close()

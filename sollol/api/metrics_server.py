@@ -14,12 +14,8 @@ __all__ = ["scrape_registry_for_master"]
 
 
 def _client(cfg: SOLLOLConfig) -> Any:
-    try:
-        from sollol.state.connection import connect
-    except ImportError:  # older trees: a plain URL
-        import redis
+    from sollol.state.connection import connect
 
-        return redis.Redis.from_url(cfg.redis_url, decode_responses=True)
     return connect(cfg)
 
 

@@ -15,16 +15,14 @@ from typing import Any
 from celery import Celery
 
 from sollol.config import ConfigError, SOLLOLConfig, load_config
+from sollol.state.connection import celery_redis_settings, redbeat_redis_settings
 from sollol.wire import CONTROL_QUEUE
 
 __all__ = ["CONTROL_QUEUE", "celery_settings", "make_celery"]
 
-LOCAL_REDIS_HINT = "redis://127.0.0.1:6379/0"
-
 
 def celery_settings(cfg: SOLLOLConfig) -> dict[str, Any]:
     """Celery settings derived from SOLLOL's config (reasons: shared/docs/celery-redis-facts.md)."""
-    url = cfg.redis_url or LOCAL_REDIS_HINT
     transport = {
         "priority_steps": list(range(10)),  # ten real levels; SOLLOL p maps to 10 - p
         "queue_order_strategy": "priority",
@@ -37,11 +35,8 @@ def celery_settings(cfg: SOLLOLConfig) -> dict[str, Any]:
         "socket_keepalive": True,
     }
     return {
-        "broker_url": url,
-        "broker_transport": "sollol.workers.transport:Transport",  # kombu redis, fewer allocations
-        "result_backend": url,
-        "broker_transport_options": transport,
-        "result_backend_transport_options": {"visibility_timeout": cfg.visibility_timeout_s},
+        # broker (SOLLOL's kombu transport), result backend: one Redis, plain or behind sentinels
+        **celery_redis_settings(cfg, transport, {"visibility_timeout": cfg.visibility_timeout_s}),
         "visibility_timeout": cfg.visibility_timeout_s,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,  # a Redis restart is a normal event: retry forever
@@ -62,11 +57,11 @@ def celery_settings(cfg: SOLLOLConfig) -> dict[str, Any]:
         "result_expires": 3600,
         "beat_max_loop_interval": 5,
         "timezone": "UTC",
-        **_beat_settings(cfg, url),
+        **_beat_settings(cfg),
     }
 
 
-def _beat_settings(cfg: SOLLOLConfig, url: str) -> dict[str, Any]:
+def _beat_settings(cfg: SOLLOLConfig) -> dict[str, Any]:
     """celery-redbeat when asked: a Redis lock keeps one active beat; a standby takes over."""
     if cfg.beat_scheduler in ("", "default"):
         return {}
@@ -74,7 +69,7 @@ def _beat_settings(cfg: SOLLOLConfig, url: str) -> dict[str, Any]:
         raise ConfigError(f"unknown beat_scheduler {cfg.beat_scheduler!r}: use '' or 'redbeat'")
     return {
         "beat_scheduler": "redbeat.RedBeatScheduler",
-        "redbeat_redis_url": url,
+        **redbeat_redis_settings(cfg),
         "redbeat_key_prefix": cfg.key("redbeat"),
         "redbeat_lock_timeout": cfg.redbeat_lock_timeout_s,
     }

@@ -11,10 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-
 from sollol.config import SOLLOLConfig
 from sollol.state.attempt import AttemptStarter
+from sollol.state.connection import connect
 from sollol.workers.ollama import OllamaClient, Upstream
 
 __all__ = ["InFlight", "WorkerContext", "get_context", "set_context"]
@@ -91,8 +90,8 @@ class WorkerContext:
 
     @classmethod
     def create(cls, cfg: SOLLOLConfig) -> WorkerContext:
-        client = redis.Redis.from_url(
-            cfg.redis_url or "redis://127.0.0.1:6379/0",
+        client = connect(
+            cfg,
             socket_timeout=10,
             socket_connect_timeout=5,
             health_check_interval=15,

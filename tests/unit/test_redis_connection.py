@@ -166,3 +166,20 @@ def test_the_sentinel_transport_is_kombus_sentinel_channel_with_sollols_cached_c
     )
     assert isinstance(conn.transport, SentinelTransport)
     assert conn.alt == SENTINELS.split(";")  # kombu asks each sentinel in turn
+
+
+def test_celery_apps_behind_sentinels_use_the_sentinel_transport_and_backend():
+    """Workers, beat and the gateway's Celery app all reach the broker and results through the
+    sentinels, with SOLLOL's transport options intact (every process must agree on them)."""
+    from sollol.workers.celery_app import make_celery
+
+    cfg = load_config(env={}, redis_url=SENTINELS, redis_sentinel_master="sollol-ha")
+    conf = make_celery(cfg).conf
+    assert conf.broker_url == SENTINELS and conf.broker_transport == SENTINEL_TRANSPORT
+    options = conf.broker_transport_options
+    assert options["master_name"] == "sollol-ha"
+    assert options["priority_steps"] == list(range(10))
+    assert conf.result_backend == SENTINELS
+    assert conf.result_backend_transport_options["master_name"] == "sollol-ha"
+    plain = make_celery(load_config(env={})).conf
+    assert (plain.broker_url, plain.broker_transport) == (DEFAULT_REDIS_URL, TRANSPORT)

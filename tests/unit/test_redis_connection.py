@@ -9,10 +9,12 @@ from kombu.transport import redis as kombu_redis
 from redis.sentinel import SentinelConnectionPool
 
 from sollol.config import ConfigError, load_config
+from sollol.embedded_redis import free_port
 from sollol.state.connection import (
     DEFAULT_REDIS_URL,
     SENTINEL_TRANSPORT,
     TRANSPORT,
+    FailoverConnection,
     SentinelAddress,
     bytes_client,
     celery_redis_settings,
@@ -183,3 +185,35 @@ def test_celery_apps_behind_sentinels_use_the_sentinel_transport_and_backend():
     assert conf.result_backend_transport_options["master_name"] == "sollol-ha"
     plain = make_celery(load_config(env={})).conf
     assert (plain.broker_url, plain.broker_transport) == (DEFAULT_REDIS_URL, TRANSPORT)
+
+
+class MovingMaster:
+    """A stand-in for redis-py's Sentinel: the master it names moves after the first answer."""
+
+    def __init__(self, *addresses: tuple[str, int]) -> None:
+        self.addresses = list(addresses)
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        return self.addresses.pop(0) if len(self.addresses) > 1 else self.addresses[0]
+
+
+def test_a_reconnecting_connection_asks_the_sentinels_where_the_master_is_now():
+    """After a failover a dropped connection must go to the new master, not retry the dead one
+    (stock redis-py reconnects to the address it had, redis-py issue 3874). Nothing listens on
+    either port, so each attempt is refused at once and only the address tried is observed."""
+    old, new = ("127.0.0.1", free_port()), ("127.0.0.1", free_port())
+    pool = SentinelConnectionPool("m", MovingMaster(old, new), connection_class=FailoverConnection)
+    conn = pool.make_connection()
+    with pytest.raises(redis.ConnectionError):
+        conn.connect_check_health()
+    assert (conn.host, conn.port) == old
+    with pytest.raises(redis.ConnectionError):
+        conn.connect_check_health()
+    assert (conn.host, conn.port) == new
+
+
+def test_every_sentinel_client_uses_connections_that_follow_the_master():
+    cfg = load_config(env={}, redis_url=SENTINELS)
+    assert connect(cfg).connection_pool.connection_class is FailoverConnection
+    assert bytes_client(connect(cfg)).connection_pool.connection_class is FailoverConnection
+    assert SentinelChannel.connection_class is FailoverConnection  # the broker's too

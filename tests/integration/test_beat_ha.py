@@ -14,13 +14,16 @@ import pytest
 
 from sollol.config import child_env, load_config
 from sollol.state.queues import priority_list_keys
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 INTERVAL_S = 0.5
 
 
 def _beat(cfg, tmp_path, name):
-    return subprocess.Popen(
+    """A beat process logging to ``<name>.log`` (debug level: redbeat logs its lock waits there)."""
+    log = (tmp_path / f"{name}.log").open("w")
+    proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -29,15 +32,21 @@ def _beat(cfg, tmp_path, name):
             "sollol",
             "beat",
             "--loglevel",
-            "INFO",
+            "DEBUG",
             "-s",
             str(tmp_path / f"{name}.db"),
         ],
         env=child_env(cfg),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    log.close()
+    return proc
+
+
+def _logged(tmp_path, name, text):
+    return text in (tmp_path / f"{name}.log").read_text()
 
 
 def _aging_messages(redis_client) -> int:
@@ -50,8 +59,9 @@ def _aging_messages(redis_client) -> int:
 
 
 def _rate(redis_client, seconds: float) -> float:
+    """Aging jobs scheduled per second, counted over a window of ``seconds``."""
     start = _aging_messages(redis_client)
-    time.sleep(seconds)
+    time.sleep(seconds)  # the measurement window
     return (_aging_messages(redis_client) - start) / seconds
 
 
@@ -69,22 +79,17 @@ def test_one_active_beat_and_a_standby_that_takes_over(redis_server, redis_clien
     first = _beat(cfg, tmp_path, "a")
     second = None
     try:
-        deadline = time.monotonic() + 30
-        while _aging_messages(redis_client) == 0 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _aging_messages(redis_client) > 0, "the first beat never scheduled anything"
+        wait_for(lambda: _aging_messages(redis_client) > 0, 60, "the first beat to schedule")
+        assert _logged(tmp_path, "a", "Acquired lock")
         second = _beat(cfg, tmp_path, "b")
-        time.sleep(3)
+        wait_for(lambda: _logged(tmp_path, "b", "Acquiring lock"), 60, "the standby to wait")
         both = _rate(redis_client, 4.0)
         assert both <= 1.5 / INTERVAL_S, f"{both}/s: two beats are both scheduling"
+        assert not _logged(tmp_path, "b", "Acquired lock"), "the standby took the lock"
         os.kill(first.pid, signal.SIGKILL)
         first.wait(5)
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            if _rate(redis_client, 2.0) > 0.5 / INTERVAL_S:
-                break
-        else:
-            pytest.fail("the standby beat never took over")
+        wait_for(lambda: _logged(tmp_path, "b", "Acquired lock"), 60, "the standby to take over")
+        assert _rate(redis_client, 2.0) > 0.5 / INTERVAL_S, "the new active beat is not scheduling"
     finally:
         for proc in (first, second):
             if proc and proc.poll() is None:

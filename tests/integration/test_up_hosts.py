@@ -3,8 +3,10 @@ the `sollol up` command itself: ready line, answers, clean stop on SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,12 +14,15 @@ import time
 import httpx
 import psutil
 import pytest
+import yaml
 
 from sollol.config import load_config
 from sollol.embedded_redis import free_port
 from sollol.launcher import Stack, parse_hosts_file
 from sollol.sim import SimFleet
-from sollol.sim.profile import parse_profile
+from sollol.sim.profile import DEFAULT_BASE_PORT, parse_profile
+from tests.helpers import wait_for
+from tests.integration.conftest import CHAT, make_profile
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,6 +45,10 @@ def external_nodes():
     )
     with SimFleet(profile) as fleet:
         yield fleet.urls
+
+
+def _sim_node(name):
+    return {"name": name, "num_parallel": 2, "models": {"llama3.2": CHAT}, "loaded": ["llama3.2"]}
 
 
 def test_hosts_file_fleet_answers_through_the_gateway(external_nodes, redis_server, tmp_path):
@@ -67,20 +76,30 @@ def test_hosts_file_fleet_answers_through_the_gateway(external_nodes, redis_serv
         stack.cleanup_logs()
 
 
+@pytest.fixture
+def control_taken():
+    """Hold the simulator's default control port, as another `sollol up` on the box would, so
+    the launcher has to choose a free one (two test runs at once would race for it otherwise)."""
+    with socket.socket() as sock:
+        with contextlib.suppress(OSError):  # someone else holds it: just as good
+            sock.bind(("127.0.0.1", DEFAULT_BASE_PORT - 1))
+        yield
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_sollol_up_prints_ready_and_stops_everything_on_a_signal(tmp_path, stop):
+def test_sollol_up_prints_ready_and_stops_everything_on_a_signal(tmp_path, stop, control_taken):
     """SIGINT is sent to a process started with SIGINT ignored, as a non-interactive shell
     starts a background job (`sollol up &` in a script): it must stop all the same."""
     port = free_port()
+    fleet = tmp_path / "fleet.yaml"  # two nodes on free ports: `--sim 2` would take fixed ones
+    fleet.write_text(yaml.safe_dump(make_profile([_sim_node("a"), _sim_node("b")])))
     cmd = [
         sys.executable,
         "-m",
         "sollol.cli",
         "up",
-        "--sim",
-        "2",
-        "--time-scale",
-        "0.05",
+        "--sim-profile",
+        str(fleet),
         "--port",
         str(port),
     ]
@@ -129,6 +148,11 @@ def test_sollol_up_prints_ready_and_stops_everything_on_a_signal(tmp_path, stop)
             proc.stdout.close()
     assert proc.returncode == 0, out
     assert "SOLLOL stopped" in out
-    time.sleep(0.5)
-    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    assert not alive, alive
+
+    def alive():
+        return [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+    try:
+        wait_for(lambda: not alive(), 10, "every child process to exit")
+    except AssertionError:
+        pytest.fail(f"still running after sollol up stopped: {alive()}")

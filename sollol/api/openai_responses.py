@@ -60,6 +60,14 @@ def _openai_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _with_logprobs(choice: dict[str, Any], native: Mapping[str, Any]) -> dict[str, Any]:
+    """``choice`` with ``logprobs: {"content": [...]}`` when the native line carries them (Ollama
+    passes its per-token entries — token, logprob, bytes, top_logprobs — through unchanged)."""
+    if native.get("logprobs"):
+        choice["logprobs"] = {"content": list(native["logprobs"])}
+    return choice
+
+
 def chat_completion(final: Mapping[str, Any], cid: str, created: int) -> dict[str, Any]:
     """A joined native chat answer (``stream:false`` shape) → chat.completion object."""
     msg = final.get("message") or {}
@@ -76,7 +84,14 @@ def chat_completion(final: Mapping[str, Any], cid: str, created: int) -> dict[st
         "model": final.get("model", ""),
         "system_fingerprint": FINGERPRINT,
         "choices": [
-            {"index": 0, "message": message, "finish_reason": _finish_reason(final, bool(tools))}
+            _with_logprobs(
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": _finish_reason(final, bool(tools)),
+                },
+                final,
+            )
         ],
         "usage": _usage(final),
     }
@@ -114,7 +129,9 @@ class ChatStreamState:
             self.had_tools = True
             out.append(self._chunk({"tool_calls": _openai_tool_calls(msg["tool_calls"])}, None))
         if msg.get("content") or (not obj.get("done") and not out):
-            out.append(self._chunk({"content": msg.get("content", "")}, None))
+            chunk = self._chunk({"content": msg.get("content", "")}, None)
+            _with_logprobs(chunk["choices"][0], obj)
+            out.append(chunk)
         if obj.get("done"):
             out.append(self._chunk({}, _finish_reason(obj, self.had_tools)))
             if self.include_usage:
@@ -141,11 +158,14 @@ def completion(final: Mapping[str, Any], cid: str, created: int) -> dict[str, An
         "model": final.get("model", ""),
         "system_fingerprint": FINGERPRINT,
         "choices": [
-            {
-                "text": final.get("response", ""),
-                "index": 0,
-                "finish_reason": _finish_reason(final, False),
-            }
+            _with_logprobs(
+                {
+                    "text": final.get("response", ""),
+                    "index": 0,
+                    "finish_reason": _finish_reason(final, False),
+                },
+                final,
+            )
         ],
         "usage": _usage(final),
     }
@@ -158,11 +178,14 @@ def completion_chunk(obj: Mapping[str, Any], cid: str, model: str) -> dict[str, 
         "object": "text_completion",
         "created": int(time.time()),
         "choices": [
-            {
-                "text": obj.get("response", ""),
-                "index": 0,
-                "finish_reason": _finish_reason(obj, False) if done else None,
-            }
+            _with_logprobs(
+                {
+                    "text": obj.get("response", ""),
+                    "index": 0,
+                    "finish_reason": _finish_reason(obj, False) if done else None,
+                },
+                obj,
+            )
         ],
         "model": model,
         "system_fingerprint": FINGERPRINT,

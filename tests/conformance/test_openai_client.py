@@ -178,3 +178,12 @@ def test_errors_come_back_in_openai_shape(client):
     assert "not found" in info.value.message
     with pytest.raises(openai.BadRequestError, match="does not support tools"):
         client.chat.completions.create(model="llama3", messages=HI, tools=[WEATHER_TOOL])
+
+
+def test_chat_logprobs_one_entry_per_generated_token(client):
+    r = client.chat.completions.create(
+        model="llama3.2", messages=HI, max_tokens=5, logprobs=True, top_logprobs=2
+    )
+    entries = r.choices[0].logprobs.content
+    assert len(entries) == 5 and all(e.logprob <= 0 for e in entries)
+    assert all(len(e.top_logprobs) == 2 for e in entries)

@@ -291,3 +291,25 @@ def test_completion_stream_usage_rides_every_chunk_as_zero_then_comes_last():
     assert last[-1]["usage"] == {"prompt_tokens": 2, "completion_tokens": 4, "total_tokens": 6}
     plain = oc.CompletionStreamState("cmpl-6", "m", include_usage=False)
     assert "usage" not in plain.on_line({"response": "x", "done": False})[0]
+
+
+LOGPROBS = [{"token": "Hi", "logprob": -0.5, "bytes": [72, 105], "top_logprobs": []}]
+
+
+def test_logprobs_ride_the_choice_as_openai_content_entries():
+    final = {
+        "done": True,
+        "done_reason": "stop",
+        "logprobs": LOGPROBS,
+        "message": {"content": "Hi"},
+    }
+    assert oc.chat_completion(final, "chatcmpl-1", 1)["choices"][0]["logprobs"] == {
+        "content": LOGPROBS
+    }
+    state = oc.ChatStreamState("chatcmpl-2", "m", include_usage=False)
+    (chunk,) = state.on_line({"message": {"content": "Hi"}, "logprobs": LOGPROBS})
+    assert chunk["choices"][0]["logprobs"] == {"content": LOGPROBS}
+    gen = oc.completion({"done": True, "response": "Hi", "logprobs": LOGPROBS}, "cmpl-1", 1)
+    assert gen["choices"][0]["logprobs"] == {"content": LOGPROBS}
+    plain = oc.chat_completion({"done": True, "message": {"content": "x"}}, "chatcmpl-3", 1)
+    assert "logprobs" not in plain["choices"][0]

@@ -41,7 +41,7 @@ lint: install  ## ruff check and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: install  ## strict mypy on sollol/router and sollol/api
+typecheck: install  ## strict mypy on the whole sollol package
 	$(BIN)/mypy
 
 bench: bench-policy bench-overhead  ## the benchmarks that run on one box in minutes

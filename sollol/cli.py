@@ -10,7 +10,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sollol import __version__
 from sollol.config import ConfigError, SOLLOLConfig, child_env, load_config
@@ -258,7 +258,7 @@ def _worker(args: argparse.Namespace) -> int:
     except InvalidHostName as exc:
         print(f"sollol: {exc}", file=sys.stderr)
         return 2
-    settings: dict[str, object] = {}
+    settings: dict[str, Any] = {}
     if args.ollama_url:
         settings["ollama_url"] = args.ollama_url
     if args.slots:
@@ -280,8 +280,12 @@ def _worker(args: argparse.Namespace) -> int:
         "--loglevel",
         "INFO",
     ]
-    os.execve(sys.executable, argv, child_env(cfg))
-    return 0  # pragma: no cover - execve does not return
+    return _exec(argv, child_env(cfg))
+
+
+def _exec(argv: list[str], env: dict[str, str]) -> NoReturn:
+    """Replace this process with ``argv`` (the worker or the gateway)."""
+    os.execve(sys.executable, argv, env)
 
 
 def _gateway(args: argparse.Namespace) -> int:
@@ -290,8 +294,7 @@ def _gateway(args: argparse.Namespace) -> int:
     _check_strategy(cfg.strategy)
     from sollol.launcher import gunicorn_argv
 
-    os.execve(sys.executable, gunicorn_argv(cfg), child_env(cfg))
-    return 0  # pragma: no cover - execve does not return
+    return _exec(gunicorn_argv(cfg), child_env(cfg))
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 
 from sollol.state.connection import FailoverConnection
@@ -39,8 +40,9 @@ class Channel(kombu_redis.Channel):
                 # "Unrecoverable error" (kombu issues 582, 970). As a connection error it is
                 # ignored and the consumer reconnects; unacked messages are restored later by
                 # the visibility timeout.
-                raise kombu_redis.redis.ConnectionError("broker connection already closed")
-            cached = self._sollol_client = self._create_client()
+                raise redis.ConnectionError("broker connection already closed")
+            # kombu leaves _create_client unannotated
+            cached = self._sollol_client = self._create_client()  # type: ignore[no-untyped-call]
         yield cached
 
 

@@ -29,7 +29,7 @@ Every request the client sent is classified:
 
 Separately, the simulator's ledger (``X-SOLLOL-Request-Id`` = ``_sollol_routing.request_id``)
 says how many times each request ran to completion on the nodes: more than once is wasted
-duplicate work even when the client got one answer. Targets (DESIGN.md): lost 0, duplicated 0.
+duplicate work even when the client got one answer. Targets (docs/targets.md): lost 0, duplicated 0.
 Times in the output are wall-clock seconds since the first arrival (the nodes run every delay
 ``time_scale`` times faster than the profile says). Every number printed is measured in the run.
 """
@@ -569,7 +569,7 @@ def report(a: argparse.Namespace, out: Outcome) -> bool:
     print("### targets\n")
     print(f"- lost {lost} (target 0): {'met' if lost == 0 else 'MISSED'}")
     print(f"- duplicated answers {dup} (target 0): {'met' if dup == 0 else 'MISSED'}")
-    print(f"- duplicate executions on nodes {wasted} (not a DESIGN.md target; wasted work)")
+    print(f"- duplicate executions on nodes {wasted} (not a target; wasted work)")
     return lost == 0 and dup == 0
 
 

@@ -468,7 +468,7 @@ def health_table(sums: Sequence[Summary]) -> str:
 
 
 def targets(name: str, sums: Sequence[Summary]) -> list[str]:
-    """DESIGN.md's fleet targets, evaluated on this run's numbers (one line each)."""
+    """The fleet targets of docs/targets.md, evaluated on this run's numbers (one line each)."""
     by = {s.strategy: s for s in sums}
     me, lc, rr = by.get("performance"), by.get("least_connections"), by.get("round_robin")
     if me is None or lc is None:
@@ -781,7 +781,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines: list[str] = []
     for path in a.profiles:
         lines += run_profile(a, path, strategies)
-    print("### DESIGN.md targets, on this run's numbers\n")
+    print("### Targets (docs/targets.md), on this run's numbers\n")
     print("\n".join(lines))
     print(f"\n(total {time.monotonic() - started:.0f} s wall)")
     return 0

@@ -10,7 +10,7 @@ print the same tables and draw the same plots.
     .venv/bin/python bench/policy.py --quick        # smoke run (< 60 s)
     .venv/bin/python bench/policy.py --profiles deploy/sim/mixed.yaml --loads 0.5,0.75 --seeds 3
 
-Targets (DESIGN.md), mixed profile at 50–75 % load: performance p99 ≤ 0.5× least_connections and
+Targets (docs/targets.md), mixed profile at 50–75 % load: performance p99 ≤ 0.5× least_connections and
 ≤ 0.4× round_robin, p50 ≤ 0.7× least_connections, cold loads ≤ 2 % of requests; identical
 nodes: within 5 % of least_connections (p50 and p99). ``--check`` exits 1 if one is missed.
 """

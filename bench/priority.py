@@ -1,7 +1,7 @@
 """Priorities on the LIVE stack: critical work stays fast as batch load grows; batch work is
 never starved.
 
-DESIGN.md's priority targets, measured end to end (gateway → kombu priority lists in Redis →
+The priority targets of docs/targets.md, measured end to end (gateway → kombu priority lists in Redis →
 Celery worker → simulated node) on one saturated host, so every request competes for the same
 two slots:
 

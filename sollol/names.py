@@ -6,7 +6,8 @@ import re
 
 __all__ = ["HOST_NAME_RE", "InvalidHostName", "normalize_model", "owner_of", "validate_host_name"]
 
-# kombu's priority separator ("\x06\x16") and ':' must never appear in a queue name (celery-redis-facts 1.7)
+# kombu's priority separator ("\x06\x16") and ':' must never appear in a queue name
+# (docs/celery-on-redis.md §1.7)
 HOST_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 

@@ -1,4 +1,4 @@
-"""Ollama's native API (/api/*), routed over the fleet; behaves as Ollama does (ollama-api.md)."""
+"""Ollama's native API (/api/*), routed over the fleet; behaves as Ollama does (docs/ollama-api.md)."""
 
 from __future__ import annotations
 

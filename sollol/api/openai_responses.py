@@ -1,5 +1,5 @@
 """Native Ollama answers → OpenAI objects and SSE chunks, shaped as current Ollama sends them
-(a separate finish chunk, an optional usage chunk, ``fp_ollama``; ollama-api.md §5)."""
+(a separate finish chunk, an optional usage chunk, ``fp_ollama``; docs/ollama-api.md §5)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The Celery application: one configuration for gateway, workers, beat and Flower.
 
 Every process must agree on ``broker_transport_options`` (priority steps, separator): a producer
-and a consumer that disagree strand messages in lists nobody reads (celery-redis-facts 1.2).
+and a consumer that disagree strand messages in lists nobody reads (docs/celery-on-redis.md §1.2).
 Hence one function, :func:`celery_settings`, builds them from :class:`SOLLOLConfig` everywhere.
 
 No app is built at import time here: :func:`make_celery` builds one for whoever needs it (the
@@ -22,7 +22,7 @@ __all__ = ["CONTROL_QUEUE", "celery_settings", "make_celery"]
 
 
 def celery_settings(cfg: SOLLOLConfig) -> dict[str, Any]:
-    """Celery settings derived from SOLLOL's config (reasons: shared/docs/celery-redis-facts.md)."""
+    """Celery settings derived from SOLLOL's config (reasons: docs/celery-on-redis.md)."""
     transport = {
         "priority_steps": list(range(10)),  # ten real levels; SOLLOL p maps to 10 - p
         "queue_order_strategy": "priority",

@@ -50,6 +50,18 @@ def messages() -> Response:
     return json_response(out, lc.call)
 
 
+@bp.post("/v1/messages/count_tokens")
+def count_tokens() -> Response:
+    """Ollama's estimate of the input tokens, answered by the gateway itself (no host needed)."""
+    req = json_body()
+    if not isinstance(req, dict):
+        raise BadRequest("request body must be a JSON object")
+    try:
+        return json_response({"input_tokens": ac.count_tokens(req)})
+    except CompatError as exc:
+        raise BadRequest(str(exc)) from None
+
+
 def _relax_thinking(native: dict[str, Any]) -> dict[str, Any]:
     """Without ``think`` when no host's copy of the model can think (Ollama's relax_thinking)."""
     if not native.get("think"):

@@ -17,6 +17,7 @@ from sollol.api.openai_requests import CompatError
 
 __all__ = [
     "MessageStream",
+    "count_tokens",
     "message_response",
     "messages_request",
     "new_message_id",
@@ -183,6 +184,42 @@ def messages_request(req: Mapping[str, Any]) -> dict[str, Any]:
     if think is not None:
         body["think"] = think
     return body
+
+
+def _block_chars(block: Any) -> int:
+    if not isinstance(block, dict):
+        return 0
+    n = len(str(block.get("text") or "")) + len(str(block.get("thinking") or ""))
+    if block.get("type") in ("tool_use", "tool_result"):
+        n += len(json.dumps(block, separators=(",", ":")))
+    return n
+
+
+def _content_chars(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content)
+    return sum(_block_chars(b) for b in content) if isinstance(content, list) else 0
+
+
+def count_tokens(req: Mapping[str, Any]) -> int:
+    """``/v1/messages/count_tokens``: Ollama's estimate, a quarter of the characters of the system
+    prompt, roles, texts, tool blocks and tool definitions (at least 1 when there is any input)."""
+    if not req.get("model") or not isinstance(req["model"], str):
+        raise CompatError("model is required")
+    raw = req.get("messages")
+    messages: list[Any] = raw if isinstance(raw, list) else []
+    chars = _content_chars(req.get("system"))
+    for msg in messages:
+        if isinstance(msg, dict):
+            chars += len(str(msg.get("role", ""))) + _content_chars(msg.get("content"))
+    for tool in req.get("tools") or []:
+        if isinstance(tool, dict):
+            schema = json.dumps(tool.get("input_schema") or {}, separators=(",", ":"))
+            chars += (
+                len(str(tool.get("name", ""))) + len(str(tool.get("description", ""))) + len(schema)
+            )
+    tokens = chars // 4
+    return 1 if tokens == 0 and (messages or req.get("system") is not None) else tokens
 
 
 def stop_reason(done_reason: str, had_tools: bool) -> str:

@@ -79,3 +79,9 @@ def test_errors_come_back_in_anthropic_shape(client):
     assert info.value.body["error"]["type"] == "not_found_error"
     with pytest.raises(anthropic.BadRequestError, match="max_tokens"):
         client.messages.create(model="llama3.2", max_tokens=0, messages=HI)
+
+
+def test_count_tokens(client):
+    counted = client.messages.count_tokens(model="llama3.2", messages=HI, system="Be brief.")
+    # Ollama's estimate: (9 system + 4 role + 22 text characters) / 4
+    assert counted.input_tokens == 8

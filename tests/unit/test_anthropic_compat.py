@@ -181,3 +181,12 @@ def test_stream_tool_call_is_one_block_with_the_whole_arguments():
     assert start["content_block"] == {"type": "tool_use", "id": "call_1", "name": "f", "input": {}}
     assert json.loads(delta["delta"]["partial_json"]) == {"city": "Oslo"}
     assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
+
+
+def test_count_tokens_is_ollamas_quarter_of_the_characters():
+    req = {"model": "m", "system": "be brief", "messages": [{"role": "user", "content": "x" * 40}]}
+    # 8 (system) + 4 (role) + 40 (text) = 52 characters → 13 tokens
+    assert ac.count_tokens(req) == 13
+    assert ac.count_tokens({"model": "m", "messages": [{"role": "a", "content": ""}]}) == 1
+    with pytest.raises(CompatError, match="model is required"):
+        ac.count_tokens({"messages": []})

@@ -8,7 +8,7 @@ and the added latency (gateway minus direct) at each percentile.
     .venv/bin/python bench/overhead.py                 # full run (~1–2 min)
     .venv/bin/python bench/overhead.py --quick         # smoke run
 
-Targets (DESIGN.md): added p50 ≤ 3 ms, p99 ≤ 10 ms at 16 concurrent clients on loopback.
+Targets (docs/targets.md): added p50 ≤ 3 ms, p99 ≤ 10 ms at 16 concurrent clients on loopback.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ class Call:
 
 
 def not_found_message(endpoint: str, model: str) -> str:
-    """Ollama's own wording per endpoint (ollama-api.md §4)."""
+    """Ollama's own wording per endpoint (docs/ollama-api.md §4)."""
     if endpoint in ("embed", "embeddings"):
         return f'model "{model}" not found, try pulling it first'
     if endpoint == "show":

@@ -29,7 +29,7 @@ RenderError = Callable[[GatewayError], Iterable[bytes]]  # a failure after the f
 
 
 def routing_meta(call: Call) -> dict[str, Any]:
-    """``_sollol_routing``: where the request ran and why (DESIGN.md contract)."""
+    """``_sollol_routing``: where the request ran and why (a contract, see the README)."""
     d, p = call.decision, call.profile
     return {
         "host": call.host,

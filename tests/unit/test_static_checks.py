@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -48,3 +49,51 @@ def test_ruff_format_is_applied():
 def test_strict_mypy_is_clean():
     out = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# Notes that were never part of the repository: a reference to them leaves the reader stranded.
+# What a reader needs is in docs/ (cited as docs/<name>.md) or in the module docstrings.
+DANGLING = re.compile(
+    r"(?<![\w.-])shared/"  # the design notes' folder
+    r"|\b(?:DESIGN|STYLE)\.md\b"
+    r"|celery-redis-facts"
+    r"|(?<!docs/)\b(?:ollama-api|celery-on-redis)\.md\b"  # these live in docs/: say so
+)
+
+
+def _tracked_files() -> list[Path]:
+    """The repository's files: git's list in a checkout, else every file outside caches."""
+    out = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if out.returncode == 0 and out.stdout:
+        return [ROOT / name for name in out.stdout.split("\0") if name]
+    skip = {".git", ".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
+    return [p for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.parts)]
+
+
+def test_no_file_points_at_notes_outside_the_repository():
+    this = Path(__file__).resolve()
+    found = []
+    for path in _tracked_files():
+        if path.resolve() == this or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # binary (plots) or unreadable: nothing a reader follows
+        for n, line in enumerate(text.splitlines(), 1):
+            if DANGLING.search(line):
+                found.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()[:100]}")
+    assert not found, "references to notes that are not in the repository:\n" + "\n".join(found)
+
+
+def test_the_dangling_reference_check_recognises_each_kind():
+    assert DANGLING.search("see /work/" + "shared/docs/x.md")
+    assert DANGLING.search("(DESIGN" + ".md contract)")
+    assert DANGLING.search("STYLE" + ".md habit 1")
+    assert DANGLING.search("celery-redis" + "-facts 1.7")
+    assert DANGLING.search("as Ollama does (ollama-api" + ".md §4)")
+    assert not DANGLING.search("as Ollama does (docs/ollama-api" + ".md §4)")
+    assert not DANGLING.search("docs/celery-on-redis" + ".md §1.6")
+    assert not DANGLING.search("multiprocess_shared_dir/x and shared_memory/")

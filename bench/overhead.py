@@ -7,6 +7,7 @@ and the added latency (gateway minus direct) at each percentile.
 
     .venv/bin/python bench/overhead.py                 # full run (~1–2 min)
     .venv/bin/python bench/overhead.py --quick         # smoke run
+    .venv/bin/python bench/overhead.py --stream-tokens 64   # Redis commands and CPU per streamed token
 
 Targets (docs/targets.md): added p50 ≤ 3 ms, p99 ≤ 10 ms at 16 concurrent clients on loopback.
 """
@@ -226,13 +227,69 @@ def _column(name: str) -> str:
     return name
 
 
+def stream_cost(tokens: int, requests: int, clients: int) -> str:
+    """Streamed requests only, ``tokens`` each: Redis commands (INFO commandstats) and CPU per
+    request and per token, and the tokens/s the stack streamed."""
+    global TOKENS  # noqa: PLW0603 - the load generator's request size
+    TOKENS = tokens
+    import redis
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "bench.yaml")
+        path.write_text(yaml.safe_dump(_profile(free_port(), clients)))
+        cfg = load_config(env={}, port=free_port(), log_level="WARNING")
+        stack = Stack(cfg, sim_profile=str(path))
+        stack.start()
+        try:
+            url = f"http://127.0.0.1:{stack.cfg.port}"
+            _phase(url, True, clients * 2, clients)  # warm up
+            r = redis.Redis.from_url(stack.cfg.redis_url, decode_responses=True)
+            meter = CpuMeter(stack)
+            r.config_resetstat()
+            t0 = time.monotonic()
+            meter.measure("gateway", partial(_phase, url, True, requests, clients))
+            wall = time.monotonic() - t0
+            stats = r.info("commandstats")
+        finally:
+            stack.stop()
+            stack.cleanup_logs()
+    cpu, n = meter.totals["gateway"], requests * tokens
+    calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
+    by_column: dict[str, float] = {}
+    for name, seconds in cpu.items():
+        by_column[_column(name)] = by_column.get(_column(name), 0.0) + seconds
+    top = sorted(calls.items(), key=lambda kv: -kv[1])[:8]
+    return "\n".join(
+        [
+            f"{requests} streamed requests of {tokens} tokens, {clients} clients: "
+            f"{n / wall:.0f} tokens/s",
+            f"Redis commands per request {sum(calls.values()) / requests:.1f}, per token "
+            f"{sum(calls.values()) / n:.2f} (XADD {calls.get('xadd', 0) / n:.2f}, "
+            f"XREAD {calls.get('xread', 0) / n:.2f})",
+            "per request: " + ", ".join(f"{k} {v / requests:.1f}" for k, v in top),
+            f"Redis CPU per token {cpu['redis'] * 1e6 / n:.1f} us; CPU ms per request: "
+            + ", ".join(f"{k} {v * 1000 / requests:.2f}" for k, v in sorted(by_column.items())),
+        ]
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=2000, help="per mode and side")
     ap.add_argument("--rounds", type=int, default=5, help="alternations of direct/gateway phases")
     ap.add_argument("--clients", default="1,16", help="comma-separated concurrency levels")
     ap.add_argument("--quick", action="store_true", help="200 requests, 2 rounds")
+    ap.add_argument(
+        "--stream-tokens",
+        type=int,
+        default=0,
+        help="instead: streamed requests of this many tokens, Redis commands and CPU per token",
+    )
     args = ap.parse_args()
+    if args.stream_tokens:
+        n = 200 if args.quick else 480
+        print(stream_cost(args.stream_tokens, n, int(args.clients.split(",")[-1])))
+        return 0
     if args.quick:
         args.requests, args.rounds = 200, 2
     results, cpu = run(args.requests, args.rounds, [int(c) for c in args.clients.split(",")])

@@ -71,7 +71,7 @@ class Tenant:
     request_id: str
     limited: bool = False  # a lease and an rpm token were taken
     tokens: int = 0  # prompt + generated tokens, as Ollama counted them
-    priority_cap: int | None = None  # set when the asked priority was lowered to the key's cap
+    priority_cap: int | None = None  # the priority asked for, when the key's cap lowered it
     extra: dict[str, Any] = field(default_factory=dict)
 
 

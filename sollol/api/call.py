@@ -34,6 +34,10 @@ class Call:
     content_sent: bool = False
     finished: bool = False
     last_error: GatewayError | None = None
+    # API keys (sollol/api/auth.py): who asked, fair share by this name, usage charged to it
+    tenant: str = ""
+    usage: Any = None  # the request's auth.Tenant, whose ``tokens`` the final answer adds to
+    priority_capped_from: int | None = None  # the priority asked for, when the key's cap lowered it
 
     @property
     def priority(self) -> int:

@@ -153,7 +153,11 @@ class Dispatcher:
                 self.cfg.key("attempt", call.request_id), call.attempt, ex=self.cfg.stream_ttl_s
             )
         task_id = f"{call.request_id}-{call.attempt}"
-        headers = {"sollol_t": round(time.time(), 3)}  # aging clock (state/aging.py)
+        headers: dict[str, Any] = {
+            "sollol_t": round(time.time(), 3)
+        }  # aging clock (state/aging.py)
+        if call.tenant:  # fair share between keys within a priority level (state/fairness.py)
+            headers["sollol_tenant"] = call.tenant
         # keep user text out of the message headers (size; aging edits them as text)
         argsrepr = f"['{call.request_id}', <{call.endpoint} {call.profile.model}>]"
         level = kombu_priority(call.priority)
@@ -166,6 +170,7 @@ class Dispatcher:
                 self.cfg.message_expires_s,
                 headers,
                 argsrepr,
+                tenant=call.tenant,
             )
             return
         self.celery.send_task(

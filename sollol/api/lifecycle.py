@@ -28,6 +28,7 @@ attempt failed before any output reached the client, the call moves to another h
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 import time
@@ -94,6 +95,8 @@ class CallLifecycle:
             event = self.first()
             while True:
                 self._ok = event[0] == EventKind.FINAL  # the fleet answered in full
+                if self._ok and self.call.usage is not None:  # a key's tokens per minute
+                    self.call.usage.tokens += _tokens_of(event[1])
                 yield event
                 if self._ok:
                     return
@@ -174,6 +177,28 @@ class CallLifecycle:
                 time.sleep(0.25)
 
 
+def _attach_tenant(call: Call) -> None:
+    """With API keys on: the calling key's name (fair share), its usage sink and priority cap."""
+    from sollol.api.auth import current_tenant
+
+    tenant = current_tenant()
+    if tenant is not None:
+        call.tenant, call.usage = tenant.key.name, tenant
+        call.priority_capped_from = tenant.priority_cap
+
+
+def _tokens_of(final: bytes) -> int:
+    """Prompt plus generated tokens as Ollama counted them in a final object (0 if absent)."""
+    try:
+        obj = json.loads(final)
+    except ValueError:
+        return 0
+    if not isinstance(obj, dict):
+        return 0
+    counts = (obj.get("prompt_eval_count"), obj.get("eval_count"))
+    return sum(c for c in counts if isinstance(c, int))
+
+
 def open_call(
     endpoint: str, body: dict[str, Any], prio: int, stream: bool = False, svc: Any = None
 ) -> CallLifecycle:
@@ -199,4 +224,5 @@ def open_call(
     call = Call(
         endpoint=endpoint, body=body, profile=analysed, model_label=label, client_streams=stream
     )
+    _attach_tenant(call)
     return CallLifecycle(call, svc.dispatcher, svc.account, svc.dispatcher.rng).start()

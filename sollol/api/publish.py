@@ -19,6 +19,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sollol.state.fairness import FairPusher
 from sollol.state.queues import priority_list_keys
 
 __all__ = ["TaskPublisher"]
@@ -34,6 +35,7 @@ class TaskPublisher:
         self.task = task
         self.origin = f"gen{os.getpid()}@{socket.gethostname()}"
         self.reply_to = str(uuid.uuid4())
+        self._fair: FairPusher | None = None  # made on the first message that has a tenant
 
     def message(
         self,
@@ -103,11 +105,18 @@ class TaskPublisher:
         expires_s: float,
         headers: dict[str, Any],
         argsrepr: str,
+        tenant: str = "",
     ) -> None:
-        """LPUSH the message onto ``queue``'s list for kombu priority ``level`` (0 = served first)."""
+        """LPUSH the message onto ``queue``'s list for kombu priority ``level`` (0 = served first);
+        with a ``tenant`` (API keys on), insert it at that tenant's round instead
+        (:mod:`sollol.state.fairness`)."""
         key = priority_list_keys(queue)[
             9 - level
         ]  # index p - 1 holds SOLLOL priority p = 10 - level
-        self.redis.lpush(
-            key, self.message(task_id, args, queue, level, expires_s, headers, argsrepr)
-        )
+        message = self.message(task_id, args, queue, level, expires_s, headers, argsrepr)
+        if tenant:
+            if self._fair is None:
+                self._fair = FairPusher(self.redis)
+            self._fair.push(key, message, tenant)
+            return
+        self.redis.lpush(key, message)

@@ -62,5 +62,5 @@ def _capped(value: int) -> int:
     tenant = current_tenant()
     if tenant is None or value <= tenant.key.max_priority:
         return value
-    tenant.priority_cap = tenant.key.max_priority
+    tenant.priority_cap = value  # what was asked, reported as priority_capped_from
     return tenant.key.max_priority

@@ -48,6 +48,11 @@ def routing_meta(call: Call) -> dict[str, Any]:
         "predicted_ms": round(d.predicted_ms, 1) if d else None,
         "strategy": d.strategy if d else "",
         "request_id": call.request_id,
+        **(
+            {"priority_capped_from": call.priority_capped_from}
+            if call.priority_capped_from is not None
+            else {}
+        ),
     }
 
 

@@ -12,6 +12,7 @@ import ollama
 import openai
 import pytest
 
+from tests.helpers import wait_for
 from tests.integration.conftest import CHAT, CODER, EMBED, make_profile
 
 pytestmark = pytest.mark.integration
@@ -268,7 +269,13 @@ def test_client_disconnect_frees_the_slot_on_the_node(live):
         pytest.fail("the worker kept the upstream request running after the client left")
 
 
+def _affinities(live) -> int:
+    """Conversations whose host the gateway has recorded (one key each)."""
+    return len(live.redis.keys(live.cfg.key("affinity", "*")))
+
+
 def test_a_conversation_returns_to_the_host_holding_its_prompt_cache(live):
+    known = _affinities(live)  # conversations of earlier tests
     for n in range(4):
         history = [
             {"role": "system", "content": f"persona {n}"},
@@ -290,6 +297,7 @@ def test_a_conversation_returns_to_the_host_holding_its_prompt_cache(live):
             hosts.append(body["_sollol_routing"]["host"])
             reasons.append(body["_sollol_routing"]["reasoning"])
             history = [*history, body["message"], {"role": "user", "content": f"and {turn}?"}]
-            time.sleep(0.3)  # the gateway records where the conversation ran off the request path
+            # the gateway records where the conversation ran off the request path
+            wait_for(lambda n=n: _affinities(live) > known + n, 30, "the conversation recorded")
         assert len(set(hosts)) == 1, hosts
         assert all("affinity" in r for r in reasons[1:]), reasons

@@ -32,6 +32,8 @@ class Call:
     started_at: float | None = None
     queue_wait_ms: float = 0.0
     content_sent: bool = False
+    first_chunk_at: float | None = None  # monotonic time the first output chunk arrived
+    timings: dict[str, int] = field(default_factory=dict)  # Ollama's *_count/*_duration (ns)
     finished: bool = False
     last_error: GatewayError | None = None
     # API keys (sollol/api/auth.py): who asked, fair share by this name, usage charged to it

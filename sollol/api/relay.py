@@ -102,8 +102,11 @@ class Relay:
             return None
         if kind == EventKind.CHUNK:
             call.content_sent = True
+            if call.first_chunk_at is None:
+                call.first_chunk_at = time.monotonic()
             return (EventKind.CHUNK, data)
         if kind == EventKind.FINAL:
+            call.timings = ollama_timings(data)
             return (EventKind.FINAL, data)
         if kind == EventKind.CANCELLED:
             raise GatewayError("request cancelled", 499)
@@ -212,3 +215,17 @@ class Relay:
                 if time.monotonic() > deadline:
                     raise BrokerUnavailable(f"SOLLOL's Redis is unreachable: {exc}") from exc
                 time.sleep(0.25)
+
+
+_TIMINGS = ("load_duration", "prompt_eval_duration", "eval_count", "eval_duration")
+
+
+def ollama_timings(final: bytes) -> dict[str, int]:
+    """Ollama's timings in a final object (durations in ns), for the metrics; {} if absent."""
+    try:
+        obj = json.loads(final)
+    except ValueError:
+        return {}
+    if not isinstance(obj, dict):
+        return {}
+    return {k: obj[k] for k in _TIMINGS if isinstance(obj.get(k), int)}

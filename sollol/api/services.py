@@ -120,10 +120,27 @@ class Services:
             "queue_wait_ms": round(call.queue_wait_ms, 1),
             "reasoning": d.reasoning if d else "",
             "session_key": call.profile.session_key,
+            **_speed(call),
         }
         if self.metrics is not None:
             self.metrics.observe(entry)
         self.recorder.record(entry)
+
+
+def _speed(call: Call) -> dict[str, float | int]:
+    """Time to first token (ms) and Ollama's generation counts, for the TTFT and tokens/s
+    metrics. Streamed: when the first chunk arrived; joined answers: queue wait plus Ollama's own
+    load and prompt time."""
+    t = call.timings
+    out: dict[str, float | int] = {}
+    if call.first_chunk_at is not None:
+        out["ttft_ms"] = round((call.first_chunk_at - call.t0) * 1000, 1)
+    elif "prompt_eval_duration" in t:
+        ns = t.get("load_duration", 0) + t["prompt_eval_duration"]
+        out["ttft_ms"] = round(call.queue_wait_ms + ns / 1e6, 1)
+    if t.get("eval_count") and t.get("eval_duration"):
+        out["eval_count"], out["eval_duration_ns"] = t["eval_count"], t["eval_duration"]
+    return out
 
 
 def services() -> Services:

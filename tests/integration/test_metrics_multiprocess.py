@@ -25,6 +25,15 @@ def _requests_total(text: str) -> float:
     )
 
 
+def _count(text: str, name: str, labels: dict[str, str]) -> float:
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == name and labels.items() <= s.labels.items()
+    )
+
+
 def _scrape(url: str) -> str:
     try:
         return httpx.get(url, timeout=10).text
@@ -60,3 +69,7 @@ def test_counters_are_summed_over_gateway_workers_and_served_on_metrics_port(
     side = wait_for(lambda: _scrape(f"http://127.0.0.1:{metrics_port}/metrics"), 20, "metrics port")
     assert _requests_total(side) == REQUESTS
     assert "sollol_host_up" in side and "sollol_active_requests" in side  # fleet gauges there too
+    # every answer fed time to first token and generation speed, per host x model
+    labels = {"host": "alpha", "model": "llama3.2:latest"}
+    assert _count(side, "sollol_time_to_first_token_seconds_count", labels) == REQUESTS
+    assert _count(side, "sollol_tokens_per_second_count", labels) == REQUESTS

@@ -120,3 +120,28 @@ def test_counters_of_several_worker_processes_are_summed(tmp_path):
         (("endpoint", "chat"), ("host", "gpu-a"), ("outcome", "ok")),
     )
     assert _samples(out)[key] == 7
+
+
+def test_time_to_first_token_is_measured_when_streamed_and_estimated_when_joined():
+    from sollol.api.call import Call
+    from sollol.api.relay import ollama_timings
+    from sollol.api.services import _speed
+    from sollol.router import RequestProfile
+
+    final = json.dumps(
+        {
+            "done": True,
+            "load_duration": 2_000_000,
+            "prompt_eval_duration": 8_000_000,
+            "eval_count": 40,
+            "eval_duration": 500_000_000,
+        }
+    ).encode()
+    joined = Call("generate", {}, RequestProfile(model=MODEL), MODEL, client_streams=False)
+    joined.queue_wait_ms, joined.timings = 5.0, ollama_timings(final)
+    # queue wait + Ollama's load and prompt evaluation: 5 + 2 + 8 ms
+    assert _speed(joined) == {"ttft_ms": 15.0, "eval_count": 40, "eval_duration_ns": 500_000_000}
+    streamed = Call("chat", {}, RequestProfile(model=MODEL), MODEL)
+    streamed.first_chunk_at = streamed.t0 + 0.25  # the first chunk came 250 ms after arrival
+    assert _speed(streamed) == {"ttft_ms": 250.0}
+    assert ollama_timings(b"not json") == {}

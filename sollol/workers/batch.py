@@ -41,9 +41,9 @@ from sollol.workers.context import get_context
 
 __all__ = ["EMBED_CHUNK", "ROUND_DONE", "TICK", "register", "start_rounds"]
 
-EMBED_CHUNK = Task.BATCH_EMBED_CHUNK
-ROUND_DONE = Task.BATCH_ROUND_DONE
-TICK = Task.BATCH_TICK
+EMBED_CHUNK = str(Task.BATCH_EMBED_CHUNK)  # plain str: Celery takes an enum for a task class
+ROUND_DONE = str(Task.BATCH_ROUND_DONE)
+TICK = str(Task.BATCH_TICK)
 CHUNK_EXPIRES_S = 3600.0  # a chunk may wait behind interactive traffic for a long time
 CONTINUE_S = 20.0  # a chunk task goes on with the job's next docs for at most this long
 log = logging.getLogger("sollol.batch")

@@ -61,11 +61,13 @@ class Relay:
     def attempt(self) -> Generator[Event, None, None]:
         """Yield ("chunk", line)… and finally ("final", line) of the current attempt."""
         call, last_event = self.call, time.monotonic()
-        deadline = call.t0 + self.cfg.request_timeout_s
+        embedding = call.endpoint in ("embed", "embeddings")
+        limit_s = self.cfg.embed_timeout_s if embedding else self.cfg.request_timeout_s
+        deadline = call.t0 + limit_s
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise GatewayTimeout(f"no answer within {self.cfg.request_timeout_s:.0f} s")
+                raise GatewayTimeout(f"no answer within {limit_s:.0f} s")
             try:
                 batch = self.reader.read(block_ms=int(min(BLOCK_MS, remaining * 1000)))
             except redis_lib.RedisError:

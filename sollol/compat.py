@@ -8,7 +8,7 @@ the settings of :class:`sollol.config.SOLLOLConfig`, which calls it from its con
 =========================  ===============================  ========================================
 original                   here                             note
 =========================  ===============================  ========================================
-hosts                      hosts                            ``host:port``, URL or ``name=URL``
+hosts                      hosts                            hosts-file lines: ``host:port``, URL
 gateway_port               port
 gateway_host               bind
 routing_strategy           strategy                         same names; more strategies exist

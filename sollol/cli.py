@@ -115,6 +115,11 @@ def _build_parser() -> argparse.ArgumentParser:
     from sollol.cli_keys import add_keys_commands
 
     add_keys_commands(sub)
+    f = sub.add_parser(
+        "flower",
+        help="run Flower (basic auth from SOLLOL_FLOWER_BASIC_AUTH; required off loopback)",
+    )
+    f.add_argument("--port", type=int, default=5555)
     from sollol.embed_cli import add_embed_command
 
     add_embed_command(sub)
@@ -141,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
             from sollol.embed_cli import embed_command
 
             return embed_command(args)
+        if args.command == "flower":
+            return _flower(args)
         if args.command == "keys":
             from sollol.cli_keys import keys_command
 
@@ -295,6 +302,17 @@ def _gateway(args: argparse.Namespace) -> int:
     from sollol.launcher import gunicorn_argv
 
     return _exec(gunicorn_argv(cfg), child_env(cfg))
+
+
+def _flower(args: argparse.Namespace) -> int:
+    from sollol.launcher import flower_command
+
+    try:
+        argv, extra = flower_command(load_config(), args.port)
+    except ValueError as exc:
+        print(f"sollol flower: {exc}", file=sys.stderr)
+        return 2
+    os.execve(sys.executable, argv, {**os.environ, **extra})
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -130,6 +130,8 @@ class SOLLOLConfig:
     # an admin key given by the environment (bootstrap, compose); `sollol up` makes one per run
     # for its own checks when keys are required and none is set
     admin_key: str = ""
+    # Flower's HTTP basic auth, "user:password[,user2:password2]"; required off loopback
+    flower_basic_auth: str = ""
     # --- misc ----------------------------------------------------------------------------------
     log_level: str = "INFO"
     # unknown SOLLOL_* variables, kept for plugins

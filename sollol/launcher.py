@@ -92,8 +92,17 @@ class Stack:
     stopping: bool = False
 
     # --- building blocks ----------------------------------------------------------------------
-    def _spawn(self, name: str, argv: list[str], restart: bool = False, **env: object) -> Child:
-        child = Child(name, argv, child_env(self.cfg, **env), self.log_dir / f"{name}.log", restart)
+    def _spawn(
+        self,
+        name: str,
+        argv: list[str],
+        restart: bool = False,
+        raw_env: dict[str, str] | None = None,
+        **env: object,
+    ) -> Child:
+        """Start child ``name``; ``env`` are SOLLOL settings, ``raw_env`` plain variables."""
+        environ = {**child_env(self.cfg, **env), **(raw_env or {})}
+        child = Child(name, argv, environ, self.log_dir / f"{name}.log", restart)
         child.start()
         self.children.append(child)
         return child
@@ -166,12 +175,15 @@ class Stack:
         )
         self._spawn("gateway", gunicorn_argv(self.cfg))
         if self.flower:
-            self._spawn(
-                "flower",
-                self._celery("flower", "--address=127.0.0.1", f"--port={self.flower_port}"),
-                restart=True,
-            )
+            self._start_flower()
         self._wait_ready()
+
+    def flower_address(self) -> str:
+        return flower_address(self.cfg)
+
+    def _start_flower(self) -> None:
+        argv, env = flower_command(self.cfg, self.flower_port)
+        self._spawn("flower", argv, restart=True, raw_env=env)
 
     def _start_sim(self) -> None:
         from sollol.sim_ports import free_control_port, with_free_ports
@@ -272,7 +284,11 @@ class Stack:
         if self.redis:
             print(f"embedded Redis at {self.cfg.redis_url} (stops with SOLLOL)", file=self.out)
         if self.flower:
-            print(f"Flower at http://127.0.0.1:{self.flower_port}", file=self.out)
+            guarded = " (basic auth)" if self.cfg.flower_basic_auth else ""
+            print(
+                f"Flower at http://{self.flower_address()}:{self.flower_port}{guarded}",
+                file=self.out,
+            )
         print(f"logs in {self.log_dir}", file=self.out)
         print(
             f"SOLLOL gateway ready at http://{self.cfg.bind}:{self.cfg.port}",
@@ -362,3 +378,28 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def flower_address(cfg: SOLLOLConfig) -> str:
+    """Flower listens where the gateway does, but on loopback unless the gateway is public."""
+    from sollol.state.keys import is_loopback
+
+    return "127.0.0.1" if is_loopback(cfg.bind) else cfg.bind
+
+
+def flower_command(cfg: SOLLOLConfig, port: int) -> tuple[list[str], dict[str, str]]:
+    """Flower's argv and extra environment, behind HTTP basic auth when
+    SOLLOL_FLOWER_BASIC_AUTH=user:password[,user2:pw2] is set. Off loopback it is required:
+    Flower can inspect and revoke every task. The password travels by environment
+    (FLOWER_BASIC_AUTH), not argv, where ``ps`` would show it."""
+    address, auth = flower_address(cfg), cfg.flower_basic_auth
+    if address != "127.0.0.1" and not auth:
+        raise ValueError(
+            f"Flower would listen on {address} with no password: set "
+            "SOLLOL_FLOWER_BASIC_AUTH=user:password (or bind to 127.0.0.1)"
+        )
+    if auth and any(":" not in pair for pair in auth.split(",")):
+        raise ValueError("SOLLOL_FLOWER_BASIC_AUTH must be user:password[,user2:password2]")
+    argv = [sys.executable, "-m", "celery", "-A", "sollol", "flower"]
+    argv += [f"--address={address}", f"--port={port}"]
+    return argv, ({"FLOWER_BASIC_AUTH": auth} if auth else {})

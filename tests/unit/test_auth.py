@@ -178,6 +178,15 @@ def test_public_paths_stay_open(gateway):
     assert client.get("/").status_code == 200
 
 
+def test_health_tells_a_probe_up_or_down_and_only_an_admin_the_counts(gateway):
+    client, store = gateway
+    admin, _ = store.create("ops", admin=True)
+    public = client.get("/api/health").get_json()
+    assert set(public) == {"status"}
+    full = client.get("/api/health", headers={"x-api-key": admin}).get_json()
+    assert len(full) > 1
+
+
 # --- limits ---------------------------------------------------------------------------------
 
 
@@ -336,3 +345,49 @@ def test_fuzzed_auth_headers_never_5xx_never_bypass(gateway, name, value, path):
 
 def redis_has_key(store: KeyStore) -> bool:
     return store.get("fuzz-admin") is not None
+
+
+# --- Flower ----------------------------------------------------------------------------------
+
+
+def test_flower_refuses_a_public_address_without_basic_auth():
+    from sollol.launcher import flower_command
+
+    with pytest.raises(ValueError, match="SOLLOL_FLOWER_BASIC_AUTH"):
+        flower_command(load_config(env={}, bind="0.0.0.0"), 5555)
+
+
+def test_flower_password_travels_by_environment_not_argv():
+    from sollol.launcher import flower_command
+
+    cfg = load_config(env={}, bind="0.0.0.0", flower_basic_auth="ops:s3cret")
+    argv, env = flower_command(cfg, 5555)
+    assert env == {"FLOWER_BASIC_AUTH": "ops:s3cret"}
+    assert not any("s3cret" in a for a in argv)
+    assert "--address=0.0.0.0" in argv
+
+
+def test_flower_on_loopback_may_run_without_a_password():
+    from sollol.launcher import flower_command
+
+    argv, env = flower_command(load_config(env={}), 5555)
+    assert "--address=127.0.0.1" in argv and env == {}
+
+
+def test_compose_passes_flower_credentials_and_publishes_only_the_gateway_outside_loopback():
+    from pathlib import Path
+
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
+    flower = compose["services"]["flower"]
+    assert flower["command"][:2] == ["sollol", "flower"]
+    assert "SOLLOL_FLOWER_BASIC_AUTH" in flower["environment"]
+    public = {
+        name
+        for name, svc in compose["services"].items()
+        for port in svc.get("ports", [])
+        if not str(port).startswith("127.0.0.1:")
+    }
+    # the gateway, and the demo profile's gateway-in-one (sim) service
+    assert public <= {"gateway", "sim"}, public

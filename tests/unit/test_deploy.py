@@ -134,6 +134,7 @@ def test_several_apps_in_one_process_do_not_share_tasks():
         (["celery", "-A", "sollol", "worker", "-Q", "sollol", "-n", "control@%h"], ("control", "")),
         (["celery", "-A", "sollol", "beat", "-s", "/tmp/x"], ("beat", "")),
         (["celery", "-A", "sollol", "flower", "--port=5555"], ("flower", "")),
+        (["sollol", "flower", "--port", "5555"], ("flower", "")),
         (["sollol", "sim", "--profile", "deploy/sim/mixed.yaml"], ("sim", "")),
         (["bash"], ("", "")),
     ],

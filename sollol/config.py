@@ -42,7 +42,7 @@ class SOLLOLConfig:
     redis_failover_s: float = 30.0
     ollama_url: str = "http://127.0.0.1:11434"  # the worker's local Ollama
     host_name: str = ""  # worker's host/queue name; empty: taken from `-Q`
-    # Ollama servers `sollol up` / SOLLOL.start() run a worker for: "host:port", URL or "name=URL"
+    # Ollama servers `sollol up` / SOLLOL.start() run a worker for: hosts-file lines (sollol.hosts)
     hosts: tuple[str, ...] = ()
     # --- gateway -------------------------------------------------------------------------------
     bind: str = "127.0.0.1"

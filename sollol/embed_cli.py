@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-__all__ = ["add_embed_command", "embed_command", "read_docs", "written_ids"]
+__all__ = ["add_embed_command", "drop_cut_line", "embed_command", "read_docs", "written_ids"]
 
 POLL_S = 0.5
 PAGE = 2000
@@ -77,8 +77,18 @@ def written_ids(path: Path) -> set[str]:
     return done
 
 
+def drop_cut_line(path: Path) -> None:
+    """Remove a last line cut short by an interrupted run, so appending starts on a new line."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
 def embed_command(args: argparse.Namespace) -> int:
     out = Path(args.output)
+    drop_cut_line(out)
     done = written_ids(out)
     todo = [d for d in read_docs(Path(args.file), args.text_column) if d["id"] not in done]
     if not todo:
@@ -169,13 +179,13 @@ class _Writer:
 
     def __init__(self, docs: list[dict[str, Any]], out: Path) -> None:
         self.position = {d["id"]: i for i, d in enumerate(docs)}
-        self.answered = [False] * len(docs)
-        self.cursor = 0  # every doc before it is answered
+        self.total = len(docs)
+        self.cursor = 0  # every doc before it is written (or failed)
         self.out = out
         self.errors: list[dict[str, Any]] = []
 
     def fetch(self, url: str, job: str, until_end: bool = False) -> None:
-        while self.cursor < len(self.answered):
+        while self.cursor < self.total:
             r = requests.get(
                 f"{url}/api/embed/batch/{job}/results",
                 params={"offset": self.cursor, "limit": PAGE},
@@ -188,15 +198,17 @@ class _Writer:
                 return
 
     def _write(self, lines: list[dict[str, Any]]) -> None:
+        """Write the answered docs that follow the cursor without a gap (lines come in input
+        order; a doc after a gap waits for the next fetch, so the file stays in input order)."""
         with self.out.open("a", encoding="utf-8") as f:
             for obj in lines:
                 i = self.position.get(str(obj["id"]))
-                if i is None or self.answered[i]:
+                if i is None or i < self.cursor:
                     continue
-                self.answered[i] = True
+                if i > self.cursor:
+                    break
                 if "embedding" in obj:
                     f.write(json.dumps(obj, separators=(",", ":")) + "\n")
                 else:
                     self.errors.append(obj)
-        while self.cursor < len(self.answered) and self.answered[self.cursor]:
-            self.cursor += 1
+                self.cursor += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sollol.embed_cli import read_docs, written_ids
+from sollol.embed_cli import drop_cut_line, read_docs, written_ids
 
 
 def test_jsonl_txt_and_csv_docs(tmp_path):
@@ -39,3 +39,5 @@ def test_resume_skips_ids_with_a_vector_and_ignores_a_cut_last_line(tmp_path):
     ]
     out.write_text("\n".join(lines))
     assert written_ids(out) == {"a"}
+    drop_cut_line(out)  # appending must not glue the next line onto the cut one
+    assert out.read_text() == "\n".join(lines[:2]) + "\n"

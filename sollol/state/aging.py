@@ -1,10 +1,12 @@
-"""Fairness: messages that waited ``step_s`` at one priority level are promoted one level, atomically.
+"""Fairness: messages that waited ``step_s`` at one priority level are promoted one level, atomically,
+while higher-priority work waits above them.
 
 kombu keeps one Redis list per priority level; workers BRPOP the highest non-empty level, so a
 steady stream of critical work would starve priority 1 forever. Every message SOLLOL publishes
 carries a ``sollol_t`` header (epoch s when it entered its current level). This Lua script looks at the
 oldest message of each level (the right end: BRPOP consumes from the right), and while it is
-older than ``step_s`` moves it to the back (left end) of the next higher level with its clock
+older than ``step_s`` — and only if some higher level holds work, the one thing that can starve
+it — moves it to the back (left end) of the next higher level with its clock
 reset, updating its priority property so a later redelivery keeps the promotion. Levels are
 processed from high to low, so a message climbs at most one level per run: a priority-1 message
 reaches the top level after at most 9 × step_s of waiting, whatever the load above it.
@@ -21,9 +23,18 @@ __all__ = ["AGING_LUA", "age_queue", "level_keys"]
 AGING_LUA = """
 local now, step, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local moved = 0
+-- a level ages only when work waits above it (as the pass began): a backlog at one level is
+-- not starved by anything, and promoting it would only put it ahead of newer requests of the
+-- same priority (and of other API keys' fair share at that level)
+local above = false
+local busy = {}
+for level = 1, #KEYS do
+  busy[level] = above
+  if redis.call('LLEN', KEYS[level]) > 0 then above = true end
+end
 for level = 2, #KEYS do
   local src, dst = KEYS[level], KEYS[level - 1]
-  while moved < limit do
+  while busy[level] and moved < limit do
     local raw = redis.call('LINDEX', src, -1)
     if not raw then break end
     local t = tonumber(string.match(raw, '"sollol_t": ([%d%.eE%+%-]+)'))

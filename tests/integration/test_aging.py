@@ -30,6 +30,7 @@ def test_overdue_messages_move_up_exactly_one_level(redis_client):
     redis_client.lpush(keys[9], _msg(now - 30, 9, "old-low"))  # waited 30 s at level 9
     redis_client.lpush(keys[9], _msg(now - 1, 9, "young-low"))  # waited 1 s
     redis_client.lpush(keys[5], _msg(now - 11, 5, "old-mid"))
+    redis_client.lpush(keys[0], _msg(now, 0, "critical"))  # what would starve them
     moved = age_queue(redis_client, "q", now, step_s=10)
     assert moved == 2
     promoted = json.loads(redis_client.lindex(keys[8], 0))
@@ -45,11 +46,23 @@ def test_overdue_messages_move_up_exactly_one_level(redis_client):
 def test_a_priority_1_message_reaches_the_top_within_nine_steps(redis_client):
     keys = level_keys("q")
     t = 0.0
+    redis_client.lpush(keys[0], _msg(t, 0, "critical"))  # critical work keeps the top busy
     redis_client.lpush(keys[9], _msg(t, 9, "batch"))
     for _ in range(9):
         t += 10.0
         age_queue(redis_client, "q", t, step_s=10)
     assert json.loads(redis_client.lindex(keys[0], 0))["body"] == "batch"
+
+
+def test_a_backlog_with_nothing_above_it_does_not_age(redis_client):
+    """Nothing can starve it, and promoting it would only put old requests of one priority in
+    front of newer ones of the same priority (and of another API key's fair share)."""
+    keys = level_keys("q")
+    for i in range(5):
+        redis_client.lpush(keys[5], _msg(0.0, 5, f"m{i}"))
+    assert age_queue(redis_client, "q", 1000.0, step_s=10) == 0
+    redis_client.lpush(keys[2], _msg(1000.0, 2, "higher"))
+    assert age_queue(redis_client, "q", 1000.0, step_s=10) == 5  # now it can be starved
 
 
 def test_promoted_messages_queue_behind_those_already_waiting_at_the_new_level(redis_client):

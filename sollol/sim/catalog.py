@@ -38,7 +38,10 @@ def digest(spec: ModelSpec) -> str:
 
 
 def modified_ns(node: SimNode, spec: ModelSpec) -> int:
-    """When the model was "pulled": one hour to a month before the node started, stable per node."""
+    """When the model was "pulled": one hour to a month before the node started, stable per node
+    (or when a pull, copy or create installed it)."""
+    if spec.name in node.pulled_ns:
+        return node.pulled_ns[spec.name]
     age_s = 3600 + physics.seed_for(node.spec.seed, spec.name) % _MONTH_S
     return node.boot_ns - age_s * 1_000_000_000
 

@@ -10,6 +10,7 @@ until the runner was obtained, queueing and evictions included.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -58,7 +59,9 @@ class SimNode:
     """One node across crashes: the scheduler is rebuilt at each boot, counters are kept."""
 
     def __init__(self, spec: NodeSpec, time_scale: float, pacer: Pacer | None = None) -> None:
-        self.spec = spec
+        # a private copy of the installed models: pull, copy, create and delete change it
+        self.spec = dataclasses.replace(spec, models=dict(spec.models))
+        self.pulled_ns: dict[str, int] = {}  # model → when pull/copy/create installed it
         self.time_scale = time_scale
         self.pacer = pacer or Pacer()
         self.stats = SchedulerStats()
@@ -85,6 +88,22 @@ class SimNode:
     def find_model(self, name: str) -> ModelSpec | None:
         """The installed model ``name`` refers to, matched as Ollama does (case, ``:latest``)."""
         return self.spec.models.get(normalize_model(name)) if name.strip() else None
+
+    def install(self, spec: ModelSpec) -> None:
+        """Add ``spec`` to the installed models (a pull, copy or create), modified now."""
+        models = self.spec.models
+        assert isinstance(models, dict)
+        models[spec.name] = spec
+        self.pulled_ns[spec.name] = time.time_ns()
+
+    def uninstall(self, name: str) -> None:
+        """Remove an installed model, unloading it first as Ollama's delete does."""
+        models = self.spec.models
+        assert isinstance(models, dict)
+        models.pop(name, None)
+        self.pulled_ns.pop(name, None)
+        if name in self.scheduler.runners:
+            self.scheduler.unload(name)
 
     def load_config(self, spec: ModelSpec, options: dict[str, Any]) -> LoadConfig:
         return LoadConfig.from_options(options, spec, self.spec.vram_mb)

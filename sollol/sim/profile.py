@@ -84,6 +84,8 @@ class NodeSpec:
     max_queue: int = 512  # OLLAMA_MAX_QUEUE: pending requests that need a load
     tags: tuple[str, ...] = ()  # e.g. ("gpu",), ("cpu",), ("gpu", "code")
     seed: int = 0
+    pull_mbps: float = 1000.0  # download bandwidth of /api/pull, megabits per second
+    catalog: Mapping[str, ModelSpec] = field(default_factory=dict)  # what /api/pull can fetch
 
     @property
     def url(self) -> str:
@@ -185,10 +187,32 @@ _NODE_KEYS = {
     "max_queue",
     "tags",
     "seed",
+    "pull_mbps",
+}
+
+# What /api/pull can fetch when a profile has no ``catalog``: the library models the docs and
+# tests pull (a pull of anything else fails as a pull of an unknown name does in Ollama).
+DEFAULT_CATALOG: dict[str, Any] = {
+    "qwen2.5:7b": {"size_mb": 4700, "load_s": 4.0, "prompt_tps": 1200, "gen_tps": 55},
+    "llama3.1:8b": {"size_mb": 4900, "load_s": 4.5, "prompt_tps": 1100, "gen_tps": 50},
+    "mistral": {"size_mb": 4100, "load_s": 4.0, "prompt_tps": 1200, "gen_tps": 55},
+    "phi3:mini": {"size_mb": 2200, "load_s": 2.5, "prompt_tps": 2000, "gen_tps": 85},
+    "all-minilm": {"size_mb": 46, "load_s": 0.3, "embed_dim": 384, "embed_tps": 6000},
 }
 
 
-def _node(where: str, raw: Any, index: int, base_port: int) -> NodeSpec:
+def _catalog(raw: Any) -> dict[str, ModelSpec]:
+    """The profile's ``catalog`` (model name → model settings), else :data:`DEFAULT_CATALOG`."""
+    raw = DEFAULT_CATALOG if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ProfileError("profile.catalog: expected a mapping of model name → settings")
+    specs = (_model(f"catalog.{name}", str(name), mraw) for name, mraw in raw.items())
+    return {spec.name: spec for spec in specs}
+
+
+def _node(
+    where: str, raw: Any, index: int, base_port: int, catalog: Mapping[str, ModelSpec]
+) -> NodeSpec:
     if not isinstance(raw, dict):
         raise ProfileError(f"{where}: expected a mapping")
     unknown = set(raw) - _NODE_KEYS
@@ -226,6 +250,8 @@ def _node(where: str, raw: Any, index: int, base_port: int) -> NodeSpec:
         max_queue=int(_num(f"{where}.max_queue", raw.get("max_queue", 512), 1)),
         tags=tags,
         seed=int(_num(f"{where}.seed", raw.get("seed", index), 0)),
+        pull_mbps=_num(f"{where}.pull_mbps", raw.get("pull_mbps", 1000), lo=1e-3),
+        catalog={**catalog, **models},
     )
 
 
@@ -238,7 +264,8 @@ def parse_profile(
     nodes_raw = data.get("nodes")
     if not isinstance(nodes_raw, list) or not nodes_raw:
         raise ProfileError("profile.nodes: expected a non-empty list of nodes")
-    nodes = tuple(_node(f"nodes[{i}]", n, i, base_port) for i, n in enumerate(nodes_raw))
+    catalog = _catalog(data.get("catalog"))
+    nodes = tuple(_node(f"nodes[{i}]", n, i, base_port, catalog) for i, n in enumerate(nodes_raw))
     names = [n.name for n in nodes]
     ports = [n.port for n in nodes]
     if len(set(names)) != len(names):

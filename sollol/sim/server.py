@@ -20,7 +20,14 @@ from typing import Protocol
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from sollol.sim import anthropic_compat, embedding, native, openai_compat, responses_compat
+from sollol.sim import (
+    anthropic_compat,
+    embedding,
+    models_admin,
+    native,
+    openai_compat,
+    responses_compat,
+)
 from sollol.sim.catalog import ps_body, show_body, tags_body
 from sollol.sim.context import FAILED, NODE_KEY, STARTED, node_of
 from sollol.sim.faults import FaultMode, parse_fault_request
@@ -103,11 +110,16 @@ def build_app(node: SimNode, control: NodeControl, check_host: bool) -> web.Appl
         ("/v1/embeddings", openai_compat.embeddings),
         ("/v1/messages", anthropic_compat.messages),
         ("/v1/responses", responses_compat.responses),
+        ("/api/pull", models_admin.pull),
+        ("/api/push", models_admin.push),
+        ("/api/create", models_admin.create),
+        ("/api/copy", models_admin.copy),
         ("/_sim/fault", sim_fault),
     )
     for method, routes in (("GET", gets), ("POST", posts)):
         for path, handler in routes:
             r.add_route(method, path, handler)  # GET only: HEAD and others get 405
+    r.add_route("DELETE", "/api/delete", models_admin.delete)
     return app
 
 

@@ -1,4 +1,5 @@
-"""The timing of inference: prompt evaluation, paced token generation and embedding, all through
+"""The timing of inference: prompt evaluation (only the part the slot's prompt cache does not
+hold, :mod:`sollol.sim.prompt_cache`), paced token generation and embedding, all through
 :mod:`sollol.sim.physics` so the discrete-event benchmark (bench/policy.py) models the same fleet.
 
 Generation re-reads the runner's number of active slots before every batch of tokens, so a
@@ -49,9 +50,16 @@ class Generation:
         prompt_tokens: int,
         plan: Answer,
         started: float,
+        prompt_text: str = "",
+        answer_prefix: str = "",
     ) -> None:
         self.node, self.spec, self.plan = node, spec, plan
-        self.prompt_tokens = prompt_tokens
+        self.prompt_tokens = prompt_tokens  # the evaluated part once the lease is held
+        self.cached_tokens = 0  # prompt tokens the slot's cache already held
+        # the cache key: the prompt's text ("" = do not use the cache), then what the next turn's
+        # prompt shows between it and the answer ("\nassistant: " for a chat)
+        self._cache_text, self._answer_prefix = prompt_text, answer_prefix
+        self._cache_slot: int | None = None
         self._lease_args = (spec, config, keep_alive_s, started)
         self._stack = AsyncExitStack()
         self.lease: Lease | None = None
@@ -65,6 +73,7 @@ class Generation:
         try:
             self.lease = await self._stack.enter_async_context(self.node.lease(*self._lease_args))
             t0 = time.monotonic()
+            self._use_cache()
             active = self.lease.runner.slots.active
             await self.node.sleep(
                 physics.prompt_eval_seconds(self.prompt_tokens, self.spec.prompt_tps, active)
@@ -86,6 +95,27 @@ class Generation:
 
     def _stream_ended(self) -> None:
         self.node.pacer.streams -= 1
+
+    def _use_cache(self) -> None:
+        """Claim a slot cache: evaluate only what it does not hold (at least one token, as
+        llama-server re-evaluates the last token of a fully cached prompt)."""
+        if not self._cache_text or self.lease is None:
+            return
+        cache = self.lease.runner.prompt_cache
+        self._cache_slot, cached = cache.claim(self._cache_text)
+        self._stack.callback(self._store_cache)
+        evaluate = max(1, self.prompt_tokens - cached) if cached else self.prompt_tokens
+        self.cached_tokens = self.prompt_tokens - evaluate
+        self.prompt_tokens = evaluate
+
+    def _store_cache(self) -> None:
+        """The slot now holds the prompt and the answer text generated so far."""
+        if self.lease is None or self._cache_slot is None:
+            return
+        thinking = self.plan.thinking
+        body = "".join(itertools.islice(self.plan.words(), thinking, max(thinking, self.produced)))
+        text = self._cache_text + self._answer_prefix + body
+        self.lease.runner.prompt_cache.store(self._cache_slot, text)
 
     async def next_batch(self) -> tuple[str, ...]:
         """The next tokens once their generation time has passed; ``()`` when all are out.

@@ -72,14 +72,18 @@ async def load_or_unload(
 def generation_for(
     request: web.Request, node: SimNode, req: TextRequest, plan: Answer
 ) -> Generation:
+    evaluated = req.evaluated_tokens(node)
     return Generation(
         node,
         req.spec,
         config=req.config(node),
         keep_alive_s=req.keep_alive_s,
-        prompt_tokens=req.evaluated_tokens(node),
+        prompt_tokens=evaluated,
         plan=plan,
         started=started_of(request),
+        # a shifted prompt (longer than the context) or one with images is evaluated afresh
+        prompt_text=req.prompt if evaluated == req.prompt_tokens and not req.images else "",
+        answer_prefix="\nassistant: " if req.kind == "chat" else "",
     )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sollol.sim.profile import ModelSpec
+from sollol.sim.prompt_cache import PromptCache
 
 __all__ = ["LoadConfig", "Runner", "RunnerState", "Slots", "default_num_ctx"]
 
@@ -137,6 +138,7 @@ class Runner:
         self.refs = 0
         self.keep_alive_s = keep_alive_s  # seconds of profile time; inf = forever, 0 = unload
         self.slots = Slots(1 if spec.is_embedding else num_parallel)  # embedders run 1 at a time
+        self.prompt_cache = PromptCache(self.slots.capacity)  # lost with the runner
         self.on_gpu = on_gpu
         self.expires_ns: int | None = None  # wall-clock ns when it will unload if still idle
         self.timer: asyncio.TimerHandle | None = None

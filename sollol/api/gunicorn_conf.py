@@ -33,9 +33,13 @@ def when_ready(server: Any) -> None:
     from prometheus_client import start_http_server
 
     from sollol.api.metrics_server import scrape_registry_for_master
+    from sollol.state.keys import auth_required
 
-    start_http_server(_cfg.metrics_port, addr=_cfg.bind, registry=scrape_registry_for_master(_cfg))
-    server.log.info("metrics on http://%s:%d/metrics", _cfg.bind, _cfg.metrics_port)
+    # prometheus_client's server asks for no key: with keys required it stays on loopback
+    # (scrape the gateway's own /metrics with SOLLOL_METRICS_TOKEN from elsewhere)
+    addr = "127.0.0.1" if auth_required(_cfg) else _cfg.bind
+    start_http_server(_cfg.metrics_port, addr=addr, registry=scrape_registry_for_master(_cfg))
+    server.log.info("metrics on http://%s:%d/metrics", addr, _cfg.metrics_port)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -10,6 +10,7 @@ from sollol.api.errors import NotImplementedByGateway
 from sollol.api.lifecycle import open_call
 from sollol.api.requests_in import json_body, priority, validated
 from sollol.api.responses import final_object, json_response, ndjson_response
+from sollol.api.scatter import gather
 from sollol.api.services import services
 from sollol.router import PRIORITY_LEVELS
 from sollol.state.snapshot import HostView, expires_timestamp
@@ -63,7 +64,10 @@ def _infer(endpoint: str, prio: int | None = None) -> Response:
     body = json_body()
     body = validated(endpoint, body)  # null options dropped, the original `text` read as input
     stream = endpoint in STREAMING and body.get("stream") is not False  # absent means stream
-    lc = open_call(endpoint, body, priority() if prio is None else prio, stream)
+    prio = priority() if prio is None else prio
+    if endpoint == "embed" and (gathered := gather(body, prio)) is not None:
+        return json_response(*gathered)  # many inputs: shared by several hosts (api/scatter.py)
+    lc = open_call(endpoint, body, prio, stream)
     if stream:
         return ndjson_response(lc)
     return json_response(final_object(lc), lc.call)

@@ -15,6 +15,7 @@ from sollol.api.lifecycle import CallLifecycle, Event, open_call
 from sollol.api.native import tags
 from sollol.api.requests_in import json_body, priority, validated
 from sollol.api.responses import final_object, json_response, routing_meta, stream_response
+from sollol.api.scatter import gather
 from sollol.wire import EventKind
 
 __all__ = ["bp"]
@@ -74,11 +75,15 @@ def completions() -> Response:
 def embeddings() -> Response:
     req = json_body()
     native = _translate(oc.embed_request, req)
-    lc = _run("embed", native, False)
-    obj = final_object(lc)
+    gathered = gather(validated("embed", native), priority())  # many inputs: api/scatter.py
+    if gathered is not None:
+        obj, call = gathered
+    else:
+        lc = _run("embed", native, False)
+        obj, call = final_object(lc), lc.call
     out = oc.embeddings_response(obj, str(req["model"]), req.get("encoding_format") or "float")
     out["_sollol_routing"] = obj["_sollol_routing"]
-    return json_response(out, lc.call)
+    return json_response(out, call)
 
 
 @bp.get("/v1/models")

@@ -255,3 +255,25 @@ def test_batch_metrics_are_exported(live):
     assert float(docs.split()[-1]) >= 1
     assert 'sollol_batch_jobs{state="done"}' in text
     assert "sollol_batch_chunk_duration_seconds_count" in text
+
+
+def test_a_big_synchronous_embed_call_is_shared_by_the_hosts_and_answered_once(live):
+    texts = _texts(200, "scatter")  # above scatter_threshold (64)
+    r = httpx.post(f"{live.url}/api/embed", json={"model": MODEL, "input": texts}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["embeddings"] == _direct(live, texts)  # one answer, in input order
+    parts = body["_sollol_routing"]["scatter"]
+    assert sum(p["inputs"] for p in parts) == 200
+    assert sorted(p["host"] for p in parts) == sorted(HOSTS)
+    assert body["prompt_eval_count"] > 0
+
+
+def test_openai_embeddings_with_many_inputs_are_scattered_too(live):
+    texts = _texts(100, "oai")
+    r = httpx.post(f"{live.url}/v1/embeddings", json={"model": MODEL, "input": texts}, timeout=60)
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert [d["index"] for d in data] == list(range(100))
+    assert [d["embedding"] for d in data] == _direct(live, texts)
+    assert len(r.json()["_sollol_routing"]["scatter"]) == 2

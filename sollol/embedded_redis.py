@@ -79,8 +79,10 @@ class EmbeddedRedis:
         appendonly: bool = False,
         startup_timeout_s: float = 10.0,
         replica_of: tuple[str, int] | None = None,
+        password: str = "",
     ) -> None:
         self.host = host
+        self.password = password  # requirepass (tests of password URLs)
         self.replica_of = replica_of
         self.port = port or free_port(host)
         self.binary = binary
@@ -93,7 +95,8 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -122,6 +125,7 @@ class EmbeddedRedis:
             "warning",
             "--logfile",
             str(Path(self.data_dir) / "redis.log"),
+            *(("--requirepass", self.password) if self.password else ()),
             *(
                 ("--replicaof", self.replica_of[0], str(self.replica_of[1]))
                 if self.replica_of
@@ -162,7 +166,8 @@ class EmbeddedRedis:
         try:
             with socket.create_connection((self.host, self.port), timeout=0.5) as s:
                 s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+                # a server with a password answers NOAUTH: up all the same
+                return s.recv(16).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 

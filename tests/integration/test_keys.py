@@ -158,3 +158,37 @@ def test_a_pickled_message_on_a_host_queue_is_refused_not_run(live):
         "the refusal in the worker's log",
     )
     assert not live.redis.exists(load_config(env={}).key("stream", marker))
+
+
+def test_a_redis_with_a_password_serves_the_whole_stack(tmp_path):
+    """Gateway, workers, beat and control reach a Redis that requires a password through a
+    redis://:password@… URL (the same parsing serves rediss:// URLs)."""
+    import yaml
+
+    from sollol.embedded_redis import EmbeddedRedis, free_port
+    from sollol.launcher import Stack
+    from tests.integration.conftest import FAST
+
+    with EmbeddedRedis(password="s3cret-pw").start() as server:
+        assert ":s3cret-pw@" in server.url
+        profile = tmp_path / "fleet.yaml"
+        profile.write_text(yaml.safe_dump(solo_profile()))
+        cfg = load_config(env={}, redis_url=server.url, port=free_port(), **FAST)
+        stack = Stack(cfg, sim_profile=str(profile), sim_control_port=free_port())
+        try:
+            stack.start()  # ready = every host registered through the password-protected Redis
+            r = httpx.post(
+                f"http://127.0.0.1:{cfg.port}/api/generate",
+                json={
+                    "model": "llama3.2",
+                    "prompt": "hi",
+                    "stream": False,
+                    "options": {"num_predict": 3},
+                },
+                timeout=60,
+            )
+            assert r.status_code == 200, r.text
+            assert r.json()["eval_count"] == 3
+        finally:
+            stack.stop()
+            stack.cleanup_logs()

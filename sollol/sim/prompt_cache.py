@@ -1,10 +1,13 @@
-"""The prompt cache of one runner's slots, as llama-server (under Ollama) keeps it.
+"""The prompt cache of one runner's slots, as Ollama's runner keeps it (runner/ollamarunner's
+InputCache).
 
 Each of a runner's ``num_parallel`` slots remembers the text it last evaluated: the prompt of its
-last request followed by the answer it generated. A new request takes the free slot whose cached
-text shares the longest prefix with its prompt (none shared: the least recently used slot) and
-evaluates only the rest; the whole prompt cached still evaluates its last token. The cache lives
-in the runner: an unload, an eviction or a reload with other options (a new runner) loses it.
+last request followed by the answer it generated. With one slot, a request takes it and reuses
+the prefix it shares. With several (Ollama's multi-user cache), a request takes a free slot whose
+whole cached text starts its prompt; otherwise it takes the least recently used free slot and
+copies into it the longest prefix any slot shares with the prompt (a fork: the source keeps its
+text). Only the rest is evaluated, at least one token. The cache lives in the runner: an unload,
+an eviction or a reload with other options (a new runner) loses it.
 
 Tokens are the simulator's estimate (``physics.count_tokens``: ~4 characters a token), so a
 shared prefix of ``c`` characters saves ``c // 4`` tokens.
@@ -47,22 +50,29 @@ class PromptCache:
         self._clock = 0
 
     def claim(self, prompt: str) -> tuple[int, int]:
-        """Take a free slot for ``prompt``: (slot index, cached tokens it can skip).
+        """Take a slot for ``prompt``: (slot index, cached tokens it can skip).
 
-        The free slot with the longest shared prefix wins; with none shared, the least recently
-        used. Raises RuntimeError when every slot is busy (callers hold a runner slot first).
+        Raises RuntimeError when every slot is busy (callers hold a runner slot first).
         """
         free = [i for i, s in enumerate(self.slots) if not s.busy]
         if not free:
             raise RuntimeError("no free prompt-cache slot")
-        shared = {i: common_prefix_len(self.slots[i].text, prompt) for i in free}
-        best = max(free, key=lambda i: (shared[i], -self.slots[i].used))
-        if shared[best] == 0:
-            best = min(free, key=lambda i: self.slots[i].used)
+        shared = [common_prefix_len(s.text, prompt) for s in self.slots]
+        if len(self.slots) == 1:
+            return self._take(0, shared[0])
+        longest = max(range(len(self.slots)), key=shared.__getitem__)
+        source = self.slots[longest]
+        if shared[longest] == len(source.text) and not source.busy:
+            return self._take(longest, shared[longest])  # the slot's whole text starts the prompt
+        oldest = min(free, key=lambda i: self.slots[i].used)
+        self.slots[oldest].text = source.text[: shared[longest]]  # fork the shared prefix
+        return self._take(oldest, shared[longest])
+
+    def _take(self, index: int, shared_chars: int) -> tuple[int, int]:
         self._clock += 1
-        slot = self.slots[best]
+        slot = self.slots[index]
         slot.busy, slot.used = True, self._clock
-        return best, shared[best] // CHARS_PER_TOKEN
+        return index, shared_chars // CHARS_PER_TOKEN
 
     def store(self, index: int, text: str) -> None:
         """The request on slot ``index`` ended having evaluated ``text`` (prompt + answer)."""

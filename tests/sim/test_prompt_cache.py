@@ -45,7 +45,7 @@ def test_common_prefix_len_counts_shared_leading_characters():
     assert common_prefix_len("abc", "abc") == 3
 
 
-def test_the_free_slot_with_the_longest_shared_prefix_is_claimed_else_the_least_recent():
+def test_a_free_slot_that_starts_the_prompt_is_reused_else_the_least_recent_is_forked():
     cache = PromptCache(3)
     for i, text in enumerate(("a" * 400, "b" * 400, "c" * 40)):
         assert cache.claim(text) == (i, 0)  # empty slots: least recently used first
@@ -69,6 +69,17 @@ def test_a_follow_up_evaluates_only_what_the_slot_did_not_hold(start_fleet):
 
     _, elsewhere = two_turns(f.urls["a"], f.urls["b"])
     assert elsewhere["prompt_eval_count"] == whole  # node b never saw the conversation
+
+
+def test_a_shared_system_prompt_is_forked_into_another_slot_and_the_source_keeps_its_text():
+    system = "s" * 800
+    cache = PromptCache(2)
+    cache.claim(system + "conversation A")
+    cache.store(0, system + "conversation A and its answer")
+    assert cache.claim(system + "conversation B") == (1, 200)  # 800 shared characters
+    cache.store(1, system + "conversation B and its answer")
+    a_text = system + "conversation A and its answer"
+    assert cache.claim(a_text + ", then more") == (0, len(a_text) // 4)
 
 
 def test_the_same_prompt_again_evaluates_one_token():

@@ -16,6 +16,8 @@ worker per simulated node, control worker, beat, supervisor) and submits jobs to
                id exactly once, in input order, each vector equal to what a node answers for that
                text (a separate simulated node called directly; vectors depend only on model and
                text). Target: lost 0, duplicated 0, wrong 0.
+  scatter      one synchronous /api/embed call of ``--scatter-inputs`` texts through the gateway
+               on 2 hosts (split by scatter-gather) against the same call to one node directly.
   interactive  non-streamed chat (generate, num_predict fixed) at ``--chat-load`` of the
                fleet's chat capacity, open-loop Poisson, for ``--chat-s`` seconds without a
                batch, then the same seeded load while a batch job keeps every host embedding.
@@ -258,6 +260,27 @@ def _check(docs: list[str], lines: list[dict[str, Any]], a: Any) -> dict[str, An
     }
 
 
+def part_scatter(a: Any) -> dict[str, Any]:
+    """One synchronous /api/embed call of ``--scatter-inputs`` texts: through the gateway on 2
+    hosts (split, scatter_threshold 64) against the same call sent to one node directly."""
+    path = profile(2, a.embed_tps, a.dim, temp_dir("sollol-bench-embed-"))
+    docs = texts(a.scatter_inputs, "sc")
+    body = {"model": MODEL, "input": docs}
+    with LiveStack(path, "performance", a.time_scale, settings(a)) as stack:
+        assert stack.client is not None
+        follow(stack, submit(stack, docs[:200]), 60)  # learn both hosts' rates
+        direct, gateway = [], []
+        for _ in range(3):
+            t0 = time.monotonic()
+            stack.client.post(f"{node_url(stack, 'h1')}/api/embed", json=body, timeout=120)
+            direct.append(time.monotonic() - t0)
+            t0 = time.monotonic()
+            r = stack.client.post(f"{stack.url}/api/embed", json=body, timeout=120)
+            gateway.append(time.monotonic() - t0)
+        parts = r.json()["_sollol_routing"].get("scatter", [])
+    return {"direct": min(direct), "gateway": min(gateway), "parts": parts}
+
+
 def part_interactive(a: Any) -> dict[str, Any]:
     out_dir = temp_dir("sollol-bench-embed-")
     path = profile(2, a.embed_tps, a.dim, out_dir)
@@ -346,6 +369,14 @@ def report(a: Any, out: dict[str, Any]) -> None:
             f"lost {f['lost']}, duplicated {f['duplicated']}, in input order {f['in_order']}, "
             f"vectors different from a direct node call {f['wrong']}, per-doc errors {f['errors']}"
         )
+    if "scatter" in out:
+        sc = out["scatter"]
+        split = ", ".join(f"{p['host']} {p['inputs']}" for p in sc["parts"])
+        print(f"\n### One /api/embed call of {a.scatter_inputs} inputs (best of 3)\n")
+        print(
+            f"one node directly {sc['direct']:.2f} s; through the gateway, split over 2 hosts "
+            f"({split}) {sc['gateway']:.2f} s: {sc['direct'] / sc['gateway']:.2f}x faster"
+        )
     if "interactive" in out:
         i = out["interactive"]
         ratio = i["during"]["p99"] / i["alone"]["p99"]
@@ -367,7 +398,8 @@ def report(a: Any, out: dict[str, Any]) -> None:
 def parse(argv: Sequence[str] | None) -> Any:
     p = doc_parser(__doc__ or "")
     p.add_argument("--quick", action="store_true", help="smaller jobs (< 4 min)")
-    p.add_argument("--parts", default="scaling,faults,interactive")
+    p.add_argument("--parts", default="scaling,faults,scatter,interactive")
+    p.add_argument("--scatter-inputs", type=int, default=1000, help="inputs of the scatter call")
     p.add_argument("--hosts", default="1,2,3,4", help="host counts of the scaling part")
     p.add_argument(
         "--docs-per-host", type=int, default=0, help="scaling job size per host (1500; quick 500)"
@@ -402,6 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out["scaling"] = part_scaling(a)
     if "faults" in a.parts:
         out["faults"] = part_faults(a)
+    if "scatter" in a.parts:
+        out["scatter"] = part_scatter(a)
     if "interactive" in a.parts:
         out["interactive"] = part_interactive(a)
     report(a, out)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from sollol.state.queues import KOMBU_SEP, LEVELS
+from sollol.wire import Task
 
 __all__ = ["AGING_LUA", "age_queue", "level_keys"]
 
@@ -26,11 +27,19 @@ local moved = 0
 -- a level ages only when work waits above it (as the pass began): a backlog at one level is
 -- not starved by anything, and promoting it would only put it ahead of newer requests of the
 -- same priority (and of other API keys' fair share at that level)
+-- (a health check waiting in the top list is no such work: it would age a whole backlog)
 local above = false
 local busy = {}
+local check = '"task": "' .. ARGV[4] .. '"'
 for level = 1, #KEYS do
   busy[level] = above
-  if redis.call('LLEN', KEYS[level]) > 0 then above = true end
+  local n = redis.call('LLEN', KEYS[level])
+  if n > 0 and n <= 4 then
+    for _, m in ipairs(redis.call('LRANGE', KEYS[level], 0, -1)) do
+      if string.find(m, check, 1, true) then n = n - 1 end
+    end
+  end
+  if n > 0 then above = true end
 end
 for level = 2, #KEYS do
   local src, dst = KEYS[level], KEYS[level - 1]
@@ -58,4 +67,5 @@ def level_keys(queue: str) -> list[str]:
 
 def age_queue(redis: Any, queue: str, now: float, step_s: float, limit: int = 1000) -> int:
     """Promote overdue messages of ``queue`` one level; returns how many moved."""
-    return int(redis.eval(AGING_LUA, LEVELS, *level_keys(queue), now, step_s, limit))
+    keys = level_keys(queue)
+    return int(redis.eval(AGING_LUA, LEVELS, *keys, now, step_s, limit, Task.HEALTH_CHECK.value))

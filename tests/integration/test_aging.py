@@ -61,6 +61,9 @@ def test_a_backlog_with_nothing_above_it_does_not_age(redis_client):
     for i in range(5):
         redis_client.lpush(keys[5], _msg(0.0, 5, f"m{i}"))
     assert age_queue(redis_client, "q", 1000.0, step_s=10) == 0
+    check = json.dumps({"body": "", "headers": {"task": "sollol.health_check", "sollol_t": 1000.0}})
+    redis_client.lpush(keys[0], check)  # a waiting health check starves nobody
+    assert age_queue(redis_client, "q", 1000.0, step_s=10) == 0
     redis_client.lpush(keys[2], _msg(1000.0, 2, "higher"))
     assert age_queue(redis_client, "q", 1000.0, step_s=10) == 5  # now it can be starved
 

@@ -146,17 +146,29 @@ class Rounds:
                     ranges += 1
         return ranges
 
-    def runnable(self, store: BatchStore) -> list[str]:
-        """Jobs with docs to schedule, highest priority first, then oldest first."""
+    def runnable(self, store: BatchStore, now: float | None = None) -> list[str]:
+        """Jobs with docs to schedule, highest priority first, then oldest first. A job with
+        fewer unscheduled docs than ``autobatch_min_batch_size`` waits until it is
+        ``autobatch_interval_s`` old (more docs may come in other jobs meanwhile)."""
+        now = time.time() if now is None else now
         out = []
         for job in store.job_ids():
             try:
                 h = store.job(job)
             except BatchNotFound:
                 continue
-            if h["state"] in ("queued", "running") and _schedulable(store, job, h):
+            if h["state"] in ("queued", "running") and self._due(store, job, h, now):
                 out.append((-int(h["priority"]), float(h["created_at"]), job))
         return [job for _, _, job in sorted(out)]
+
+    def _due(self, store: BatchStore, job: str, h: dict[str, str], now: float) -> bool:
+        if store.redis.llen(store.k("redo", job)):
+            return True
+        waiting = int(h["total"]) - int(h.get("cursor") or 0)
+        if waiting <= 0:
+            return False
+        old = now - float(h["created_at"]) >= self.cfg.autobatch_interval_s
+        return old or waiting >= self.cfg.autobatch_min_batch_size
 
 
 def _unanswered(store: BatchStore, job: str, chunk: list[Any]) -> bool:

@@ -197,3 +197,13 @@ def test_a_tick_that_finds_the_lock_taken_makes_the_holder_plan_again(redis):
     assert not holder.again()
     assert not late.lock()
     assert holder.again() and not holder.again()  # once
+
+
+def test_a_job_below_the_minimum_batch_waits_one_interval(redis):
+    cfg = load_config(env={}, autobatch_min_batch_size=10, autobatch_interval_s=5.0)
+    store, rounds = BatchStore(redis, cfg), Rounds(redis, cfg)
+    small = store.create(_docs(3), "m", 2)
+    big = store.create(_docs(10), "m", 2)
+    now = small["created_at"]
+    assert rounds.runnable(store, now=now + 1) == [big["job_id"]]
+    assert rounds.runnable(store, now=now + 6) == [small["job_id"], big["job_id"]]  # oldest first

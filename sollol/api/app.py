@@ -76,6 +76,9 @@ def _register_blueprints(app: Flask) -> None:
     from sollol.api.openai import bp as openai_bp
 
     app.register_blueprint(native_bp)
+    from sollol.api.models import bp as models_bp
+
+    app.register_blueprint(models_bp)  # /api/pull, push, create, copy, delete
     app.register_blueprint(openai_bp)
     app.register_blueprint(fleet_bp)
     app.register_blueprint(batch_bp)

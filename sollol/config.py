@@ -112,6 +112,13 @@ class SOLLOLConfig:
     batch_max_jobs_queued: int = 64  # unfinished jobs at once; beyond: 429
     batch_chunk_retries: int = 3  # a failed chunk runs again on another host this many times
     scatter_threshold: int = 64  # /api/embed and /v1/embeddings inputs above which hosts share it
+    # --- models across the fleet (sollol/api/models.py, sollol/workers/placement.py) --------
+    model_op_timeout_s: float = 3600.0  # a fan-out pull/push/create ends with an error after this
+    model_op_start_timeout_s: float = 30.0  # a host whose worker has not begun by then failed
+    placement_enabled: bool = True  # pre-load hot models on hosts that have them installed
+    placement_interval_s: float = 10.0  # one decision round; at most one pre-load per host each
+    placement_wait_threshold_s: float = 5.0  # predicted wait of a model that triggers a pre-load
+    placement_keep_alive_s: float = 120.0  # keep_alive of a pre-loaded copy; it expires unused
     # --- circuit breaker per host -------------------------------------------------------------
     circuit_failures_to_open: int = 3  # consecutive host failures that open the circuit
     circuit_open_s: float = 10.0  # open this long, then half-open (probes and a slow ramp)

@@ -5,6 +5,7 @@ Every message that crosses a process boundary is described here, once:
     Task          Celery task names (routed requests, beat jobs, health checks)
     CONTROL_QUEUE the queue of beat jobs and chord bodies, consumed by the control worker
     Job           what the gateway publishes to a host's queue for one attempt of one request
+    ModelOp       one model-management call (pull, push, create, copy, delete) on one host
     EventKind     the kind of an entry of a request's Redis stream (field ``k``)
     ErrorReason   why an attempt failed, as the worker reports it in an ``error`` entry
     StartInfo     the ``d`` field of a ``start`` entry
@@ -30,6 +31,7 @@ __all__ = [
     "ErrorReason",
     "EventKind",
     "Job",
+    "ModelOp",
     "StartInfo",
     "Task",
     "Verdict",
@@ -51,6 +53,8 @@ class Task(enum.StrEnum):
     BATCH_EMBED_CHUNK = "sollol.batch.embed_chunk"  # one chunk of a batch job, on a host's queue
     BATCH_ROUND_DONE = "sollol.batch.round_done"  # a round's chord body, on the control queue
     BATCH_TICK = "sollol.batch.tick"  # beat: cut batch embedding jobs into rounds
+    MODEL_OP = "sollol.models.op"  # pull/push/create/copy/delete on the host's queue (ModelOp)
+    PLACEMENT = "sollol.placement"  # beat: pre-load hot models where they have room
 
 
 class EventKind(enum.StrEnum):
@@ -140,6 +144,30 @@ class Job:
             priority=int(obj.get("priority", 5)),
             stream=bool(obj.get("stream", True)),
             enqueued_at=float(obj.get("enqueued_at", 0.0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOp:
+    """One model-management call on one host (Task.MODEL_OP's 2nd arg). ``op`` is pull | push |
+    create | copy | delete; ``body`` is Ollama's request body; progress lines go to ``stream``
+    (chunk entries, one progress line each; final = the last line; error = ErrorInfo)."""
+
+    op: str
+    body: Mapping[str, Any]
+    host: str
+    stream: str  # the Redis stream key this host's progress goes to
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": self.op, "body": self.body, "host": self.host, "stream": self.stream}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> ModelOp:
+        return cls(
+            op=str(obj.get("op", "")),
+            body=obj.get("body") or {},
+            host=str(obj.get("host", "")),
+            stream=str(obj.get("stream", "")),
         )
 
 

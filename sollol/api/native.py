@@ -99,18 +99,12 @@ def ps() -> Response:
     return json_response({"models": models})
 
 
-@bp.route("/api/pull", methods=["POST"])
-@bp.route("/api/push", methods=["POST"])
-@bp.route("/api/create", methods=["POST"])
-@bp.route("/api/copy", methods=["POST"])
-@bp.route("/api/delete", methods=["DELETE"])
 @bp.route("/api/blobs/<path:digest>", methods=["HEAD", "POST"])
-def model_management(digest: str = "") -> Response:
+def blobs(digest: str = "") -> Response:
+    """Blobs live on each host; pull, push, create, copy and delete fan out (sollol/api/models.py)."""
     raise NotImplementedByGateway(
-        "model management (pull, push, create, copy, delete, blobs) is not supported through "
-        "SOLLOL yet: run it against each Ollama host directly, e.g. "
-        "`OLLAMA_HOST=http://gpu-box:11434 ollama pull <model>`; SOLLOL sees new models within "
-        "seconds"
+        "blobs are per host and not supported through SOLLOL: upload them to each Ollama host "
+        'directly, or create the model from an installed one with /api/create and "from"'
     )
 
 

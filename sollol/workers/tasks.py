@@ -39,6 +39,10 @@ def register(app: Celery) -> None:
 
     batch.register(app)
 
+    from sollol.workers import models  # pull, push, create, copy, delete on this host
+
+    models.register(app)
+
     @signals.worker_ready.connect(weak=False)
     def _on_ready(sender: Any = None, **_: Any) -> None:
         if sender is None or sender.app is not app:

@@ -202,7 +202,8 @@ def test_openai_errors_are_in_openai_shape(oa):
         ),
         ("/api/chat?priority=11", b'{"model": "llama3.2"}', 400, "priority"),
         ("/api/chat?priority=high", b'{"model": "llama3.2"}', 400, "priority"),
-        ("/api/pull", b'{"model": "llama3.2"}', 501, "not supported"),
+        ("/api/blobs/sha256:00", b"x", 501, "not supported"),
+        ("/api/pull", b"{}", 400, "model is required"),
     ],
 )
 def test_bad_input_gets_a_clear_error_in_ollama_shape(live, path, body, status, needle):

@@ -1,5 +1,6 @@
 """Request analysis: an Ollama-native request body → :class:`RequestProfile` (task type,
-complexity, token estimates, session key). Pure; keyword heuristics are whole-word regexes.
+complexity, token estimates, session key, the prompt's prefix blocks and num_ctx). Pure; keyword
+heuristics are whole-word regexes.
 
 Embedding is decided by the endpoint alone (``/api/embed``, ``/api/embeddings``), never by words:
 "What is a vector?" sent to ``/api/chat`` is a chat.
@@ -16,6 +17,7 @@ from typing import Any
 from sollol.names import normalize_model
 from sollol.router.capability import required_capabilities
 from sollol.router.model import PRIORITY_LEVELS, RequestProfile
+from sollol.router.prefix import prompt_blocks
 
 __all__ = ["ENDPOINTS", "TASK_TYPES", "analyse_request", "classify_text", "count_tokens"]
 
@@ -121,6 +123,12 @@ def _num_predict(body: Mapping[str, Any]) -> int | None:
     return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
 
 
+def _num_ctx(body: Mapping[str, Any]) -> int | None:
+    options = body.get("options")
+    n = options.get("num_ctx") if isinstance(options, Mapping) else None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
+
+
 def _session_key(model: str, messages: list[tuple[str, str]]) -> str | None:
     """Stable id of a conversation's prefix: model + system prompt(s) + first user message."""
     system = "\x1e".join(c for r, c in messages if r == "system")
@@ -198,12 +206,14 @@ def _generative(endpoint: str, body: Mapping[str, Any], model: str, prio: int) -
         users = [c for r, c in messages if r == "user"]
         system = "\n".join(c for r, c in messages if r == "system")
         # the same text physics.chat_prompt_text builds: "role: content", one message a line
-        tokens = count_tokens("\n".join(f"{r}: {c}" for r, c in messages))
+        text = "\n".join(f"{r}: {c}" for r, c in messages)
+        tokens = count_tokens(text)
         depth, key, default = max(0, len(users) - 1), _session_key(model, messages), "chat"
         last = users[-1] if users else ""
     else:
         last, system = _text(body.get("prompt")), _text(body.get("system"))
         tokens = count_tokens(system) + count_tokens(last)
+        text = f"{system}\n{last}" if system else last
         depth, key, default = 0, None, "generation"
     task = classify_text(last, "")
     task = task or (classify_text(system, default) if system else default)
@@ -220,4 +230,6 @@ def _generative(endpoint: str, body: Mapping[str, Any], model: str, prio: int) -
         session_key=key,
         needs_gpu=complexity == "high",
         needs=required_capabilities(endpoint, body),
+        prefix_blocks=prompt_blocks(text),
+        num_ctx=_num_ctx(body),
     )

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sollol.router.prefix import PrefixRecord
 
 __all__ = [
     "PRIORITY_LEVELS",
@@ -54,6 +57,7 @@ class LoadedModel:
     size_mb: float = 0.0
     on_gpu: bool = True  # size_vram > 0
     expires_in_s: float | None = None  # until keep-alive unloads it; None = never / unknown
+    context_length: int | None = None  # the instance's num_ctx (/api/ps); None = unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,8 @@ class FleetSnapshot:
     affinity: Mapping[str, str] = field(default_factory=_frozen_map)  # session key → host
     # learned typical output length: (model, task_type) → tokens
     output_tokens: Mapping[tuple[str, str], float] = field(default_factory=_frozen_map)
+    # host → the prompts the gateway recently dispatched there (sollol.router.prefix)
+    prefixes: Mapping[str, PrefixRecord] = field(default_factory=_frozen_map)
 
     def host(self, name: str) -> HostState | None:
         return next((h for h in self.hosts if h.name == name), None)
@@ -121,6 +127,8 @@ class RequestProfile:
     needs_gpu: bool = False
     input_count: int = 1  # texts in an embedding batch
     needs: frozenset[str] = frozenset()  # capabilities beyond completion: tools, vision, thinking
+    prefix_blocks: tuple[int, ...] = ()  # chained hashes of the prompt's blocks (router.prefix)
+    num_ctx: int | None = None  # options.num_ctx when the client set it
 
 
 @dataclass(frozen=True, slots=True)

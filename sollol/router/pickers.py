@@ -3,8 +3,9 @@
 Every picker sees the same ranking (scores, costs) so that decisions of all strategies report
 the same factors and alternatives; only the rule that picks differs:
 
-- ``performance``: the conversation's previous host (session affinity), else the highest score
-  (hosts exactly alike: one at random);
+- ``performance``: the host where the prompt is probably cached when that saves more than it
+  costs (:mod:`sollol.router.prefix`; with ``Tuning.prefix_routing`` off or no record of
+  prefixes in the snapshot, the conversation's previous host), else the highest score (hosts exactly alike: one at random);
 - ``priority``: session affinity, else least (running + queued at ≥ p + 1) / slots, a cold
   model counting as one more slot of work (priority-aware least loaded, no learned rates);
 - ``least_connections``: least running + queued (Envoy's least-request with full knowledge);
@@ -24,6 +25,7 @@ from typing import Protocol
 
 from sollol.router.affinity import sticky_host
 from sollol.router.model import FleetSnapshot, HostState, RequestProfile
+from sollol.router.prefix import prefix_pick
 from sollol.router.ranking import Ranking
 from sollol.router.tuning import Tuning
 
@@ -81,9 +83,14 @@ class Performance:
         hosts: Sequence[HostState],
         ranking: Ranking,
     ) -> Pick:
-        sticky = sticky_host(profile, snapshot, hosts, self.tuning)
-        if sticky is not None:
-            return Pick(sticky, "session affinity")
+        if self.tuning.prefix_routing and snapshot.prefixes:
+            cached = prefix_pick(profile, snapshot, hosts, ranking, self.tuning)
+            if cached is not None:
+                return cached
+        else:  # no record of prefixes: the conversation's previous host, if any
+            sticky = sticky_host(profile, snapshot, hosts, self.tuning)
+            if sticky is not None:
+                return Pick(sticky, "session affinity")
         best = ranking.best()
         return Pick(best[0] if len(best) == 1 else best[self.rng.randrange(len(best))], "")
 

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from sollol.router.estimate import Estimator
 from sollol.router.model import FleetSnapshot, HostState, RequestProfile
+from sollol.router.prefix import ContextMatch, PrefixMatch
 from sollol.router.tuning import Tuning
 
 __all__ = [
@@ -173,4 +174,6 @@ DEFAULT_SCORERS: tuple[Scorer, ...] = (
     Priority(),
     Specialization(),
     Headroom(),
+    ContextMatch(),
+    PrefixMatch(),
 )

@@ -49,6 +49,8 @@ class Weights:
     priority: float = 0.04  # low priorities leave busy fast hosts to high priorities
     specialization: float = 0.03  # host tags matching the task type ("code")
     headroom: float = 0.03  # memory left for the model without evicting another
+    context: float = 0.05  # the loaded instance runs the request's num_ctx (else a reload)
+    prefix: float = 0.0  # reported only: the performance picker prices the cache in seconds
 
     def __post_init__(self) -> None:
         values = [getattr(self, f.name) for f in fields(self)]
@@ -97,8 +99,13 @@ class Tuning:
     cold_penalty_s: float = 6.0
     evict_idle_penalty_s: float = 10.0
     evict_busy_penalty_s: float = 45.0
-    # Session affinity holds while (running + queued at ≥ p) / slots on the host stays below this.
+    # Session affinity / the prompt cache holds while (running + queued at ≥ p) / slots on the
+    # host stays below this.
     affinity_cap: float = 1.0
+    # performance: route by the gateway's record of dispatched prompt prefixes
+    # (sollol.router.prefix); False = plain session affinity (the previous turn's host).
+    prefix_routing: bool = True
+    context_mismatch_factor: float = 0.3  # context factor of a host that would reload for num_ctx
     # Share of decisions in which a half-open host is eligible at all (it is penalized when it is).
     half_open_share: float = 0.1
     degraded_factor: float = 0.25  # health factor of a degraded host

@@ -140,6 +140,8 @@ def test_decision_carries_factors_reasoning_and_alternatives() -> None:
         "priority",
         "specialization",
         "headroom",
+        "context",
+        "prefix",
     }
     assert all(0.0 <= v <= 1.0 for v in d.factors.values())
     assert [a.host for a in d.alternatives] == ["gpu-mid", "gpu-slow", "cpu-box"]

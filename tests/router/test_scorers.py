@@ -198,5 +198,13 @@ def test_weights_must_be_non_negative_with_a_positive_sum() -> None:
         Weights(speed=-1)
     with pytest.raises(ValueError, match="weights"):
         Weights(
-            speed=0, success=0, health=0, gpu=0, load=0, priority=0, specialization=0, headroom=0
+            speed=0,
+            success=0,
+            health=0,
+            gpu=0,
+            load=0,
+            priority=0,
+            specialization=0,
+            headroom=0,
+            context=0,
         )

@@ -1,0 +1,132 @@
+"""Prompt-prefix routing: block hashes of the prompt, the gateway's per-host record of what it
+dispatched, and the performance picker sending a request where its prefix is probably cached
+when that saves more than the gap to the best host, under the load cap and the num_ctx rule."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import MappingProxyType
+
+from sollol.router import LoadedModel, Router, Tuning, analyse_request
+from sollol.router.prefix import (
+    BLOCK_CHARS,
+    BLOCK_TOKENS,
+    PrefixRecord,
+    prompt_blocks,
+    shared_blocks,
+)
+from tests.router.fleet import LLAMA, host, snap, stats
+
+SYSTEM = "You are a meticulous assistant who answers in detail. " * 80  # ~4,300 characters
+
+
+def chat_body(*turns: str, num_ctx: int | None = None) -> dict[str, object]:
+    messages = [{"role": "system", "content": SYSTEM}]
+    for i, t in enumerate(turns):
+        messages.append({"role": "user" if i % 2 == 0 else "assistant", "content": t})
+    body: dict[str, object] = {"model": "llama3.2", "messages": messages}
+    if num_ctx is not None:
+        body["options"] = {"num_ctx": num_ctx}
+    return body
+
+
+def test_blocks_are_equal_up_to_the_first_differing_block_and_a_partial_block_is_left_out():
+    a = "x" * (3 * BLOCK_CHARS) + "tail"
+    b = "x" * (2 * BLOCK_CHARS) + "y" * BLOCK_CHARS
+    assert len(prompt_blocks(a)) == 3  # the 4-character tail is no full block
+    assert shared_blocks(prompt_blocks(a), prompt_blocks(b)) == 2
+    assert prompt_blocks("short") == ()
+
+
+def test_a_follow_up_extends_the_blocks_of_its_previous_turn():
+    first = analyse_request("chat", chat_body("What is a monad?"))
+    second = analyse_request("chat", chat_body("What is a monad?", "A monad is...", "Why?"))
+    n = len(first.prefix_blocks)
+    assert n > 10 and second.prefix_blocks[:n] == first.prefix_blocks
+
+
+def test_the_record_replaces_the_prompt_it_extends_else_the_least_recent_beyond_slots():
+    rec = PrefixRecord()
+    rec.record(LLAMA, (1, 2), slots=2)
+    rec.record(LLAMA, (1, 2, 3), slots=2)  # extends (1, 2): replaces it
+    rec.record(LLAMA, (7,), slots=2)
+    assert rec.cached_blocks(LLAMA, (1, 2, 3, 4)) == 3
+    rec.record(LLAMA, (8,), slots=2)  # a third prompt on 2 slots: (1, 2, 3) is the least recent
+    assert rec.cached_blocks(LLAMA, (1, 2, 3, 4)) == 0
+    assert rec.cached_blocks(LLAMA, (8, 9)) == 1
+    rec.forget(LLAMA)
+    assert rec.cached_blocks(LLAMA, (8, 9)) == 0
+
+
+def fleet_with_history_on(name: str, profile_blocks: tuple[int, ...], **slow: object):
+    """Two GPUs, ``fast`` ~1.3x faster; the conversation's earlier prompt was sent to ``name``."""
+    fast = host("fast", learned={LLAMA: stats(prompt_tps=1300.0, gen_tps=104.0)})
+    mid = host("mid", learned={LLAMA: stats(prompt_tps=1000.0, gen_tps=80.0)}, **slow)
+    rec = PrefixRecord()
+    rec.record(LLAMA, profile_blocks, slots=4)
+    s = snap(fast, mid)
+    return dataclasses.replace(s, prefixes=MappingProxyType({name: rec, "fast": PrefixRecord()}))
+
+
+def test_the_host_holding_the_history_wins_and_the_reasoning_says_the_cache_decided():
+    earlier = analyse_request("chat", chat_body("What is a monad?", "A monad is...", "Why?"))
+    now = analyse_request(
+        "chat", chat_body("What is a monad?", "A monad is...", "Why?", "Because.", "More?")
+    )
+    s = fleet_with_history_on("mid", earlier.prefix_blocks)
+    d = Router().route(now, s)
+    assert d.host == "mid"
+    assert d.reasoning.startswith("prompt cache: ~")
+    assert d.factors["prefix"] > 0.9
+    # with no record of prefixes the faster host wins on its score
+    assert Router().route(now, snap(*s.hosts)).host == "fast"
+
+
+def test_a_short_shared_prefix_does_not_outweigh_a_faster_host():
+    earlier = analyse_request(
+        "chat",
+        {"model": "llama3.2", "messages": [{"role": "user", "content": "z" * (2 * BLOCK_CHARS)}]},
+    )
+    now = analyse_request(
+        "chat",
+        {
+            "model": "llama3.2",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": "z" * (2 * BLOCK_CHARS) + " and a long new question " * 400,
+                }
+            ],
+        },
+    )
+    s = fleet_with_history_on("mid", earlier.prefix_blocks)
+    assert now.prompt_tokens > 20 * BLOCK_TOKENS
+    assert Router().route(now, s).host == "fast"  # ~2 cached blocks save less than fast gains
+
+
+def test_the_load_cap_stops_a_hot_prefix_piling_onto_one_host():
+    earlier = analyse_request("chat", chat_body("Q1", "A1", "Q2"))
+    now = analyse_request("chat", chat_body("Q1", "A1", "Q2", "A2", "Q3"))
+    s = fleet_with_history_on("mid", earlier.prefix_blocks, running=4, queued={5: 1})
+    d = Router().route(now, s)
+    assert d.host == "fast" and "prompt cache" not in d.reasoning
+
+
+def test_an_instance_with_another_num_ctx_gets_no_cache_credit():
+    earlier = analyse_request("chat", chat_body("Q1", "A1", "Q2", num_ctx=8192))
+    now = analyse_request("chat", chat_body("Q1", "A1", "Q2", "A2", "Q3", num_ctx=8192))
+    assert now.num_ctx == 8192
+    s = fleet_with_history_on("mid", earlier.prefix_blocks)
+    mid = dataclasses.replace(s.hosts[1], loaded=(LoadedModel(LLAMA, 2000.0, context_length=4096),))
+    s = dataclasses.replace(s, hosts=(s.hosts[0], mid))
+    d = Router().route(now, s)
+    assert d.host == "fast"
+    assert "prompt cache" not in d.reasoning
+
+
+def test_prefix_routing_off_falls_back_to_plain_session_affinity():
+    now = analyse_request("chat", chat_body("Q1", "A1", "Q2"))
+    s = fleet_with_history_on("mid", now.prefix_blocks)
+    s = dataclasses.replace(s, affinity=MappingProxyType({now.session_key or "": "mid"}))
+    d = Router(tuning=Tuning(prefix_routing=False)).route(now, s)
+    assert d.host == "mid" and d.reasoning.startswith("session affinity")

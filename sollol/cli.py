@@ -115,6 +115,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from sollol.cli_keys import add_keys_commands
 
     add_keys_commands(sub)
+    from sollol.cli_models import add_models_commands
+
+    add_models_commands(sub)
     f = sub.add_parser(
         "flower",
         help="run Flower (basic auth from SOLLOL_FLOWER_BASIC_AUTH; required off loopback)",
@@ -152,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
             from sollol.cli_keys import keys_command
 
             return keys_command(args)
+        if args.command in ("models", "pull", "rm"):
+            from sollol.cli_models import models_command
+
+            return models_command(args)
         if args.command in ("hosts", "route"):
             from sollol.cli_fleet import explain_command, hosts_command
 

@@ -57,6 +57,7 @@ ADMIN_EXACT = frozenset(
         "/api/create",
         "/api/copy",
         "/api/delete",
+        "/api/models",
         "/metrics",
     }
 )

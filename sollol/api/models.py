@@ -35,6 +35,9 @@ __all__ = ["bp", "choose_hosts"]
 
 bp = Blueprint("models", __name__)
 READ_BLOCK_MS = 1000
+# ``X-SOLLOL-Progress: hosts``: each host's own lines, with a "host" field, instead of merged ones
+# (sollol pull draws a bar per host from them); the last line is still the merged verdict
+PER_HOST_HEADER = "X-SOLLOL-Progress"
 
 
 @bp.post("/api/pull")
@@ -73,6 +76,32 @@ def delete() -> Response:
     body = _body("model")
     name = str(body["model"])
     return _plain("delete", body, choose_hosts(name, f"model '{name}' not found"))
+
+
+@bp.get("/api/models")
+def fleet_models() -> Response:
+    """Per host: installed models (name, size) and resident ones (size in VRAM, expires_at)."""
+    hosts = []
+    for v in services().fleet.views():
+        rec = v.record
+        hosts.append(
+            {
+                "name": rec.name,
+                "alive": bool(rec.alive and rec.ollama_ok),
+                "installed": [
+                    {"name": m.get("name", ""), "size": m.get("size", 0)} for m in rec.installed
+                ],
+                "loaded": [
+                    {
+                        "name": m.get("name", ""),
+                        "size_vram": m.get("size_vram", 0),
+                        "expires_at": m.get("expires_at", ""),
+                    }
+                    for m in rec.loaded
+                ],
+            }
+        )
+    return json_response({"hosts": sorted(hosts, key=lambda h: str(h["name"]))})
 
 
 # --- choosing hosts ---------------------------------------------------------------------------
@@ -117,7 +146,8 @@ def _progress(op: str, body: dict[str, Any], chosen: tuple[list[str], dict[str, 
 
     hosts, skipped = chosen
     merge = ProgressMerge(op, tuple(hosts), dict(skipped))
-    lines = _run(op, body, merge)
+    per_host = request.headers.get(PER_HOST_HEADER, "") == "hosts"
+    lines = _run(op, body, merge, per_host)
     if body.get("stream") is not False:
         out = (json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
         return Response(stream_with_context(out), content_type="application/x-ndjson")
@@ -138,7 +168,9 @@ def _plain(op: str, body: dict[str, Any], chosen: tuple[list[str], dict[str, str
     return Response(status=200)
 
 
-def _run(op: str, body: dict[str, Any], merge: Any) -> Iterator[dict[str, Any]]:
+def _run(
+    op: str, body: dict[str, Any], merge: Any, per_host: bool = False
+) -> Iterator[dict[str, Any]]:
     """Publish the operation to every host and yield merged progress, then the final line."""
     svc = services()
     cfg = svc.cfg
@@ -156,12 +188,12 @@ def _run(op: str, body: dict[str, Any], merge: Any) -> Iterator[dict[str, Any]]:
         )
     for host, why in merge.skipped.items():
         yield {"status": f"skipping {host}: {why}"}
-    yield from _tail(svc, keys, merge)
+    yield from _tail(svc, keys, merge, per_host)
     svc.fleet.refresh(quiet=True)  # the workers published their new tags: route on them now
     yield merge.final()
 
 
-def _tail(svc: Any, keys: dict[str, str], merge: Any) -> Iterator[dict[str, Any]]:
+def _tail(svc: Any, keys: dict[str, str], merge: Any, per_host: bool) -> Iterator[dict[str, Any]]:
     redis = bytes_client(svc.redis)
     cfg = svc.cfg
     last = dict.fromkeys(keys, "0-0")
@@ -184,15 +216,24 @@ def _tail(svc: Any, keys: dict[str, str], merge: Any) -> Iterator[dict[str, Any]
                 last[key] = entry_id.decode()
                 kind, data = fields[b"k"].decode(), fields[b"d"]
                 started.add(host)
-                yield from _event(merge, host, kind, data)
+                yield from _event(merge, host, kind, data, per_host)
     for key in keys:
         redis.delete(key)
 
 
-def _event(merge: Any, host: str, kind: str, data: bytes) -> Iterator[dict[str, Any]]:
+def _event(
+    merge: Any, host: str, kind: str, data: bytes, per_host: bool
+) -> Iterator[dict[str, Any]]:
     if kind == EventKind.CHUNK:
-        yield from merge.feed(host, json.loads(data))
+        line = json.loads(data)
+        merged = merge.feed(host, line)
+        yield from [{**line, "host": host}] if per_host else merged
     elif kind == EventKind.FINAL:
         merge.succeed(host)
+        if per_host:
+            yield {"host": host, "status": "success"}
     elif kind == EventKind.ERROR:
-        merge.fail(host, ErrorInfo.from_json(json.loads(data)).error)
+        why = ErrorInfo.from_json(json.loads(data)).error
+        merge.fail(host, why)
+        if per_host:
+            yield {"host": host, "error": why}

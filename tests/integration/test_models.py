@@ -4,6 +4,8 @@ uses it at once; failures and down hosts are named."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -114,3 +116,30 @@ def test_a_down_host_is_skipped_and_reported(live: Live, client):
 def _live_hosts(client: ollama.Client, live: Live) -> set[str]:
     hosts = live.get("/api/fleet")["hosts"]
     return {h["name"] for h in hosts if h["health"] == "healthy"}
+
+
+def test_cli_pull_models_and_rm(live: Live, capsys):
+    from rich.console import Console
+
+    from sollol.cli import main
+    from sollol.cli_models import models_table
+
+    assert main(["pull", "llama3.1:8b", "--hosts", "mm-a,mm-b", "--url", live.url]) == 0
+    assert "llama3.1:8b: success" in capsys.readouterr().out
+    chat = {"model": "llama3.2", "prompt": "hi", "stream": False, "keep_alive": "1h"}
+    httpx.post(f"{live.url}/api/generate", json=chat, timeout=60).raise_for_status()
+    wait_for(lambda: any(h["loaded"] for h in live.get("/api/models")["hosts"]))
+    assert main(["models", "--json", "--url", live.url]) == 0
+    hosts = {h["name"]: h for h in json.loads(capsys.readouterr().out)["hosts"]}
+    with_it = {h for h, v in hosts.items() if "llama3.1:8b" in {m["name"] for m in v["installed"]}}
+    assert with_it == {"mm-a", "mm-b"}
+    loaded = [m for h in hosts.values() for m in h["loaded"] if m["name"] == "llama3.2:latest"]
+    assert loaded and loaded[0]["size_vram"] > 0
+    console = Console(width=200, record=True)
+    console.print(models_table(list(hosts.values()), time.time()))
+    text = console.export_text()
+    assert "llama3.2:latest" in text and "GB VRAM" in text and "expires in" in text
+    assert main(["rm", "llama3.1:8b", "--url", live.url]) == 0
+    assert all("llama3.1:8b" not in _node_tags(live, h) for h in HOSTS)
+    assert main(["rm", "llama3.1:8b", "--url", live.url]) == 1
+    assert "model 'llama3.1:8b' not found" in capsys.readouterr().err

@@ -23,7 +23,7 @@ from typing import Any
 
 from sollol.sim import physics
 from sollol.sim.schema_value import Hints, schema_value
-from sollol.sim.textgen import TokenPlan, plan_tokens
+from sollol.sim.textgen import TokenPlan, plan_tokens, prefix_tokens
 
 __all__ = ["Answer", "AnswerSpec", "json_tokens", "plan_answer"]
 
@@ -46,6 +46,7 @@ class AnswerSpec:
     format: str | dict[str, Any] | None = None  # "json" or a JSON schema
     tools: tuple[dict[str, Any], ...] = ()  # only when a tool call is due
     last_user: str = ""  # the last user message (picks the tool, fills its arguments)
+    prefill: str = ""  # a trailing assistant message: the start of the answer, to continue
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,25 @@ def plan_answer(spec: AnswerSpec) -> Answer:
         value = schema_value(spec.format if isinstance(spec.format, dict) else {}, _rng(seed))
         tokens, reason = _cut(json_tokens(json.dumps(value, ensure_ascii=False)), left)
         return Answer(thinking, tokens, reason, seed)
-    if left is None:
+    if spec.prefill:
+        body = _continued(spec, seed, left)
+    elif left is None:
         body = plan_tokens(spec.node_seed, spec.model, spec.prompt, spec.options_seed, None)
     else:
         body = TokenPlan(left, "length", seed)
     return Answer(thinking, body, body.done_reason if left is None else "length", seed)
+
+
+def _continued(spec: AnswerSpec, seed: int, left: int | None) -> TokenPlan:
+    """The rest of an answer that starts with ``spec.prefill``: when the prefill is what this
+    node says to the prompt, exactly the tokens that follow it (so a continued answer joins into
+    the uninterrupted one); otherwise as many of this node's tokens from about that position."""
+    said = prefix_tokens(seed, spec.prefill)
+    skip = said if said is not None else physics.count_tokens(spec.prefill)
+    if left is not None:
+        return TokenPlan(left, "length", seed, skip=skip)
+    whole = plan_tokens(spec.node_seed, spec.model, spec.prompt, spec.options_seed, None)
+    return TokenPlan(max(0, whole.count - skip), "stop", seed, skip=skip)
 
 
 def _rng(seed: int) -> random.Random:

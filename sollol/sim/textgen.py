@@ -7,13 +7,14 @@ otherwise drawn by :func:`sollol.sim.physics.sample_output_tokens` from an RNG s
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sollol.sim import physics
 
-__all__ = ["TokenPlan", "context_ids", "plan_tokens"]
+__all__ = ["TokenPlan", "context_ids", "plan_tokens", "prefix_tokens"]
 
 _WORDS = (
     "the",
@@ -112,10 +113,12 @@ class TokenPlan:
     count: int
     done_reason: str  # "length" when num_predict stopped it, else "stop"
     seed: int
+    skip: int = 0  # tokens of the seed's sequence already said (a continued answer)
 
     def words(self) -> Iterator[str]:
         """The tokens in order: the same sequence every time for the same plan."""
-        return _words(random.Random(self.seed ^ _TEXT_SALT), self.count)
+        words = _words(random.Random(self.seed ^ _TEXT_SALT), self.skip + self.count)
+        return itertools.islice(words, self.skip, None)
 
     @property
     def text(self) -> str:
@@ -130,6 +133,16 @@ def plan_tokens(
     if num_predict is not None and num_predict > 0:
         return TokenPlan(num_predict, "length", seed)
     return TokenPlan(physics.sample_output_tokens(random.Random(seed)), "stop", seed)
+
+
+def prefix_tokens(seed: int, text: str) -> int | None:
+    """How many tokens of the sequence of ``seed`` spell exactly ``text``; None if they don't."""
+    said = ""
+    for n, word in enumerate(_words(random.Random(seed ^ _TEXT_SALT), len(text)), start=1):
+        said += word
+        if len(said) >= len(text):
+            return n if said == text else None
+    return None
 
 
 def _words(rng: random.Random, count: int) -> Iterator[str]:

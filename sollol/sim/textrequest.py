@@ -59,6 +59,8 @@ class TextRequest:
     logprobs: bool = False
     top_logprobs: int = 0
     shift: bool = True
+    prefill: str = ""  # chat: a trailing assistant message, which the answer continues
+    answer_prompt: str = ""  # the prompt the answer is seeded by, when not ``prompt``
 
     @property
     def prompt_tokens(self) -> int:
@@ -83,13 +85,14 @@ class TextRequest:
             AnswerSpec(
                 node_seed=node.spec.seed,
                 model=self.spec.name,
-                prompt=self.prompt,
+                prompt=self.answer_prompt or self.prompt,
                 options_seed=self.options.get("seed"),
                 num_predict=self.options.get("num_predict"),
                 think=self.think,
                 format=self.format,
                 tools=self.tools if self.tool_due else (),
                 last_user=self.last_user,
+                prefill=self.prefill,
             )
         )
 
@@ -155,11 +158,15 @@ def parse_chat(body: dict[str, Any], node: SimNode, relax_thinking: bool = False
         _require(spec, "tools", f"{full_model_name(spec.name)} does not support tools")
     users = [m["content"] for m in messages if m["role"] == "user"]
     prompt = physics.chat_prompt_text(messages)
+    tools_text = "\n" + dumps(tools) if tools else ""  # the template renders the tools
+    # a final assistant message is left open by the template: the model continues it
+    prefill = messages[-1]["content"] if messages and messages[-1]["role"] == "assistant" else ""
+    answer_prompt = physics.chat_prompt_text(messages[:-1]) + tools_text if prefill else ""
     return TextRequest(
         "chat",
         model,
         spec,
-        prompt + ("\n" + dumps(tools) if tools else ""),  # the template renders the tools
+        prompt + tools_text,
         stream,
         parse_options(body, go),
         keep_alive,
@@ -167,6 +174,8 @@ def parse_chat(body: dict[str, Any], node: SimNode, relax_thinking: bool = False
         tools=tuple(tools),
         tool_due=bool(tools) and bool(messages) and messages[-1]["role"] != "tool",
         last_user=users[-1] if users else "",
+        prefill=prefill,
+        answer_prompt=answer_prompt,
         **_common(body, go, spec, think, sum(m["images"] for m in messages)),
     )
 

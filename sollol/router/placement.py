@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from sollol.router.model import FleetSnapshot, HostState
 
-__all__ = ["ModelDemand", "Placement", "plan", "predicted_wait_s"]
+__all__ = ["ModelDemand", "Placement", "demands_from", "plan", "predicted_wait_s"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +125,42 @@ def _room_mb(host: HostState, model: str, busy: Mapping[str, frozenset[str]]) ->
     free = host.vram_mb - sum(m.size_mb for m in host.loaded)
     room = free + sum(m.size_mb for m in idle)
     return room if room >= need else None
+
+
+def demands_from(
+    calls: Iterable[Mapping[str, object]], snapshot: FleetSnapshot, now: float, window_s: float
+) -> list[ModelDemand]:
+    """Demand per model from recently finished calls (the gateway's decision records: ``ts``,
+    ``model``, ``actual_ms``, ``queue_wait_ms``) and the snapshot's running work. A host's queued
+    messages are shared among the models running there (the queue does not say its models)."""
+    recent: dict[str, list[tuple[float, float]]] = {}
+    for c in calls:
+        ts, model = float(c.get("ts") or 0), str(c.get("model") or "")  # type: ignore[arg-type]
+        if model and now - ts <= window_s:
+            total = float(c.get("actual_ms") or 0) / 1000  # type: ignore[arg-type]
+            wait = float(c.get("queue_wait_ms") or 0) / 1000  # type: ignore[arg-type]
+            recent.setdefault(model, []).append((max(0.0, total - wait), wait))
+    running: dict[str, int] = {}
+    waiting: dict[str, float] = {}
+    for h in snapshot.hosts:
+        on_host = sum(h.running_by_model.values())
+        for m, n in h.running_by_model.items():
+            running[m] = running.get(m, 0) + n
+            if on_host:
+                waiting[m] = waiting.get(m, 0.0) + h.queued_total * n / on_host
+    out = []
+    for model in sorted(set(recent) | set(running)):
+        samples = recent.get(model, [])
+        service = sum(s for s, _ in samples) / len(samples) if samples else 1.0
+        observed = sum(w for _, w in samples) / len(samples) if samples else 0.0
+        out.append(
+            ModelDemand(
+                model,
+                arrival_rps=len(samples) / window_s,
+                service_s=max(0.001, service),
+                waiting=round(waiting.get(model, 0.0)),
+                running=running.get(model, 0),
+                observed_wait_s=observed,
+            )
+        )
+    return out

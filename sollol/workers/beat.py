@@ -9,6 +9,7 @@ sollol.age_queues     every aging_interval_s: promote messages waiting longer th
 sollol.reroute        every reroute_interval_s: move messages off dead hosts' queues
 sollol.refresh        every metrics_refresh_interval_s: forget hosts whose record expired
 sollol.batch.tick     every autobatch_interval_s: batch embedding rounds (workers/batch.py)
+sollol.placement      every placement_interval_s: pre-load hot models (workers/placement.py)
 """
 
 from __future__ import annotations
@@ -89,7 +90,11 @@ def register(app: Celery) -> None:
         "reroute": every(cfg.reroute_interval_s, Task.REROUTE),
         "refresh": every(cfg.metrics_refresh_interval_s, Task.REFRESH),
         "autobatch": every(cfg.autobatch_interval_s, Task.BATCH_TICK),  # workers/batch.py
+        "placement": every(cfg.placement_interval_s, Task.PLACEMENT),  # workers/placement.py
     }
+    from sollol.workers import placement
+
+    placement.register(app)
 
 
 def _health_round(app: Celery) -> int:

@@ -1,5 +1,6 @@
-"""Model management on a host's worker: pull, push, create, copy and delete against the local
-Ollama, with progress written to a Redis stream the gateway merges for its client.
+"""Model management on a host's worker: pull, push, create, copy, delete (and placement's
+``load``: /api/generate without a prompt) against the local Ollama, with progress written to a
+Redis stream the gateway merges for its client.
 
 The task runs on the host's own queue (``Task.MODEL_OP``, a :class:`~sollol.wire.ModelOp`). Each
 of Ollama's progress lines becomes one ``chunk`` entry (at most one per ``PROGRESS_EVERY_S`` for
@@ -30,6 +31,7 @@ log = logging.getLogger("sollol.worker")
 PROGRESS_EVERY_S = 0.1  # seconds between two progress entries of the same status
 STREAMED = {"pull", "push", "create"}  # Ollama answers these with a progress stream
 METHODS = {"pull": "POST", "push": "POST", "create": "POST", "copy": "POST", "delete": "DELETE"}
+PATHS = {"load": "generate"}  # placement's load-only request: /api/generate with no prompt
 
 
 def register(app: Celery) -> None:
@@ -66,11 +68,11 @@ def run_model_op(ctx: WorkerContext, op_id: str, raw: dict[str, Any]) -> bool:
 def _call(ctx: WorkerContext, op: ModelOp, out: StreamWriter) -> dict[str, Any]:
     """Send the request; relay progress lines; return the last one (``{}`` for copy/delete)."""
     body = dict(op.body)
-    if op.op in STREAMED:
-        body["stream"] = True
+    body["stream"] = op.op in STREAMED
     data = json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
-    up = ctx.ollama._send(METHODS.get(op.op, "POST"), f"/api/{op.op}", data, headers)
+    path = f"/api/{PATHS.get(op.op, op.op)}"
+    up = ctx.ollama._send(METHODS.get(op.op, "POST"), path, data, headers)
     ctx.ollama.wait(up)
     if op.op not in STREAMED:
         ctx.ollama.body(up)

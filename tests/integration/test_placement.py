@@ -1,0 +1,50 @@
+"""Placement on the live stack: a model whose requests queue on its one resident copy is
+pre-loaded by beat on another host that has it installed, and the decision is in /api/alerts."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+
+import httpx
+import pytest
+
+from tests.helpers import wait_for
+from tests.integration.conftest import Live, make_profile
+
+pytestmark = pytest.mark.integration
+SLOW = {"size_mb": 2000, "load_s": 60.0, "prompt_tps": 2000, "gen_tps": 20}
+
+
+@pytest.fixture(scope="module")
+def live(live_factory) -> Live:  # type: ignore[no-untyped-def]
+    nodes = [
+        {"name": "pl-a", "num_parallel": 1, "models": {"hot": SLOW}, "loaded": ["hot"]},
+        {"name": "pl-b", "num_parallel": 1, "models": {"hot": SLOW}},
+    ]
+    return live_factory(
+        make_profile(nodes, time_scale=0.05),
+        placement_interval_s=0.5,
+        placement_wait_threshold_s=0.3,
+    )
+
+
+def _loaded_on(live: Live, host: str) -> bool:
+    hosts = {h["name"]: h for h in live.get("/api/models")["hosts"]}
+    return any(m["name"] == "hot:latest" for m in hosts[host]["loaded"])
+
+
+def test_a_queued_model_gets_a_second_copy_and_the_decision_is_explained(live: Live):
+    assert not _loaded_on(live, "pl-b")
+    body = {"model": "hot", "prompt": "x", "stream": False, "options": {"num_predict": 30}}
+
+    def one(_: int) -> int:
+        return httpx.post(f"{live.url}/api/generate", json=body, timeout=120).status_code
+
+    with cf.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(one, i) for i in range(40)]
+        wait_for(lambda: _loaded_on(live, "pl-b"), timeout=60)
+        assert {f.result() for f in futures} == {200}
+    alerts = live.get("/api/alerts")["alerts"]
+    placed = [a for a in alerts if a["from"] == "placement"]
+    assert placed and placed[0]["host"] == "pl-b" and placed[0]["to"] == "pre-load hot:latest"
+    assert "predicted wait" in placed[0]["reason"]

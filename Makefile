@@ -8,7 +8,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run sim test test-unit test-integration lint typecheck bench bench-policy bench-overhead bench-fleet bench-chaos bench-priority bench-embed dist clean
+.PHONY: help install run sim test test-unit test-integration lint typecheck bench bench-policy bench-overhead bench-fleet bench-chaos bench-priority bench-embed bench-fairness dist clean
 
 help:  ## list the targets
 	@echo "SOLLOL make targets:"
@@ -63,6 +63,9 @@ bench-priority: install  ## priority waits on the live stack: critical stays fas
 
 bench-embed: install  ## batch embeddings: scaling over hosts, exactly once through faults, chat p99
 	$(BIN)/python bench/embed.py
+
+bench-fairness: install  ## fair share between API keys: a light key beside a flooding one
+	$(BIN)/python bench/fairness.py
 
 dist: install  ## build the wheel a GPU box installs (dist/sollol-*.whl; never `pip install sollol` from an index)
 	rm -rf dist

@@ -1,0 +1,256 @@
+"""Fair share between API keys on the LIVE stack: a flooding key does not push another key's
+requests at the same priority behind its backlog.
+
+One host with two slots (every request competes for them), keys required. Tenant B sends a
+steady Poisson stream at ``--b-load`` × capacity; tenant A sends ``--ratio`` × B's rate, which
+with the defaults is well above capacity (the host is saturated and A's backlog grows for the
+whole run). Every request is ``/api/generate`` at priority 5 with the same ``num_predict``, so
+service times are equal and only the order of service differs. Three runs on fresh stacks:
+
+    alone     B's trace by itself: the reference
+    fair      B's and A's traces together, each with its own key (SOLLOL's round-robin
+              insertion into the priority list, sollol/state/fairness.py)
+    fifo      the same merged trace, both tenants sending with ONE key: the order a plain FIFO
+              queue (any balancer without per-tenant queues) serves them in
+
+Reported per run: B's p50/p99 Celery queue wait and latency (fleet seconds), A's throughput
+(requests answered per fleet second against the host's capacity). Targets: B's p99 wait with A
+flooding within 1.5× of alone; A still uses the capacity B leaves.
+
+    .venv/bin/python bench/fairness.py --quick   # ~3 min
+    .venv/bin/python bench/fairness.py           # ~7 min
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))
+
+import yaml  # noqa: E402
+from _live import (  # noqa: E402
+    CallResult,
+    LiveStack,
+    call,
+    doc_parser,
+    md_table,
+    pct,
+    scaled_settings,
+    temp_dir,
+)
+
+from sollol.embedded_redis import free_port  # noqa: E402
+from sollol.sim import physics  # noqa: E402
+from sollol.state.connection import connect  # noqa: E402
+from sollol.state.keys import KeyStore  # noqa: E402
+
+MODEL = "llama3.2"
+SLOTS = 2
+PROMPT_TPS, GEN_TPS = 2000.0, 80.0
+PROMPT = "Write one line about the sea, request {i}."
+TOKENS = 40
+
+
+@dataclass(frozen=True)
+class Req:
+    at: float  # wall s after the start
+    tenant: str  # "A" | "B"
+    i: int
+
+
+def service_s() -> float:
+    """Fleet seconds one request takes with both slots busy."""
+    prompt = physics.count_tokens(PROMPT.format(i=100))
+    return physics.prompt_eval_seconds(prompt, PROMPT_TPS, SLOTS) + TOKENS / physics.per_slot_tps(
+        GEN_TPS, SLOTS
+    )
+
+
+def capacity() -> float:
+    return SLOTS / service_s()
+
+
+def write_profile(out_dir: Path, time_scale: float) -> Path:
+    model = {"size_mb": 2000, "load_s": 2.0, "prompt_tps": PROMPT_TPS, "gen_tps": GEN_TPS}
+    node = {
+        "name": "solo",
+        "port": free_port(),
+        "vram_mb": 16384,
+        "num_parallel": SLOTS,
+        "models": {MODEL: model},
+        "loaded": [MODEL],
+    }
+    path = out_dir / "fairness.yaml"
+    path.write_text(yaml.safe_dump({"time_scale": time_scale, "nodes": [node]}, sort_keys=False))
+    return path
+
+
+def trace(rng: random.Random, rate: float, duration: float, tenant: str) -> list[Req]:
+    out, t = [], rng.expovariate(rate)
+    while t < duration:
+        out.append(Req(t, tenant, 0))
+        t += rng.expovariate(rate)
+    return out
+
+
+def merge(*streams: list[Req]) -> list[Req]:
+    reqs = sorted((r for s in streams for r in s), key=lambda r: r.at)
+    return [Req(r.at, r.tenant, i) for i, r in enumerate(reqs)]
+
+
+@dataclass
+class Run:
+    reqs: list[Req]
+    results: list[CallResult]
+    time_scale: float
+    duration: float
+
+    def of(self, tenant: str) -> list[CallResult]:
+        return [res for r, res in zip(self.reqs, self.results, strict=True) if r.tenant == tenant]
+
+    def waits(self, tenant: str) -> list[float]:
+        out = []
+        for res in self.of(tenant):
+            routing = res.final.get("_sollol_routing") or {}
+            if res.kind == "answered" and "queue_wait_ms" in routing:
+                out.append(float(routing["queue_wait_ms"]) / 1000 / self.time_scale)
+        return out
+
+    def latencies(self, tenant: str) -> list[float]:
+        return [r.latency / self.time_scale for r in self.of(tenant) if r.kind == "answered"]
+
+    def served_per_s(self, tenant: str) -> float:
+        """Requests of ``tenant`` answered during the load, per fleet second."""
+        answered = sum(1 for r in self.of(tenant) if r.kind == "answered")
+        return answered / (self.duration / self.time_scale)
+
+
+def run(path: Path, time_scale: float, reqs: list[Req], one_key: bool, drain_s: float) -> Run:
+    """A fresh stack with keys on; ``reqs`` sent open-loop; ``one_key``: both tenants share a key."""
+    settings = {
+        **scaled_settings(time_scale),
+        "auth": "on",
+        "max_queue_per_host": 100_000,
+        "max_queue_total": 100_000,
+        "gateway_threads": 512,
+    }
+    results: list[CallResult | None] = [None] * len(reqs)
+    last = reqs[-1].at if reqs else 0.0
+    with LiveStack(path, "performance", time_scale, settings) as stack:
+        assert stack.client is not None and stack.stack is not None
+        cfg = stack.stack.cfg
+        store = KeyStore(connect(cfg), cfg)
+        keys = {t: store.create(f"tenant-{t}-{time.time_ns()}")[0] for t in "AB"}
+        if one_key:
+            keys["A"] = keys["B"]
+
+        def send(r: Req) -> None:
+            body = {
+                "model": MODEL,
+                "prompt": PROMPT.format(i=r.i),
+                "options": {"num_predict": TOKENS},
+            }
+            headers = {"Authorization": f"Bearer {keys[r.tenant]}"}
+            timeout = last - r.at + drain_s + 30.0
+            results[r.i] = call(
+                stack.client, stack.url, "generate", body, 5, False, timeout, headers
+            )
+
+        t0 = time.monotonic() + 0.3
+        threads = []
+        for r in reqs:
+            time.sleep(max(0.0, t0 + r.at - time.monotonic()))
+            th = threading.Thread(target=send, args=(r,), daemon=True)
+            th.start()
+            threads.append(th)
+        end = time.monotonic() + drain_s
+        for th in threads:
+            th.join(max(0.0, end - time.monotonic()))
+        final = [res or CallResult(sent=math.nan, kind="unfinished") for res in list(results)]
+    return Run(reqs, final, time_scale, last)
+
+
+def row(name: str, r: Run) -> list[str]:
+    bw, bl = r.waits("B"), r.latencies("B")
+    b_total = len(r.of("B"))
+    return [
+        name,
+        f"{len(bw)}/{b_total}",
+        f"{pct(bw, 50):.2f}",
+        f"{pct(bw, 99):.2f}",
+        f"{pct(bl, 50):.2f}",
+        f"{pct(bl, 99):.2f}",
+        f"{r.served_per_s('A'):.2f}" if r.of("A") else "-",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = doc_parser(__doc__ or "")
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--time-scale", type=float, default=0.1, help="fleet s per wall s")
+    parser.add_argument("--b-load", type=float, default=0.1, help="B's rate × capacity")
+    parser.add_argument("--ratio", type=float, default=10.0, help="A's rate ÷ B's rate")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    duration = (25.0 if args.quick else 60.0) * 1.0  # wall seconds of arrivals
+    ts = args.time_scale
+    rate_b = args.b_load * capacity() / ts  # per wall second
+    rate_a = args.ratio * rate_b
+    rng = random.Random(args.seed)
+    b = trace(rng, rate_b, duration, "B")
+    a = trace(rng, rate_a, duration, "A")
+    out_dir = temp_dir("sollol-fairness-")
+    path = write_profile(out_dir, ts)
+    # A's backlog at the end of the flood, plus slack: every request gets its answer
+    backlog_s = max(0.0, (rate_a + rate_b) * duration / (capacity() / ts) - duration)
+    drain = backlog_s + 30.0
+    print(
+        f"capacity {capacity():.2f} req/s (fleet); B {args.b_load:.2f}× capacity, "
+        f"A {args.ratio:g}× B = {args.b_load * args.ratio:.2f}× capacity; "
+        f"{len(b)} B and {len(a)} A requests over {duration / ts:.0f} fleet s",
+        flush=True,
+    )
+    alone = run(path, ts, merge(b), one_key=False, drain_s=30.0)
+    fair = run(path, ts, merge(a, b), one_key=False, drain_s=drain)
+    fifo = run(path, ts, merge(a, b), one_key=True, drain_s=drain)
+    print(
+        md_table(
+            [
+                "run",
+                "B answered",
+                "B wait p50 s",
+                "B wait p99 s",
+                "B lat p50 s",
+                "B lat p99 s",
+                "A served/s",
+            ],
+            [
+                row("B alone", alone),
+                row("A floods, fair share", fair),
+                row("A floods, one FIFO", fifo),
+            ],
+        )
+    )
+    ref = pct(alone.waits("B"), 99)
+    ref_lat = pct(alone.latencies("B"), 99)
+    print(
+        f"\nB p99 wait: fair {pct(fair.waits('B'), 99):.2f} s vs alone {ref:.2f} s; "
+        f"FIFO {pct(fifo.waits('B'), 99):.2f} s. B p99 latency: fair "
+        f"{pct(fair.latencies('B'), 99) / ref_lat:.2f}× alone, FIFO "
+        f"{pct(fifo.latencies('B'), 99) / ref_lat:.2f}× alone. "
+        f"A served {fair.served_per_s('A'):.2f}/s of capacity {capacity():.2f}/s "
+        f"(B needs {args.b_load * capacity():.2f}/s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

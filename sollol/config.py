@@ -119,6 +119,7 @@ class SOLLOLConfig:
     placement_interval_s: float = 10.0  # one decision round; at most one pre-load per host each
     placement_wait_threshold_s: float = 5.0  # predicted wait of a model that triggers a pre-load
     placement_keep_alive_s: float = 120.0  # keep_alive of a pre-loaded copy; it expires unused
+    placement_window_s: float = 60.0  # seconds of finished calls that make a model's demand
     # --- circuit breaker per host -------------------------------------------------------------
     circuit_failures_to_open: int = 3  # consecutive host failures that open the circuit
     circuit_open_s: float = 10.0  # open this long, then half-open (probes and a slow ramp)

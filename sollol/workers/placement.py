@@ -1,7 +1,7 @@
 """The placement beat job (``Task.PLACEMENT``, every ``placement_interval_s``): pre-load hot
 models on hosts that have them installed and room, and let the copies expire when demand falls.
 
-Reads the fleet and the gateway's recent decision records (the last ``PLACEMENT_WINDOW_S``
+Reads the fleet and the gateway's recent decision records (the last ``placement_window_s``
 seconds), asks :func:`sollol.router.placement.plan` (pure), and sends each placement as a
 load-only request — ``/api/generate`` with no prompt and ``keep_alive`` =
 ``placement_keep_alive_s`` — through the chosen host's own queue (``Task.MODEL_OP``, op
@@ -27,10 +27,9 @@ from sollol.state.snapshot import read_fleet, snapshot_of
 from sollol.wire import ModelOp, Task
 from sollol.workers.context import get_context
 
-__all__ = ["PLACEMENT_WINDOW_S", "register", "run_placement"]
+__all__ = ["register", "run_placement"]
 
 log = logging.getLogger("sollol.beat")
-PLACEMENT_WINDOW_S = 60.0  # seconds of finished calls that make a model's recent demand
 
 
 def register(app: Celery) -> None:
@@ -50,7 +49,7 @@ def run_placement(app: Celery) -> int:
     now = time.time()
     snapshot = snapshot_of(read_fleet(redis, cfg, now), now)
     calls = [json.loads(raw) for raw in redis.lrange(cfg.key("decisions"), 0, -1)]
-    demands = demands_from(calls, snapshot, now, PLACEMENT_WINDOW_S)
+    demands = demands_from(calls, snapshot, now, cfg.placement_window_s)
     decisions = plan(snapshot, demands, cfg.placement_wait_threshold_s)
     redis.set(cfg.key("placement"), json.dumps(_plan_record(decisions, now)), ex=3600)
     for d in decisions:

@@ -35,6 +35,11 @@ class Call:
     first_chunk_at: float | None = None  # monotonic time the first output chunk arrived
     timings: dict[str, int] = field(default_factory=dict)  # Ollama's *_count/*_duration (ns)
     finished: bool = False
+    # a continued answer (sollol/api/continuation.py): the job sent instead of endpoint/body,
+    # and the attempts that died mid-answer ({"host", "attempt", "tokens", "why"} each)
+    job_endpoint: str = ""
+    job_body: dict[str, Any] | None = None
+    continued_from: list[dict[str, Any]] = field(default_factory=list)
     last_error: GatewayError | None = None
     # API keys (sollol/api/auth.py): who asked, fair share by this name, usage charged to it
     tenant: str = ""

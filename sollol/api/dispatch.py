@@ -126,8 +126,8 @@ class Dispatcher:
 
     def _publish(self, call: Call) -> None:
         job = Job(
-            endpoint=call.endpoint,
-            body=call.body,
+            endpoint=call.job_endpoint or call.endpoint,  # a continuation may differ
+            body=call.body if call.job_body is None else call.job_body,
             host=call.host,
             model=call.profile.model,
             attempt=call.attempt,

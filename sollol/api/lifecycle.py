@@ -22,7 +22,10 @@ response, :func:`sollol.api.responses.stream_response` forwards that). Outcomes:
 
 Failover lives here too: when the :class:`~sollol.api.relay.Relay` reports that the current
 attempt failed before any output reached the client, the call moves to another host (up to
-``max_attempts`` attempts, exponential backoff with full jitter of ``retry_backoff_s``).
+``max_attempts`` attempts, exponential backoff with full jitter of ``retry_backoff_s``). When it
+died *after* output reached the client, the answer is continued on another host from what was
+sent (:mod:`sollol.api.continuation`), within the same attempt limit; the client's stream goes on
+and its final line counts the whole answer. What cannot be continued ends with the error line.
 """
 
 from __future__ import annotations
@@ -35,15 +38,17 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
+from sollol.api import continuation as cont
 from sollol.api.call import Call
 from sollol.api.dispatch import Dispatcher
 from sollol.api.errors import (
     BadRequest,
     BrokerUnavailable,
+    GatewayError,
     ModelNotFound,
     NoHealthyHost,
 )
-from sollol.api.relay import AttemptFailed, Event, Relay, StateLost
+from sollol.api.relay import AttemptFailed, AttemptLost, Event, Relay, StateLost, ollama_timings
 from sollol.router import analyse_request
 from sollol.wire import EventKind
 
@@ -76,6 +81,8 @@ class CallLifecycle:
         self.outcome: str | None = None  # one of OUTCOMES once the call is closed
         self._ok = False  # the final event was read
         self._failed = False  # an exception ended a step
+        self._sent = cont.Transcript(call.endpoint)  # what reached the client (continuation)
+        self._carried = 0  # tokens sent by attempts before the current one
 
     # --- the public surface -------------------------------------------------------------------
     def start(self) -> CallLifecycle:
@@ -133,15 +140,73 @@ class CallLifecycle:
             raise
 
     def _attempts(self) -> Generator[Event, None, None]:
-        """The answer across attempts: fail over while nothing reached the client."""
+        """The answer across attempts: fail over while nothing reached the client, continue
+        it on another host after something did."""
         while True:
             try:
-                yield from self.relay.attempt()
+                for kind, data in self.relay.attempt():
+                    yield kind, self._relayed(kind, data)
                 return
             except AttemptFailed as failed:
                 self._fail_over(failed.why)
             except StateLost:
                 self._resubmit_after_loss()
+            except AttemptLost as lost:
+                if not self._continue(lost):
+                    yield EventKind.FINAL, self._used_up()
+                    return
+
+    def _relayed(self, kind: str, line: bytes) -> bytes:
+        """One line on its way to the client: noted, and in a continued answer put in shape."""
+        call = self.call
+        if call.job_endpoint == "chat" and call.endpoint == "generate":
+            line = cont.as_generate_line(line)  # a generate continued as chat
+        if kind == EventKind.CHUNK:
+            self._sent.note(line)
+        elif call.continued_from:
+            line = cont.merged_final(line, self._sent, self._carried, call.t0)
+            call.timings = ollama_timings(line)
+        return line
+
+    def _continue(self, lost: AttemptLost) -> bool:
+        """Ask another host for the rest of the answer; False when ``num_predict`` is used up.
+        Past the attempt limit, or where continuing would fake the answer, the error stands."""
+        call, cfg = self.call, self.dispatcher.cfg
+        if call.attempt >= cfg.max_attempts:
+            raise lost.error
+        try:
+            job = cont.continued_job(call.endpoint, call.body, self._sent)
+        except cont.NotContinuable as why:
+            raise GatewayError(f"{lost.error.message} ({why})", lost.error.status) from None
+        self._sent.attempt_ended()
+        call.continued_from.append(
+            {"host": call.host, "attempt": call.attempt, "tokens": self._sent.tokens}
+            | {"why": lost.why}
+        )
+        if job is None:
+            return False
+        call.job_endpoint, call.job_body = job
+        self._carried = self._sent.tokens
+        log.warning(
+            "request %s: attempt %d on %s died after %d tokens (%s); continuing elsewhere",
+            call.request_id,
+            call.attempt,
+            call.host,
+            self._sent.tokens,
+            lost.why,
+        )
+        if lost.state_lost:
+            self._resubmit_after_loss()
+        else:
+            self.dispatcher.submit(call)
+        return True
+
+    def _used_up(self) -> bytes:
+        """The final line of an answer whose whole ``num_predict`` was sent before it died."""
+        self.call.finished = True
+        return cont.synthetic_final(
+            self.call.endpoint, self.call.model_label, self._sent, self.call.t0
+        )
 
     def _fail_over(self, why: str) -> None:
         call, cfg = self.call, self.dispatcher.cfg

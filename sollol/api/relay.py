@@ -5,7 +5,9 @@ request's stream (blocking XREAD), drops output of abandoned attempts, watches f
 hosts and feeds the hosts' circuit breakers. It never routes or publishes: when the current
 attempt fails while nothing reached the client yet it raises :class:`AttemptFailed`, and when
 Redis restarted and lost the call it raises :class:`StateLost`; the lifecycle decides whether to
-fail over. Failures that must reach the client are raised as :class:`GatewayError`.
+fail over. When an attempt dies after output reached the client it raises :class:`AttemptLost`
+(the lifecycle continues the answer elsewhere, or shows its error). Failures that must reach the
+client are raised as :class:`GatewayError`.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sollol.state import StreamReader
 from sollol.state.circuit import record_failure
 from sollol.wire import ErrorInfo, ErrorReason, EventKind, StartInfo
 
-__all__ = ["BLOCK_MS", "AttemptFailed", "Event", "Relay", "StateLost"]
+__all__ = ["BLOCK_MS", "AttemptFailed", "AttemptLost", "Event", "Relay", "StateLost"]
 
 log = logging.getLogger("sollol.gateway")
 BLOCK_MS = 500  # longest single XREAD block; timeouts are checked between blocks
@@ -47,6 +49,16 @@ class AttemptFailed(Exception):
         self.why = why
 
 
+class AttemptLost(Exception):
+    """The current attempt died after output reached the client: continue it or show ``error``.
+
+    ``state_lost``: Redis restarted and lost the call (no host is to blame)."""
+
+    def __init__(self, why: str, error: GatewayError, state_lost: bool = False) -> None:
+        super().__init__(why)
+        self.why, self.error, self.state_lost = why, error, state_lost
+
+
 class StateLost(Exception):
     """Redis restarted and lost the call's stream before any output reached the client."""
 
@@ -57,6 +69,7 @@ class Relay:
     def __init__(self, cfg: SOLLOLConfig, redis: Any, fleet: FleetCache, call: Call) -> None:
         self.cfg, self.redis, self.fleet, self.call = cfg, redis, fleet, call
         self.reader = StreamReader(redis, cfg.key("stream", call.request_id))
+        self._attempt, self._attempt_chunks = 0, 0  # chunks the current attempt streamed
 
     def attempt(self) -> Generator[Event, None, None]:
         """Yield ("chunk", line)… and finally ("final", line) of the current attempt."""
@@ -81,6 +94,8 @@ class Relay:
             for ev in batch:
                 if ev.attempt != call.attempt:
                     continue  # output of an abandoned attempt
+                if self._attempt != call.attempt:
+                    self._attempt, self._attempt_chunks = call.attempt, 0
                 out = self._handle(ev.kind, ev.data)
                 if out is None:
                     continue
@@ -104,6 +119,7 @@ class Relay:
             return None
         if kind == EventKind.CHUNK:
             call.content_sent = True
+            self._attempt_chunks += 1
             if call.first_chunk_at is None:
                 call.first_chunk_at = time.monotonic()
             return (EventKind.CHUNK, data)
@@ -118,14 +134,15 @@ class Relay:
 
     def _started(self, info: StartInfo) -> None:
         call = self.call
-        if call.started_at is not None and call.content_sent:
+        if call.started_at is not None and self._attempt_chunks:
             # the same attempt started again: its worker died and the broker redelivered it.
-            # Replaying would send the client text twice; end with a clear error instead.
-            raise UpstreamError(
-                "the worker running this request was lost mid-answer and the "
-                "request restarted; the partial answer above is incomplete",
-                502,
+            # Replaying would send the client text twice: stop it, continue elsewhere.
+            self.cancel_attempt()
+            why = "the worker running this request was lost mid-answer"
+            error = UpstreamError(
+                f"{why} and the request restarted; the partial answer above is incomplete", 502
             )
+            raise AttemptLost(why, error)
         now = time.monotonic()
         if call.started_at is None:
             call.queue_wait_ms = (now - call.dispatched_at) * 1000
@@ -135,17 +152,21 @@ class Relay:
     def _on_error(self, info: ErrorInfo) -> None:
         """A worker reported a failure of the current attempt: move it or give up."""
         call = self.call
+        error: GatewayError
         if info.reason == ErrorReason.MODEL_MISSING:
             self.fleet.refresh(quiet=True)
-            call.last_error = ModelNotFound(not_found_message(call.endpoint, call.model_label))
+            error = ModelNotFound(not_found_message(call.endpoint, call.model_label))
         else:
-            call.last_error = UpstreamError(info.error, info.status)
+            error = UpstreamError(info.error, info.status)
+        call.last_error = error
         if info.reason.blames_host:
             self.host_failed(f"{info.status} {info.error}")
-        retryable = info.retryable and info.reason != ErrorReason.CLIENT
-        if not retryable or call.content_sent:
-            raise call.last_error
-        raise AttemptFailed(f"{info.reason}: {info.error}")
+        why = f"{info.reason}: {info.error}"
+        if call.content_sent and info.reason not in (ErrorReason.CLIENT, ErrorReason.CANCELLED):
+            raise AttemptLost(why, error)
+        if not info.retryable or info.reason == ErrorReason.CLIENT or call.content_sent:
+            raise error
+        raise AttemptFailed(why)
 
     def host_failed(self, why: str) -> None:
         """Feed the current host's circuit breaker (shared with every gateway through Redis)."""
@@ -176,9 +197,9 @@ class Relay:
         """Stop the stalled attempt, blame its host, and move it if nothing was sent yet."""
         self.cancel_attempt()
         self.host_failed(why)
-        self.call.last_error = GatewayTimeout(why)
+        self.call.last_error = error = GatewayTimeout(why)
         if self.call.content_sent:
-            raise self.call.last_error
+            raise AttemptLost(why, error)
         raise AttemptFailed(why)
 
     def cancel_attempt(self) -> None:
@@ -205,7 +226,8 @@ class Relay:
         if alive or self.call.dispatched_at == 0:
             return
         if self.call.content_sent:
-            raise UpstreamError("SOLLOL's Redis restarted and lost this answer mid-stream", 502)
+            why = "SOLLOL's Redis restarted and lost this answer mid-stream"
+            raise AttemptLost(why, UpstreamError(why, 502), state_lost=True)
         raise StateLost()
 
     def _wait_for_redis(self, deadline: float) -> bool:

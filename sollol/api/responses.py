@@ -48,6 +48,7 @@ def routing_meta(call: Call) -> dict[str, Any]:
         "predicted_ms": round(d.predicted_ms, 1) if d else None,
         "strategy": d.strategy if d else "",
         "request_id": call.request_id,
+        **({"continued_from": call.continued_from} if call.continued_from else {}),
         **(
             {"priority_capped_from": call.priority_capped_from}
             if call.priority_capped_from is not None

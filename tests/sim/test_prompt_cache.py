@@ -113,3 +113,27 @@ def test_another_num_ctx_reloads_the_model_and_its_cache_is_gone(start_fleet):
     assert reloaded["prompt_eval_count"] == full_tokens(history)  # a new runner, no cache
     (ps,) = httpx.get(url + "/api/ps").json()["models"]
     assert ps["context_length"] == 2048
+
+
+def test_a_displaced_prompt_is_restored_from_host_memory():
+    cache = PromptCache(1)
+    a, b = "a" * 4000, "b" * 4000
+    cache.claim(a)
+    cache.store(0, a)
+    assert cache.claim(b) == (0, 0)  # b displaces a, which goes to host memory
+    cache.store(0, b)
+    assert cache.claim(a + " follow-up") == (0, 1000)  # restored: all of a is reused
+    cache.store(0, a + " follow-up")
+    assert cache.claim(b) == (0, 1000)  # and b went to host memory in turn
+
+
+def test_host_memory_keeps_the_most_recent_texts_within_its_budget():
+    cache = PromptCache(1, ram_tokens=2000)
+    for ch in "abc":  # each 1,000 tokens; the budget holds two
+        cache.claim(ch * 4000)
+        cache.store(0, ch * 4000)
+    cache.claim("d" * 4000)  # displaces c: host memory now holds b and c, a was dropped
+    cache.store(0, "d" * 4000)
+    assert cache.claim("a" * 4000)[1] == 0
+    cache.store(0, "a" * 4000)
+    assert cache.claim("c" * 4000)[1] == 1000

@@ -6,7 +6,7 @@ import math
 from types import MappingProxyType
 
 from sollol.router.model import FleetSnapshot, HostState, LoadedModel
-from sollol.router.placement import ModelDemand, plan, predicted_wait_s
+from sollol.router.placement import ModelDemand, demands_from, plan, predicted_wait_s
 
 HOT = "hot:latest"
 OTHER = "other:latest"
@@ -83,3 +83,18 @@ def test_at_most_one_placement_per_host_per_round_worst_wait_first():
 def test_unhealthy_or_open_circuit_hosts_get_nothing():
     for bad in (host("b", health="down"), host("b", circuit="open")):
         assert plan(fleet(host("a", (HOT,)), bad), [OVERLOADED], 5.0)[0].host == ""
+
+
+def test_demand_comes_from_recent_calls_and_running_work():
+    calls = [
+        {"ts": 95.0, "model": HOT, "actual_ms": 3000, "queue_wait_ms": 1000},
+        {"ts": 99.0, "model": HOT, "actual_ms": 5000, "queue_wait_ms": 3000},
+        {"ts": 10.0, "model": OTHER, "actual_ms": 1000, "queue_wait_ms": 0},  # outside the window
+    ]
+    busy = host(
+        "a", (HOT,), running_by_model=MappingProxyType({HOT: 2}), queued=(0,) * 4 + (6,) + (0,) * 5
+    )
+    (d,) = demands_from(calls, fleet(busy), now=100.0, window_s=10.0)
+    assert d.model == HOT
+    assert d.arrival_rps == 0.2 and d.service_s == 2.0 and d.observed_wait_s == 2.0
+    assert d.running == 2 and d.waiting == 6

@@ -5,7 +5,8 @@ the same factors and alternatives; only the rule that picks differs:
 
 - ``performance``: the host where the prompt is probably cached when that saves more than it
   costs (:mod:`sollol.router.prefix`; with ``Tuning.prefix_routing`` off or no record of
-  prefixes in the snapshot, the conversation's previous host), else the highest score (hosts exactly alike: one at random);
+  prefixes in the snapshot, the conversation's previous host), else the highest score (hosts
+  exactly alike: one at random);
 - ``priority``: session affinity, else least (running + queued at ≥ p + 1) / slots, a cold
   model counting as one more slot of work (priority-aware least loaded, no learned rates);
 - ``least_connections``: least running + queued (Envoy's least-request with full knowledge);

@@ -8,9 +8,10 @@ those caches, so it keeps a record of what it dispatched where:
 - a prompt is cut into blocks of :data:`BLOCK_CHARS` characters (:data:`BLOCK_TOKENS` tokens by
   the ~4-characters-a-token estimate), each hashed together with all the blocks before it, so
   equal hashes at position ``i`` mean equal text up to the end of block ``i``;
-- :class:`PrefixRecord` holds, per host and model, the block hashes of as many recent prompts as
-  the host has slots, choosing which one a new prompt replaces the way the runner chooses a slot
-  (the entry it extends, else the least recent one);
+- :class:`PrefixRecord` holds, per host and model, the block hashes of recently dispatched
+  prompts: a prompt replaces the entry it extends, and the least recent entries go once they
+  exceed what the runner keeps (its slots plus llama-server's host-memory prompt cache, 8 GiB by
+  default: :data:`RECORD_BLOCKS` blocks);
 - :func:`prefix_pick` (the ``performance`` picker's first rule) sends a request to the host where
   the cache saves more prompt-evaluation time (cached tokens ÷ the host's prompt rate) than the
   gap between that host's predicted cost and the best host's, while the host is below the load
@@ -38,6 +39,7 @@ __all__ = [
     "BLOCK_CHARS",
     "BLOCK_TOKENS",
     "MAX_BLOCKS",
+    "RECORD_BLOCKS",
     "ContextMatch",
     "PrefixMatch",
     "PrefixRecord",
@@ -51,6 +53,7 @@ __all__ = [
 BLOCK_CHARS = 256
 BLOCK_TOKENS = BLOCK_CHARS // 4
 MAX_BLOCKS = 1024  # 64k tokens: longer prompts are recorded up to here
+RECORD_BLOCKS = 1024  # 64k tokens per host and model: ~8 GiB of a 3–8B model's KV cache
 
 
 def prompt_blocks(text: str) -> tuple[int, ...]:
@@ -78,8 +81,9 @@ def shared_blocks(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 class PrefixRecord:
-    """What one host's slots probably hold, per model: the block hashes of up to ``slots``
-    recently dispatched prompts, least recent first. Mutable; the gateway owns one per host."""
+    """What one host's runners probably hold, per model: block hashes of recently dispatched
+    prompts, least recent first, at least ``slots`` of them and at most ``RECORD_BLOCKS`` blocks
+    beyond that. Mutable; the gateway owns one per host."""
 
     __slots__ = ("_entries",)
 
@@ -91,8 +95,8 @@ class PrefixRecord:
         return max((shared_blocks(e, blocks) for e in self._entries.get(model, ())), default=0)
 
     def record(self, model: str, blocks: tuple[int, ...], slots: int) -> None:
-        """``blocks`` were dispatched here: they replace the entry they extend, else the least
-        recent one once ``slots`` entries are kept."""
+        """``blocks`` were dispatched here: they replace the entry they extend; the least recent
+        entries go while more than ``slots`` are kept and they exceed ``RECORD_BLOCKS``."""
         if not blocks:
             return
         entries = self._entries.setdefault(model, [])
@@ -101,7 +105,9 @@ class PrefixRecord:
                 del entries[i]
                 break
         entries.append(blocks)
-        del entries[: max(0, len(entries) - max(1, slots))]
+        total = sum(len(e) for e in entries)
+        while len(entries) > max(1, slots) and total > RECORD_BLOCKS:
+            total -= len(entries.pop(0))
 
     def forget(self, model: str) -> None:
         """The model left the host (unload, eviction, reload): its slots' caches went with it."""

@@ -11,6 +11,7 @@ from sollol.router import LoadedModel, Router, Tuning, analyse_request
 from sollol.router.prefix import (
     BLOCK_CHARS,
     BLOCK_TOKENS,
+    RECORD_BLOCKS,
     PrefixRecord,
     prompt_blocks,
     shared_blocks,
@@ -45,17 +46,20 @@ def test_a_follow_up_extends_the_blocks_of_its_previous_turn():
     assert n > 10 and second.prefix_blocks[:n] == first.prefix_blocks
 
 
-def test_the_record_replaces_the_prompt_it_extends_else_the_least_recent_beyond_slots():
+def test_the_record_replaces_the_prompt_it_extends_and_drops_the_least_recent_past_its_budget():
     rec = PrefixRecord()
     rec.record(LLAMA, (1, 2), slots=2)
     rec.record(LLAMA, (1, 2, 3), slots=2)  # extends (1, 2): replaces it
     rec.record(LLAMA, (7,), slots=2)
     assert rec.cached_blocks(LLAMA, (1, 2, 3, 4)) == 3
-    rec.record(LLAMA, (8,), slots=2)  # a third prompt on 2 slots: (1, 2, 3) is the least recent
-    assert rec.cached_blocks(LLAMA, (1, 2, 3, 4)) == 0
-    assert rec.cached_blocks(LLAMA, (8, 9)) == 1
+    assert rec.cached_blocks(LLAMA, (7, 8)) == 1
+    big = tuple(range(100, 100 + RECORD_BLOCKS))  # fills the budget by itself
+    rec.record(LLAMA, big, slots=2)
+    assert rec.cached_blocks(LLAMA, (1, 2, 3, 4)) == 0  # the least recent went first
+    assert rec.cached_blocks(LLAMA, (7, 8)) == 1  # at least ``slots`` entries stay
+    assert rec.cached_blocks(LLAMA, big) == RECORD_BLOCKS
     rec.forget(LLAMA)
-    assert rec.cached_blocks(LLAMA, (8, 9)) == 0
+    assert rec.cached_blocks(LLAMA, big) == 0
 
 
 def fleet_with_history_on(name: str, profile_blocks: tuple[int, ...], **slow: object):

@@ -14,6 +14,9 @@ What it models, and from where:
   at ``physics.prompt_eval_seconds(tokens, prompt_tps, active)`` and generation as processor
   sharing at ``physics.per_slot_tps(gen_tps, active)``, re-evaluated whenever ``active`` changes
   (the live simulator re-reads ``active`` before every batch of tokens);
+- per runner, each slot's prompt cache (bench/_des_cache.py, as the live simulator keeps it): a
+  request evaluates only the prompt tokens its slot does not already hold, at least one, and
+  reports that count as Ollama does; a load starts with empty caches;
 - learning as the workers do it: each finished request becomes a ``TimingSample`` folded in with
   ``update_stats`` (embeddings report only their wall time, as the worker does) and its output
   length with ``update_output_tokens``; the router sees them in the next snapshot.
@@ -22,7 +25,10 @@ The router gets a ``FleetSnapshot`` built from this state the way the gateway bu
 fields it reads from Redis (queued per priority, running per model, resident models, learned
 stats), re-read every ``cache_s`` (the FleetCache period, 250 ms by default) with the dispatches
 made since added as local deltas, and resident models as of each worker's last heartbeat
-(every ``heartbeat_s``, 2 s by default). ``cache_s = heartbeat_s = 0`` gives an exact view.
+(every ``heartbeat_s``, 2 s by default). ``cache_s = heartbeat_s = 0`` gives an exact view. The
+gateway's own records are always current: the prompts it dispatched per host
+(``sollol.router.prefix.PrefixRecord``, forgotten for a model the heartbeat no longer shows) and
+each conversation's last host (session affinity).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from sollol.router import (
     update_output_tokens,
     update_stats,
 )
+from sollol.router.prefix import BLOCK_TOKENS, PrefixRecord
 from sollol.sim import physics
 from sollol.sim.profile import FleetProfile, ModelSpec
 
@@ -83,6 +90,9 @@ class Simulation:
         self.output_tokens: dict[tuple[str, str], float] = {}
         self._outtok_view: MappingProxyType[tuple[str, str], float] = MappingProxyType({})
         self.unroutable = 0
+        self.prefixes = {h.name: PrefixRecord() for h in self.hosts}
+        self.affinity: dict[str, str] = {}
+        self._gateway_views = (MappingProxyType(self.prefixes), MappingProxyType(self.affinity))
 
     # --- the event loop -----------------------------------------------------------------------
     def run(self, jobs: Sequence[Job]) -> None:
@@ -136,10 +146,13 @@ class Simulation:
         if self._base is None or now - self._base_at >= self.cache_s:
             for h in self.hosts:
                 h.heartbeat(now, self.heartbeat_s)
+                self._forget_unloaded(h)
             self._base = FleetSnapshot(
                 hosts=tuple(h.state(now) for h in self.hosts),
                 now=now,
                 output_tokens=self._outtok_view,
+                prefixes=self._gateway_views[0],
+                affinity=self._gateway_views[1],
             )
             self._base_at = now
             self._deltas.clear()
@@ -157,6 +170,13 @@ class Simulation:
             ),
         )
 
+    def _forget_unloaded(self, host: Host) -> None:
+        record = self.prefixes[host.name]
+        loaded = {m.name for m in host.loaded_view}
+        for model in record.models():
+            if model not in loaded:
+                record.forget(model)
+
     def _arrive(self, job: Job) -> None:
         try:
             decision = self.router.route(job.profile, self.snapshot())
@@ -165,6 +185,11 @@ class Simulation:
             return
         host = self.by_name[decision.host]
         job.host = host.name
+        p = job.profile
+        if p.prefix_blocks:
+            self.prefixes[host.name].record(p.model, p.prefix_blocks, host.spec.num_parallel)
+        if p.session_key:
+            self.affinity[p.session_key] = host.name
         if self.cache_s > 0:
             self._deltas.setdefault(host.name, [0] * PRIORITY_LEVELS)[job.profile.priority - 1] += 1
         if self.on_decision is not None:
@@ -264,7 +289,11 @@ class Simulation:
         spec = runner.spec
         rate = spec.embed_tps if spec.is_embedding else spec.prompt_tps
         job.prompt_start = self.now
-        seconds = physics.prompt_eval_seconds(job.profile.prompt_tokens, rate, runner.active)
+        tokens = job.profile.prompt_tokens
+        if job.profile.prefix_blocks and not job.embed:
+            job.slot, shared = runner.caches.claim(job.profile.prefix_blocks)
+            job.cached = min(shared * BLOCK_TOKENS, max(0, tokens - 1))
+        seconds = physics.prompt_eval_seconds(tokens - job.cached, rate, runner.active)
         self._push(self.now + seconds, _PROMPT_DONE, job)
 
     def _prompt_done(self, job: Job) -> None:
@@ -305,6 +334,8 @@ class Simulation:
         self._settle(runner)
         if job in runner.gens:
             runner.gens.remove(job)
+        if job.slot >= 0:
+            runner.caches.store(job.slot, job.after or job.profile.prefix_blocks)
         runner.active -= 1
         if runner.waiters:
             self._grab_slot(host, runner, runner.waiters.popleft())
@@ -338,7 +369,7 @@ class Simulation:
             sample = TimingSample(
                 ok=True,
                 load_s=job.runner_at - job.start if job.cold else 0.0,
-                prompt_tokens=job.profile.prompt_tokens,
+                prompt_tokens=job.profile.prompt_tokens - job.cached,  # Ollama's count
                 prompt_s=job.first - job.prompt_start,
                 gen_tokens=job.out_tokens,
                 gen_s=job.done - job.gen_start,

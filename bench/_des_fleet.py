@@ -8,6 +8,8 @@ from collections import deque
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from _des_cache import SlotCaches
+
 from sollol.router import (
     PRIORITY_LEVELS,
     HostState,
@@ -27,7 +29,9 @@ class Job:
     """One request: what the trace fixes (arrival, profile, true output length) and what happens."""
 
     __slots__ = (
+        "after",
         "arrival",
+        "cached",
         "cold",
         "done",
         "embed",
@@ -40,13 +44,25 @@ class Job:
         "remaining",
         "rid",
         "runner_at",
+        "slot",
         "start",
         "t_last",
         "version",
     )
 
-    def __init__(self, rid: int, arrival: float, profile: RequestProfile, out_tokens: int) -> None:
+    def __init__(
+        self,
+        rid: int,
+        arrival: float,
+        profile: RequestProfile,
+        out_tokens: int,
+        after: tuple[int, ...] = (),
+    ) -> None:
         self.rid, self.arrival, self.profile = rid, arrival, profile
+        # the blocks a slot holds once this request is answered (prompt + answer); () = the prompt's
+        self.after = after
+        self.slot = -1  # the prompt-cache slot it holds while evaluating and generating
+        self.cached = 0  # prompt tokens found in that slot's cache
         self.embed = profile.task_type == "embedding"
         self.out_tokens = 0 if self.embed else out_tokens
         self.host = ""
@@ -59,7 +75,17 @@ class Job:
 class Runner:
     """One resident (or loading / unloading) model on a node."""
 
-    __slots__ = ("active", "capacity", "expire_version", "gens", "refs", "spec", "state", "waiters")
+    __slots__ = (
+        "active",
+        "caches",
+        "capacity",
+        "expire_version",
+        "gens",
+        "refs",
+        "spec",
+        "state",
+        "waiters",
+    )
 
     def __init__(self, spec: ModelSpec, num_parallel: int, state: int) -> None:
         self.spec = spec
@@ -67,6 +93,7 @@ class Runner:
         self.refs = 0  # requests holding the runner (from obtaining it to their end)
         self.active = 0  # requests holding a slot (prompt evaluation or generation)
         self.capacity = 1 if spec.is_embedding else num_parallel
+        self.caches = SlotCaches(self.capacity)  # lost with the runner (unload, eviction)
         self.waiters: deque[Job] = deque()
         self.gens: list[Job] = []  # requests generating now (processor sharing)
         self.expire_version = 0

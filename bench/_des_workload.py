@@ -102,7 +102,9 @@ def _text(rng: random.Random, instruction: str, tokens: int) -> str:
     return (instruction + " " + filler)[: max(len(instruction), tokens * 4)]
 
 
-def _body(c: RequestClass, rng: random.Random) -> tuple[str, dict[str, object]]:
+def _body(c: RequestClass, rng: random.Random, i: int = 0) -> tuple[str, dict[str, object]]:
+    """A request of class ``c``; ``i`` starts its text, so no two prompts share a cached prefix
+    (single-turn traffic: nothing for a prompt cache to reuse)."""
     tokens = max(4, round(rng.lognormvariate(math.log(c.prompt_median), 0.6)))
     if c.endpoint == "embed":
         inputs = [
@@ -110,7 +112,7 @@ def _body(c: RequestClass, rng: random.Random) -> tuple[str, dict[str, object]]:
             for _ in range(rng.randint(1, 8))
         ]
         return "embed", {"model": c.model, "input": inputs}
-    text = _text(rng, c.instruction, tokens)
+    text = f"[{i}] " + _text(rng, c.instruction, tokens)
     if c.endpoint == "generate":
         return "generate", {"model": c.model, "prompt": text}
     return "chat", {"model": c.model, "messages": [{"role": "user", "content": text}]}
@@ -130,10 +132,10 @@ def unit_trace(profile: FleetProfile, seed: int, n: int) -> list[TraceItem]:
     classes = served_classes(profile)
     weights = [s for _, s in classes]
     items = []
-    for _ in range(n):
+    for i in range(n):
         c = rng.choices([c for c, _ in classes], weights)[0]
         prio = priority_of(rng)
-        endpoint, body = _body(c, rng)
+        endpoint, body = _body(c, rng, i)
         out = physics.sample_output_tokens(rng, median=c.output_median) if c.output_median else 0
         items.append(
             TraceItem(rng.expovariate(1.0), analyse_request(endpoint, body, prio), out, c.name)

@@ -13,6 +13,15 @@ print the same tables and draw the same plots.
 Targets (docs/targets.md), mixed profile at 50–75 % load: performance p99 ≤ 0.5× least_connections and
 ≤ 0.4× round_robin, p50 ≤ 0.7× least_connections, cold loads ≤ 2 % of requests; identical
 nodes: within 5 % of least_connections (p50 and p99). ``--check`` exits 1 if one is missed.
+
+    .venv/bin/python bench/policy.py --quick --workload multi_turn   # prompt-cache workload
+    .venv/bin/python bench/policy.py --quick --random-fleets 20      # unseen random fleets
+
+``--workload multi_turn`` replays chat conversations and RAG sessions with shared prefixes
+(bench/_des_conversations.py) and adds the ``affinity`` baseline (performance with plain
+session affinity instead of the prefix record). ``--random-fleets N`` runs seeded random
+profiles (bench/_des_random.py) instead of ``--profiles`` and prints each one's p50/p99 ratio to
+least_connections (targets there: p50 ≤ 0.9×, p99 ≤ 0.5×).
 """
 
 from __future__ import annotations
@@ -30,11 +39,14 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
+import _des_compare as compare  # noqa: E402
+import _des_conversations as conversations  # noqa: E402
 import _des_report as report  # noqa: E402
 from _des import Simulation  # noqa: E402
+from _des_random import random_fleet, summary  # noqa: E402
 from _des_workload import capacity, make_jobs, unit_trace  # noqa: E402
 
-from sollol.router import STRATEGIES, Router  # noqa: E402
+from sollol.router import STRATEGIES, Router, Tuning  # noqa: E402
 from sollol.sim.profile import FleetProfile, load_profile  # noqa: E402
 
 DEFAULT_PROFILES = ("deploy/sim/mixed.yaml", "deploy/sim/identical.yaml")
@@ -53,15 +65,35 @@ class RunSpec:
     report_active: bool
     cache_s: float  # the gateway's snapshot cache period
     heartbeat_s: float  # how often workers republish resident models
+    workload: str = "single"  # single | multi_turn
+    fleet_seed: int = 0  # > 0: the random fleet of this seed instead of profile_path
+
+
+def profile_of(spec: RunSpec) -> FleetProfile:
+    if spec.fleet_seed > 0:
+        return random_fleet(spec.fleet_seed)
+    return load_profile(BENCH.parent / spec.profile_path)
+
+
+def router_for(strategy: str, seed: int) -> Router:
+    """The strategy's router; ``affinity`` is performance with plain session affinity."""
+    rng = random.Random(seed * 7919 + 17)
+    if strategy == "affinity":
+        return Router("performance", rng=rng, tuning=Tuning(prefix_routing=False))
+    return Router(strategy, rng=rng)
 
 
 def run_one(spec: RunSpec) -> report.Outcome:
     """One simulation: a strategy on the (profile, seed) trace at ``load`` × capacity."""
-    profile = load_profile(BENCH.parent / spec.profile_path)
-    rate = spec.load * capacity(profile).total
-    trace = unit_trace(profile, spec.seed, n=max(1, int(rate * spec.duration)))
-    jobs = make_jobs(trace, rate)
-    router = Router(spec.strategy, rng=random.Random(spec.seed * 7919 + 17))
+    profile = profile_of(spec)
+    if spec.workload == "multi_turn":
+        rate = spec.load * conversations.capacity(profile).total
+        jobs = conversations.multi_turn_jobs(spec.seed, rate, spec.duration)
+    else:
+        rate = spec.load * capacity(profile).total
+        trace = unit_trace(profile, spec.seed, n=max(1, int(rate * spec.duration)))
+        jobs = make_jobs(trace, rate)
+    router = router_for(spec.strategy, spec.seed)
     Simulation(
         profile,
         router,
@@ -114,6 +146,10 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="smoke run: loads 0.5,0.75, 2 seeds, 1200 s, warm-up 200 s",
     )
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    p.add_argument("--workload", choices=("single", "multi_turn"), default="single")
+    p.add_argument(
+        "--random-fleets", type=int, default=0, help="run N seeded random fleets instead"
+    )
     a = p.parse_args(argv)
     if a.quick:
         a.loads, a.seeds, a.duration, a.warmup = "0.5,0.75", 2, 1200.0, 200.0
@@ -121,7 +157,11 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def simulate(
-    a: argparse.Namespace, path: str, loads: Sequence[float], strategies: Sequence[str]
+    a: argparse.Namespace,
+    path: str,
+    loads: Sequence[float],
+    strategies: Sequence[str],
+    fleet_seed: int = 0,
 ) -> report.Cells:
     seeds = range(1, a.seeds + 1)
     keys = [(load, s, seed) for load in loads for s in strategies for seed in seeds]
@@ -136,6 +176,8 @@ def simulate(
             a.report_active,
             a.cache_ms / 1000.0,
             a.heartbeat_s,
+            a.workload,
+            fleet_seed,
         )
         for load, s, seed in keys
     ]
@@ -196,13 +238,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"excluded; snapshot cache {a.cache_ms:.0f} ms + local deltas, heartbeat "
         f"{a.heartbeat_s:g} s; workers report concurrency: {a.report_active}\n"
     )
+    if a.random_fleets:
+        return random_fleets(a, loads)
     missed: list[str] = []
+    if a.workload == "multi_turn" and "affinity" not in strategies:
+        strategies.insert(1, "affinity")
     for path in a.profiles:
         started = time.perf_counter()
         profile = load_profile(BENCH.parent / path)
         name = Path(path).stem
         print(f"## {name}\n\n{describe(profile, path)}\n")
+        if a.workload == "multi_turn":
+            print(conversations.describe(profile) + "\n")
         cells = simulate(a, path, loads, strategies)
+        if a.workload == "multi_turn":
+            print("### multi-turn: TTFT and latency ÷ least_connections (pooled over seeds)\n")
+            print(compare.multi_turn_table(cells, loads, strategies) + "\n")
+            missed += compare.multi_turn_check(name, cells, loads)
         print("### latency (seconds, pooled over seeds)\n")
         print(report.latency_table(cells, loads, strategies) + "\n")
         if "performance" in strategies and len(strategies) > 1:
@@ -226,9 +278,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             if shown.is_relative_to(BENCH.parent):
                 shown = shown.relative_to(BENCH.parent)
             print(f"plot: {shown}\n")
-        missed += check(name, cells, loads)
+        if a.workload == "single":
+            missed += check(name, cells, loads)
         print(f"({name}: {time.perf_counter() - started:.0f} s of computation)\n", file=sys.stderr)
     print("### targets\n")
+    print("\n".join(f"- MISSED {m}" for m in missed) if missed else "- all targets met")
+    return 1 if (missed and a.check) else 0
+
+
+def random_fleets(a: argparse.Namespace, loads: Sequence[float]) -> int:
+    """performance vs least_connections on ``a.random_fleets`` seeded random fleets."""
+    print("## random fleets: performance ÷ least_connections (latency, pooled over seeds)\n")
+    print(
+        "| fleet | load | perf p50 | LC p50 | p50 ratio | perf p99 | LC p99 | p99 ratio | nodes |"
+    )
+    print("|" + "---|" * 9)
+    missed: list[str] = []
+    for k in range(1, a.random_fleets + 1):
+        cells = simulate(a, "", loads, ["performance", "least_connections"], fleet_seed=k)
+        what = summary(random_fleet(k))
+        for load in loads:
+            row, miss = compare.fleet_row(
+                k, load, cells[(load, "performance")], cells[(load, "least_connections")], what
+            )
+            print(row, flush=True)
+            missed += miss
+    print("\n### targets\n")
     print("\n".join(f"- MISSED {m}" for m in missed) if missed else "- all targets met")
     return 1 if (missed and a.check) else 0
 

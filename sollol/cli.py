@@ -319,7 +319,7 @@ def _flower(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"sollol flower: {exc}", file=sys.stderr)
         return 2
-    os.execve(sys.executable, argv, {**os.environ, **extra})
+    return _exec(argv, {**os.environ, **extra})
 
 
 def _status(args: argparse.Namespace) -> int:

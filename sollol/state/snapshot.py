@@ -104,21 +104,29 @@ def read_fleet(redis: Any, cfg: SOLLOLConfig, now: float | None = None) -> list[
         if not raw:
             continue
         record = HostRecord.from_hash(raw, alive=bool(alive))
-        circ = dict(circuit)
+        circ = _texts(circuit)  # the gateway's client may not decode replies
         circ["state"] = effective_state(circ, now, cfg.circuit_open_s)
         if drain:
-            circ["drain"] = drain
+            circ["drain"] = _text(drain)
         view = HostView(
             record,
             parse_running(running),
             _user_work(depths, check),
             decode_stats(stats),
             circ,
-            dict(check),
+            _texts(check),
         )
         view.health, view.reason = _assess(view, now, cfg)
         views.append(view)
     return views
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _texts(h: Mapping[Any, Any]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in h.items()}
 
 
 def host_success_rate(stats: Mapping[str, Any]) -> float:

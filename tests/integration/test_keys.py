@@ -192,3 +192,30 @@ def test_a_redis_with_a_password_serves_the_whole_stack(tmp_path):
         finally:
             stack.stop()
             stack.cleanup_logs()
+
+
+def test_decisions_keep_sizes_never_the_prompt(live, store):
+    """What the dashboard and /api/decisions show is where and how a request ran, not what it
+    said: no decision record holds the prompt's text."""
+    secret, _ = store.create(f"private-{uuid.uuid4().hex[:6]}")
+    marker = f"confidential-{uuid.uuid4().hex}"
+    r = httpx.post(
+        f"{live.url}/api/chat",
+        headers={"Authorization": f"Bearer {secret}"},
+        json={
+            "model": "llama3.2",
+            "messages": [{"role": "user", "content": f"remember {marker}"}],
+            "stream": False,
+            "options": {"num_predict": 3},
+        },
+        timeout=60,
+    )
+    assert r.status_code == 200
+    key = load_config(env={}).key("decisions")
+    request_id = r.headers["X-SOLLOL-Request-Id"]
+    records = wait_for(
+        lambda: [d for d in live.redis.lrange(key, 0, -1) if request_id.encode() in d],
+        20,
+        "the request's decision record",
+    )
+    assert not any(marker.encode() in d for d in live.redis.lrange(key, 0, -1)), records

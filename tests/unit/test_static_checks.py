@@ -97,3 +97,21 @@ def test_the_dangling_reference_check_recognises_each_kind():
     assert not DANGLING.search("as Ollama does (docs/ollama-api" + ".md §4)")
     assert not DANGLING.search("docs/celery-on-redis" + ".md §1.6")
     assert not DANGLING.search("multiprocess_shared_dir/x and shared_memory/")
+
+
+CITATION = re.compile(r"docs/([\w-]+\.md)((?:,? §[\d.]*\d)+)")
+
+
+def test_every_cited_docs_section_exists():
+    """A comment citing ``docs/<page>.md §3.4`` names a numbered heading that page has."""
+    missing = []
+    for path in _tracked_files():
+        if path.suffix not in (".py", ".md", ".yaml", ".yml") or not path.is_file():
+            continue
+        for page, sections in CITATION.findall(path.read_text(encoding="utf-8")):
+            doc = ROOT / "docs" / page
+            headings = doc.read_text(encoding="utf-8") if doc.is_file() else ""
+            for number in re.findall(r"§([\d.]*\d)", sections):
+                if not re.search(rf"^#+ {re.escape(number)}[. ]", headings, re.MULTILINE):
+                    missing.append(f"{path.relative_to(ROOT)}: docs/{page} §{number}")
+    assert not missing, missing

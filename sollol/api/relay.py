@@ -52,7 +52,7 @@ class AttemptFailed(Exception):
 class AttemptLost(Exception):
     """The current attempt died after output reached the client: continue it or show ``error``.
 
-    ``state_lost``: Redis restarted and lost the call (no host is to blame)."""
+    ``state_lost``: Redis went away mid-answer (no host is to blame; publish once it is back)."""
 
     def __init__(self, why: str, error: GatewayError, state_lost: bool = False) -> None:
         super().__init__(why)
@@ -223,11 +223,14 @@ class Relay:
         """Redis went away mid-call: wait for it; raise StateLost if it lost the call's state."""
         deadline = time.monotonic() + self.cfg.first_chunk_timeout_s
         alive = self._wait_for_redis(deadline)
-        if alive or self.call.dispatched_at == 0:
-            return
         if self.call.content_sent:
+            # what the worker wrote while Redis was away is gone even if the stream survived:
+            # stop the attempt and continue from what the client has
+            self.cancel_attempt()
             why = "SOLLOL's Redis restarted and lost this answer mid-stream"
             raise AttemptLost(why, UpstreamError(why, 502), state_lost=True)
+        if alive or self.call.dispatched_at == 0:
+            return
         raise StateLost()
 
     def _wait_for_redis(self, deadline: float) -> bool:

@@ -134,3 +134,64 @@ def test_a_redis_restart_mid_stream_is_continued(live, redis_server):
     _, lines = _chat(live, tokens, at_line=200, fault=restart)
     _assert_one_whole_answer(lines, _uninterrupted(live, tokens), tokens)
     assert _continued(lines)[0]["why"].startswith("SOLLOL's Redis restarted")
+
+
+def _sse_data(text: str) -> list[dict[str, Any]]:
+    out = []
+    for line in text.splitlines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            out.append(json.loads(line[len("data: ") :]))
+    return out
+
+
+def _generate(live, tokens):
+    """/api/generate streamed: (text pieces, tokens the final line counts, routing, errors)."""
+    body = {"model": "llama3.2", "prompt": "Tell me about rivers.", "stream": True}
+    r = httpx.post(f"{live.url}/api/generate", json=body | _opts(tokens), timeout=120)
+    lines = [json.loads(x) for x in r.text.splitlines() if x]
+    pieces = [x["response"] for x in lines if x.get("response")]
+    errors = [x for x in lines if "error" in x] + [x for x in lines[:-1] if x.get("done")]
+    return pieces, lines[-1].get("eval_count"), lines[-1].get("_sollol_routing", {}), errors
+
+
+def _openai(live, tokens):
+    body = {"model": "llama3.2", "messages": MESSAGES, "stream": True, "max_tokens": tokens}
+    body["stream_options"] = {"include_usage": True}
+    r = httpx.post(f"{live.url}/v1/chat/completions", json=body, timeout=120)
+    chunks = _sse_data(r.text)
+    pieces = [c["choices"][0]["delta"].get("content") for c in chunks if c.get("choices")]
+    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c.get("choices")]
+    errors = [c for c in chunks if "error" in c] + (
+        [] if finishes.count("length") == 1 else [finishes]
+    )
+    usage = chunks[-1]["usage"]["completion_tokens"]
+    return [p for p in pieces if p], usage, chunks[-1].get("_sollol_routing", {}), errors
+
+
+def _anthropic(live, tokens):
+    body = {"model": "llama3.2", "messages": MESSAGES, "stream": True, "max_tokens": tokens}
+    r = httpx.post(f"{live.url}/v1/messages", json=body, timeout=120)
+    events = _sse_data(r.text)
+    pieces = [e["delta"]["text"] for e in events if e["type"] == "content_block_delta"]
+    usage = next(e["usage"]["output_tokens"] for e in events if e["type"] == "message_delta")
+    errors = [e for e in events if e["type"] == "error"]
+    errors += [] if [e["type"] for e in events].count("message_stop") == 1 else [events[-1]]
+    return pieces, usage, events[-1].get("_sollol_routing", {}), errors
+
+
+@pytest.mark.parametrize("protocol", [_generate, _openai, _anthropic], ids=lambda f: f.__name__)
+def test_every_stream_protocol_goes_on_over_a_node_crash(live, protocol):
+    """Generate (continued as the chat its template renders), OpenAI and Anthropic streams: no
+    error event, every token once (the count is exact: num_predict/max_tokens), one ending."""
+    tokens = 300
+    live.fault("alpha", "crash_mid_stream")
+    continued = 0
+    for _ in range(4):  # until the router sent some of them to alpha
+        with cf.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: protocol(live, tokens), range(4)))
+        for pieces, usage, routing, errors in answers:
+            assert not errors and len(pieces) == tokens and usage == tokens
+            continued += bool(routing.get("continued_from"))
+        if continued:
+            break
+    assert continued

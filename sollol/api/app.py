@@ -6,7 +6,6 @@ import logging
 import random
 from typing import Any
 
-import redis as redis_lib
 from flask import Flask
 
 from sollol.api.dispatch import Dispatcher
@@ -15,6 +14,7 @@ from sollol.api.fleet_cache import FleetCache
 from sollol.api.services import Recorder, Services
 from sollol.config import SOLLOLConfig, load_config
 from sollol.router import Router
+from sollol.state.connection import connect
 
 __all__ = ["create_app"]
 
@@ -33,8 +33,10 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     logging.getLogger("sollol").setLevel(cfg.log_level.upper())
-    client = redis or redis_lib.Redis.from_url(
-        cfg.redis_url or "redis://127.0.0.1:6379/0",
+    # raw replies: the gateway's state readers still accept bytes (decoding everywhere is next)
+    client = redis or connect(
+        cfg,
+        decode=False,
         socket_timeout=30,
         socket_connect_timeout=2,
         health_check_interval=10,

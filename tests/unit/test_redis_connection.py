@@ -1,6 +1,9 @@
 """One Redis access layer: URLs (plain and Sentinel), the client factory, the bytes twin, and the
 Celery settings built from the same URL. No server is needed: clients connect lazily."""
 
+import re
+from pathlib import Path
+
 import fakeredis
 import kombu
 import pytest
@@ -217,3 +220,18 @@ def test_every_sentinel_client_uses_connections_that_follow_the_master():
     assert connect(cfg).connection_pool.connection_class is FailoverConnection
     assert bytes_client(connect(cfg)).connection_pool.connection_class is FailoverConnection
     assert SentinelChannel.connection_class is FailoverConnection  # the broker's too
+
+
+def test_no_module_builds_its_own_redis_client_or_spells_the_default_url():
+    """Every client comes from sollol.state.connection (the embedded server's readiness probes
+    aside), so plain or Sentinel URLs, options and decoding are decided in one place."""
+    package = Path(__file__).resolve().parents[2] / "sollol"
+    allowed = {package / "state" / "connection.py", package / "embedded_redis.py"}
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if path not in allowed and re.search(r"\bRedis\(|\.from_url\(|\bSentinel\(", text):
+            offenders.append(f"{path.relative_to(package)}: builds a client")
+        if path not in allowed and "127.0.0.1:6379" in text:
+            offenders.append(f"{path.relative_to(package)}: spells the default URL")
+    assert offenders == []

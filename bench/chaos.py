@@ -25,11 +25,16 @@ Every request the client sent is classified:
   body that is neither of the above;
 - duplicated: the client received two final objects, more chunks than tokens generated, or text
   longer than the node generated (an answered request can also be duplicated; counted apart);
-- wrong text: answered, but the text differs from what the node generates (not longer).
+- wrong text: answered, but the text differs from what the node generates (not longer);
+- continued: answered although an attempt died after tokens reached the client — the gateway
+  continued the answer on another host (``_sollol_routing.continued_from``). Its expected text
+  is spliced the way the simulator continues a trailing assistant message: the first host's
+  tokens up to the cut, then what the next host says after that start, and so on.
 
 Separately, the simulator's ledger (``X-SOLLOL-Request-Id`` = ``_sollol_routing.request_id``)
 says how many times each request ran to completion on the nodes: more than once is wasted
-duplicate work even when the client got one answer. Targets (docs/targets.md): lost 0, duplicated 0.
+duplicate work even when the client got one answer. Targets (docs/targets.md): lost 0, duplicated 0,
+and no streamed request failing with an error (answers cut mid-stream are continued).
 Times in the output are wall-clock seconds since the first arrival (the nodes run every delay
 ``time_scale`` times faster than the profile says). Every number printed is measured in the run.
 """
@@ -68,6 +73,7 @@ from _live import (  # noqa: E402
 
 from sollol.names import normalize_model  # noqa: E402
 from sollol.sim import physics  # noqa: E402
+from sollol.sim.answer import AnswerSpec, plan_answer  # noqa: E402
 from sollol.sim.profile import FleetProfile, load_profile  # noqa: E402
 from sollol.sim.textgen import plan_tokens  # noqa: E402
 
@@ -137,6 +143,39 @@ def expected_text(profile: FleetProfile, host: str, req: Request) -> str | None:
     chat = req.endpoint == "chat"
     prompt = physics.chat_prompt_text(req.body["messages"]) if chat else req.body["prompt"]
     return plan_tokens(node.seed, normalize_model(CHAT_MODEL), prompt, None, req.tokens).text
+
+
+def continued_text(
+    profile: FleetProfile, req: Request, died: Sequence[dict[str, Any]], host: str
+) -> str | None:
+    """The exact text of an answer continued after the attempts in ``died`` (each with the
+    ``host`` it ran on and the ``tokens`` the client had when it died) and finished on ``host``:
+    the first host's tokens, then each next host's continuation of the text so far (generate is
+    continued as the chat ``[user: prompt]`` its template renders)."""
+    if req.endpoint == "embed" or not any(n.name == died[0]["host"] for n in profile.nodes):
+        return None
+    ends = [int(d["tokens"]) for d in died]
+    text = _first_tokens(profile, str(died[0]["host"]), req, ends[0])
+    messages = req.body.get("messages") or [{"role": "user", "content": req.body["prompt"]}]
+    prompt = physics.chat_prompt_text(messages)
+    hosts = [str(d["host"]) for d in died[1:]] + [host]
+    for n, (h, start) in enumerate(zip(hosts, ends, strict=True)):
+        node = next((x for x in profile.nodes if x.name == h), None)
+        if node is None:
+            return None
+        end = ends[n + 1] if n + 1 < len(ends) else req.tokens
+        model = normalize_model(CHAT_MODEL)
+        text += plan_answer(
+            AnswerSpec(node.seed, model, prompt, None, end - start, prefill=text)
+        ).body_text
+    return text
+
+
+def _first_tokens(profile: FleetProfile, host: str, req: Request, tokens: int) -> str:
+    node = next(n for n in profile.nodes if n.name == host)
+    chat = req.endpoint == "chat"
+    prompt = physics.chat_prompt_text(req.body["messages"]) if chat else req.body["prompt"]
+    return plan_tokens(node.seed, normalize_model(CHAT_MODEL), prompt, None, tokens).text
 
 
 # --- fault schedule ---------------------------------------------------------------------------
@@ -286,6 +325,7 @@ class Verdict:
     outcome: str  # answered | error | lost
     duplicated: bool = False  # the client saw two final objects or more text than generated
     wrong_text: bool = False
+    continued: bool = False  # an attempt died mid-stream and another host finished the answer
     request_id: str = ""
     host: str = ""
 
@@ -306,7 +346,11 @@ def classify(res: CallResult, req: Request, profile: FleetProfile) -> Verdict:
     if req.endpoint == "embed":
         v.wrong_text = len(res.final.get("embeddings") or []) != len(req.body["input"])
         return v
-    want = expected_text(profile, v.host, req)
+    died = routing.get("continued_from") or []
+    v.continued = bool(died)
+    want = (
+        continued_text(profile, req, died, v.host) if died else expected_text(profile, v.host, req)
+    )
     if want is not None and res.text != want:
         if len(res.text) > len(want):
             v.duplicated = True
@@ -405,6 +449,7 @@ def _row(label: str, idx: Sequence[int], out: Outcome) -> list[object]:
         sum(x.outcome == "lost" for x in v),
         sum(x.duplicated for x in v),
         sum(x.wrong_text for x in v),
+        sum(x.continued for x in v),
     ]
 
 
@@ -416,6 +461,7 @@ HEADERS = [
     "lost",
     "duplicated",
     "wrong text",
+    "continued mid-stream",
 ]
 
 

@@ -4,7 +4,10 @@ uninterrupted node gives."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import ollama
 import pytest
@@ -49,3 +52,33 @@ def test_another_nodes_continuation_has_as_many_tokens_and_repeats_nothing(start
         start = "".join(whole[:5])
         rest = _stream(b, [*MESSAGES, {"role": "assistant", "content": start}], num_predict=15)
     assert len(rest) == 15 and rest[0].startswith(" ")  # a new word, not the start again
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "generate"])
+def test_the_chaos_benchmark_splices_a_continued_answer_as_the_nodes_say_it(start_fleet, endpoint):
+    """bench/chaos.py checks continued answers against its own splice of the nodes' texts: that
+    splice is what a second node says after the first one's start (generate as its chat)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import chaos
+
+    fleet = start_fleet(node("a", seed=1), node("b", seed=2))
+    body: dict[str, Any] = {"model": "llama3.2", "options": {"num_predict": 30}}
+    if endpoint == "chat":
+        body["messages"] = [{"role": "user", "content": "hello there"}]
+    else:
+        body["prompt"] = "hello there"
+    req = chaos.Request(0, 0.0, endpoint, body, 5, True, 30)
+    start = chaos.expected_text(fleet.profile, "a", req)
+    with ollama.Client(host=fleet.urls["a"]) as a, ollama.Client(host=fleet.urls["b"]) as b:
+        if endpoint == "chat":
+            head = _stream(a, body["messages"], num_predict=30)[:7]
+        else:
+            parts = a.generate(
+                model="llama3.2", prompt="hello there", stream=True, options={"num_predict": 30}
+            )
+            head = [p.response for p in parts][:7]
+        messages = body.get("messages") or [{"role": "user", "content": "hello there"}]
+        prefill = [{"role": "assistant", "content": "".join(head)}]
+        rest = _stream(b, messages + prefill, num_predict=23)
+    spliced = chaos.continued_text(fleet.profile, req, [{"host": "a", "tokens": 7}], "b")
+    assert start is not None and spliced == "".join(head) + "".join(rest)

@@ -612,11 +612,20 @@ def report(a: argparse.Namespace, out: Outcome) -> bool:
     lost = sum(v.outcome == "lost" for v in out.verdicts)
     dup = sum(v.duplicated for v in out.verdicts)
     wasted = len(out.ledger.get("duplicates", []))
+    streamed = [v for v, r in zip(out.verdicts, out.requests, strict=True) if r.stream]
+    cut = sum(v.outcome == "error" for v in streamed)
+    continued = sum(v.continued for v in out.verdicts)
     print("### targets\n")
     print(f"- lost {lost} (target 0): {'met' if lost == 0 else 'MISSED'}")
     print(f"- duplicated answers {dup} (target 0): {'met' if dup == 0 else 'MISSED'}")
+    print(f"- streamed requests ending with an error {cut} (target 0): {_met(cut == 0)}")
+    print(f"- answers continued on another host mid-stream {continued} (not a target)")
     print(f"- duplicate executions on nodes {wasted} (not a target; wasted work)")
-    return lost == 0 and dup == 0
+    return lost == 0 and dup == 0 and cut == 0
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "MISSED"
 
 
 def _args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -172,7 +172,10 @@ def parse_chat(body: dict[str, Any], node: SimNode, relax_thinking: bool = False
         keep_alive,
         load_only=not messages,
         tools=tuple(tools),
-        tool_due=bool(tools) and bool(messages) and messages[-1]["role"] != "tool",
+        # a tool result is answered in text, and so is an answer already begun (prefill)
+        tool_due=bool(tools)
+        and bool(messages)
+        and messages[-1]["role"] not in ("tool", "assistant"),
         last_user=users[-1] if users else "",
         prefill=prefill,
         answer_prompt=answer_prompt,

@@ -82,3 +82,10 @@ def test_the_chaos_benchmark_splices_a_continued_answer_as_the_nodes_say_it(star
         rest = _stream(b, messages + prefill, num_predict=23)
     spliced = chaos.continued_text(fleet.profile, req, [{"host": "a", "tokens": 7}], "b")
     assert start is not None and spliced == "".join(head) + "".join(rest)
+
+
+def test_an_answer_begun_in_text_is_continued_in_text_even_with_tools(client):
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    messages = [*MESSAGES, {"role": "assistant", "content": "Rivers are"}]
+    r = client.chat(model="llama3.2", messages=messages, tools=tools, options={"num_predict": 5})
+    assert not r.message.tool_calls and r.message.content and r.eval_count == 5

@@ -147,14 +147,17 @@ def prefix_pick(
     ranking: Ranking,
     tuning: Tuning,
 ) -> Pick | None:
-    """The host whose expected cache saving beats the best host's predicted cost by the most,
-    under the load cap; None when no cache pays (the score decides)."""
+    """The host with the lowest predicted cost once each host's expected cache saving (cached
+    tokens ÷ its prompt rate) is taken off, when a saving decided it: None when no host under
+    the load cap has a saving, or the best of them does not beat the best host's cost (the score
+    decides then)."""
     from sollol.router.pickers import Pick
 
     if not profile.prefix_blocks:
         return None
-    best_cost = min(ranking.cost(i) for i in ranking.best())
-    chosen, chosen_gain, chosen_tokens = -1, 0.0, 0
+    best = ranking.best()
+    floor = min(ranking.cost(i) - _saving(profile, hosts[i], snapshot, ranking) for i in best)
+    chosen, chosen_cost, chosen_tokens = -1, floor, 0
     for i, h in enumerate(hosts):
         tokens = cached_tokens(profile, h, snapshot)
         if tokens <= 0:
@@ -162,17 +165,27 @@ def prefix_pick(
         ahead = h.running + h.queued_at_or_above(profile.priority)
         if ahead / max(1, h.slots) >= tuning.affinity_cap:
             continue
-        rate = ranking.est.rates(h, profile.model).prompt_tps
-        gain = best_cost - (ranking.cost(i) - tokens / max(rate, 1e-9))
-        if gain > chosen_gain:
-            chosen, chosen_gain, chosen_tokens = i, gain, tokens
+        cost = ranking.cost(i) - _saving(profile, h, snapshot, ranking)
+        if cost < chosen_cost or (i in best and cost <= chosen_cost and chosen < 0):
+            chosen, chosen_cost, chosen_tokens = i, cost, tokens
     if chosen < 0:
         return None
     return Pick(
         chosen,
-        f"prompt cache: ~{chosen_tokens} of {profile.prompt_tokens} prompt tokens likely "
-        f"cached (~{chosen_gain * 1000:.0f} ms ahead of the best predicted host)",
+        f"prompt cache: ~{chosen_tokens} of {profile.prompt_tokens} prompt tokens likely cached "
+        f"(predicted {chosen_cost:.2f} s with it)",
     )
+
+
+def _saving(
+    profile: RequestProfile, host: HostState, snapshot: FleetSnapshot, ranking: Ranking
+) -> float:
+    """Seconds of prompt evaluation the host's cache probably saves."""
+    tokens = cached_tokens(profile, host, snapshot)
+    if tokens <= 0:
+        return 0.0
+    rate = ranking.est.rates(host, profile.model).prompt_tps
+    return ranking.ctx.tuning.prefix_saving_weight * tokens / max(rate, 1e-9)
 
 
 class PrefixMatch:

@@ -106,6 +106,9 @@ class Tuning:
     # (sollol.router.prefix); False = plain session affinity (the previous turn's host).
     prefix_routing: bool = True
     context_mismatch_factor: float = 0.3  # context factor of a host that would reload for num_ctx
+    # A cached prefix saves its evaluation twice: this request's time, and the host's compute that
+    # co-running requests would otherwise share (the corunner charge's counterpart).
+    prefix_saving_weight: float = 4.0
     # Share of decisions in which a half-open host is eligible at all (it is penalized when it is).
     half_open_share: float = 0.1
     degraded_factor: float = 0.25  # health factor of a degraded host

@@ -1,6 +1,6 @@
 """Placement on the LIVE stack: demand that shifts between models, with and without pre-loading.
 
-Three simulated hosts, two slots each, ``max_loaded_models: 1``; three models (``m-a``, ``m-b``,
+Three simulated hosts, two slots each, room for two resident models; three models (``m-a``, ``m-b``,
 ``m-c``) installed everywhere, one resident per host at the start. Every ``--phase`` fleet
 seconds the hot model changes (a → b → c → a ...): it gets ``--hot-share`` of a Poisson stream
 of ``--rate`` requests/s, the others share the rest. The hot model's demand is above what its
@@ -46,7 +46,7 @@ from _live import (  # noqa: E402
 from sollol.embedded_redis import free_port  # noqa: E402
 
 MODELS = ("m-a", "m-b", "m-c")
-LOAD_S = 30.0  # fleet seconds to load a model
+LOAD_S = 20.0  # fleet seconds to load a model
 GEN_TPS = 20.0
 TOKENS = 40  # 2 fleet s of generation per request
 
@@ -65,7 +65,7 @@ def profile(time_scale: float) -> dict[str, object]:
             "name": f"pl-{i}",
             "port": free_port(),
             "num_parallel": 2,
-            "max_loaded_models": 1,
+            "max_loaded_models": 2,
             "models": dict.fromkeys(MODELS, spec),
             "loaded": [MODELS[i]],
             "keep_alive_s": 300,
@@ -145,7 +145,7 @@ def main() -> int:
     p.add_argument("--time-scale", type=float, default=0.2)
     p.add_argument("--rate", type=float, default=2.0, help="requests per fleet second")
     p.add_argument("--hot-share", type=float, default=0.75)
-    p.add_argument("--phase", type=float, default=90.0, help="fleet seconds per hot model")
+    p.add_argument("--phase", type=float, default=120.0, help="fleet seconds per hot model")
     args = p.parse_args()
     ts = args.time_scale
     reqs = trace(args.rate, args.hot_share, args.phase, 4 if args.quick else 8, ts)

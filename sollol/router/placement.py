@@ -13,8 +13,8 @@ recent calls is the prediction.
 :func:`plan` then picks, for each model whose prediction exceeds the threshold (worst first), a
 healthy host that has it installed but not loaded and has *room*: fewer than
 ``max_loaded_models`` resident or an idle one to replace, and enough VRAM free or held by idle
-models — a model with work (running or queued) is never evicted. At most one placement per
-host per round. Every model over the threshold gets an explanation, placed or not.
+models — a model with work (running, queued, or requests in the window) is never evicted. At
+most one placement per host per round. Every model over the threshold gets an explanation, placed or not.
 """
 
 from __future__ import annotations
@@ -65,16 +65,24 @@ def plan(
     demands: Iterable[ModelDemand],
     threshold_s: float,
     busy: Mapping[str, frozenset[str]] | None = None,
+    cooling: frozenset[str] = frozenset(),
 ) -> list[Placement]:
-    """Placements for this round; ``busy[host]`` = models with work queued there (never evicted)."""
-    busy = busy or {}
+    """Placements for this round; ``busy[host]`` = models with work queued there (never evicted);
+    ``cooling`` = models placed a moment ago (their copy may not show as resident yet).
+
+    A resident model that had requests in the window counts as in use: it is not evicted either,
+    so a pre-load never pushes out a model that the next minutes will want back."""
+    demands = list(demands)
+    wanted = frozenset(d.model for d in demands if d.arrival_rps > 0 or d.running or d.waiting)
+    given = busy or {}
+    busy = {h.name: frozenset(given.get(h.name, frozenset())) | wanted for h in snapshot.hosts}
     hosts = [h for h in snapshot.hosts if h.health == "healthy" and h.circuit == "closed"]
     scored = []
     for d in demands:
         holders = [h for h in hosts if h.is_loaded(d.model)]
         slots = min((h.slots for h in holders), default=1)
         wait = predicted_wait_s(d, len(holders), slots)
-        if wait > threshold_s:
+        if wait > threshold_s and d.model not in cooling:
             scored.append((wait, d))
     scored.sort(key=lambda x: -x[0])
     used: set[str] = set()
@@ -97,7 +105,7 @@ def _place(
     roomy = [(room, h) for h in candidates if (room := _room_mb(h, d.model, busy)) is not None]
     if not roomy:
         names = ", ".join(h.name for h in candidates)
-        why = f"no room on {names} without evicting a model that has work"
+        why = f"no room on {names} without evicting a model in use"
         return Placement(d.model, "", wait, f"predicted wait {shown}: {why}")
     room, best = max(roomy, key=lambda x: (x[0], -x[1].running))
     return Placement(

@@ -32,6 +32,9 @@ __all__ = ["register", "run_placement"]
 log = logging.getLogger("sollol.beat")
 
 
+COOLING_ROUNDS = 3  # rounds a placed model is left alone (its load, then a fresh window)
+
+
 def register(app: Celery) -> None:
     """Register the placement task on ``app`` (beat.py schedules it)."""
 
@@ -50,11 +53,18 @@ def run_placement(app: Celery) -> int:
     snapshot = snapshot_of(read_fleet(redis, cfg, now), now)
     calls = [json.loads(raw) for raw in redis.lrange(cfg.key("decisions"), 0, -1)]
     demands = demands_from(calls, snapshot, now, cfg.placement_window_s)
-    decisions = plan(snapshot, demands, cfg.placement_wait_threshold_s)
+    cooling_key = cfg.key("placement", "cooling")
+    cooling = frozenset(
+        m.decode() if isinstance(m, bytes) else str(m)
+        for m in redis.zrangebyscore(cooling_key, now, "+inf")
+    )
+    decisions = plan(snapshot, demands, cfg.placement_wait_threshold_s, cooling=cooling)
     redis.set(cfg.key("placement"), json.dumps(_plan_record(decisions, now)), ex=3600)
     for d in decisions:
         if d.host:
             _preload(app, d)
+            # until its copy is resident and has absorbed some of the wait: not again
+            redis.zadd(cooling_key, {d.model: now + COOLING_ROUNDS * cfg.placement_interval_s})
             record_alert(redis, cfg, d.host, "placement", f"pre-load {d.model}", d.reason)
             log.info("placement: %s", d.reason)
     return sum(1 for d in decisions if d.host)

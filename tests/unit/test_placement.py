@@ -57,7 +57,7 @@ def test_a_model_with_work_is_never_evicted():
     full = host("b", (OTHER,), max_loaded_models=1, running_by_model=MappingProxyType({OTHER: 1}))
     decisions = plan(fleet(host("a", (HOT,)), full), [OVERLOADED], threshold_s=5.0)
     assert decisions[0].host == ""
-    assert "without evicting a model that has work" in decisions[0].reason
+    assert "without evicting a model in use" in decisions[0].reason
     queued_only = host("b", (OTHER,), max_loaded_models=1)
     busy = {"b": frozenset({OTHER})}
     assert plan(fleet(host("a", (HOT,)), queued_only), [OVERLOADED], 5.0, busy)[0].host == ""
@@ -66,6 +66,17 @@ def test_a_model_with_work_is_never_evicted():
 def test_an_idle_model_may_make_room():
     idle = host("b", (OTHER,), max_loaded_models=1, vram_mb=5000.0)
     assert plan(fleet(host("a", (HOT,)), idle), [OVERLOADED], threshold_s=5.0)[0].host == "b"
+
+
+def test_a_resident_model_with_recent_requests_is_not_evicted():
+    idle = host("b", (OTHER,), max_loaded_models=1, vram_mb=5000.0)
+    recent = ModelDemand(OTHER, arrival_rps=0.1)  # nothing running now, but wanted
+    assert plan(fleet(host("a", (HOT,)), idle), [OVERLOADED, recent], 5.0)[0].host == ""
+
+
+def test_a_model_just_placed_waits_for_its_copy_to_show():
+    hosts = fleet(host("a", (HOT,)), host("b"))
+    assert plan(hosts, [OVERLOADED], 5.0, cooling=frozenset({HOT})) == []
 
 
 def test_not_enough_vram_even_after_idle_models_leave():

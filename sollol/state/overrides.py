@@ -6,9 +6,10 @@ process reads the hash at most once per :data:`REFRESH_S` through :class:`LiveCo
 it on top of its own configuration. The hash has no TTL: an override lasts until it is removed
 (:func:`clear_overrides`) or Redis is flushed, like a setting should.
 
-Beat builds its schedule when it starts, so the beat-side settings (``health_check_interval_s``,
-``metrics_refresh_interval_s``, ``autobatch_interval_s``) take effect when beat (re)starts and
-merges the hash with :func:`effective_config`; ``SOLLOL.update_config()`` restarts the beat it runs.
+Beat's intervals (``health_check_interval_s``, ``metrics_refresh_interval_s``,
+``autobatch_interval_s``) are live too: its schedule entries read them through a
+:class:`LiveConfig` at every due check (``sollol.workers.beat.LiveInterval``), so a beat running
+anywhere picks a change up within a second, without a restart.
 """
 
 from __future__ import annotations

@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import random
 import time
+from datetime import timedelta
 from typing import Any
 
-from celery import Celery
+from celery import Celery, schedules
 
 from sollol.config import SOLLOLConfig
 from sollol.router import (
@@ -73,10 +74,12 @@ def register(app: Celery) -> None:
     def refresh() -> int:
         return _forget_expired(app)
 
-    def every(seconds: float, task: str) -> dict[str, Any]:
+    live = _live_settings(cfg)
+
+    def every(seconds: float, task: str, setting: str = "") -> dict[str, Any]:
         return {
             "task": task,
-            "schedule": seconds,
+            "schedule": LiveInterval(live, setting) if setting else seconds,
             "options": {
                 "queue": CONTROL_QUEUE,
                 "expires": max(1.0, seconds),
@@ -85,16 +88,50 @@ def register(app: Celery) -> None:
         }
 
     app.conf.beat_schedule = {
-        "health": every(cfg.health_check_interval_s, Task.HEALTH_ROUND),
+        "health": every(cfg.health_check_interval_s, Task.HEALTH_ROUND, "health_check_interval_s"),
         "aging": every(cfg.aging_interval_s, Task.AGE_QUEUES),
         "reroute": every(cfg.reroute_interval_s, Task.REROUTE),
-        "refresh": every(cfg.metrics_refresh_interval_s, Task.REFRESH),
-        "autobatch": every(cfg.autobatch_interval_s, Task.BATCH_TICK),  # workers/batch.py
+        "refresh": every(
+            cfg.metrics_refresh_interval_s, Task.REFRESH, "metrics_refresh_interval_s"
+        ),
+        # workers/batch.py
+        "autobatch": every(cfg.autobatch_interval_s, Task.BATCH_TICK, "autobatch_interval_s"),
         "placement": every(cfg.placement_interval_s, Task.PLACEMENT),  # workers/placement.py
     }
     from sollol.workers import placement
 
     placement.register(app)
+
+
+def _live_settings(cfg: Any) -> Any:
+    """The beat's settings with the overrides in Redis (``SOLLOL.update_config``) applied,
+    re-read at most once a second; the beat starts even when Redis does not answer yet."""
+    from sollol.state.connection import connect
+    from sollol.state.overrides import LiveConfig
+
+    return LiveConfig(connect(cfg, socket_timeout=2, socket_connect_timeout=2), cfg)
+
+
+class LiveInterval(schedules.schedule):  # type: ignore[misc]
+    """A fixed-interval beat schedule whose interval is a live setting: changed through Redis,
+    it takes effect at the next due check, without restarting beat."""
+
+    def __init__(self, live: Any, setting: str) -> None:
+        self.live, self.setting = live, setting
+        super().__init__(run_every=getattr(live.base, setting))
+
+    @property
+    def run_every(self) -> timedelta:
+        return timedelta(seconds=float(getattr(self.live.current(), self.setting)))
+
+    @run_every.setter
+    def run_every(self, _value: Any) -> None:  # celery's __init__ sets it; the setting rules
+        pass
+
+    def __reduce__(self) -> Any:
+        # the file scheduler shelves entries: store a plain interval (the config's live one
+        # replaces it when beat starts again)
+        return (schedules.schedule, (self.run_every,))
 
 
 def _health_round(app: Celery) -> int:

@@ -8,7 +8,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run sim test test-unit test-integration lint typecheck bench bench-policy bench-overhead bench-fleet bench-chaos bench-priority bench-embed bench-fairness dist clean
+.PHONY: help install run sim test test-unit test-integration lint typecheck bench bench-policy bench-overhead bench-fleet bench-chaos bench-priority bench-embed bench-fairness bench-placement dist clean
 
 help:  ## list the targets
 	@echo "SOLLOL make targets:"
@@ -66,6 +66,9 @@ bench-embed: install  ## batch embeddings: scaling over hosts, exactly once thro
 
 bench-fairness: install  ## fair share between API keys: a light key beside a flooding one
 	$(BIN)/python bench/fairness.py
+
+bench-placement: install  ## hot-model placement on the live stack: demand shifting between models
+	$(BIN)/python bench/placement.py
 
 dist: install  ## build the wheel a GPU box installs (dist/sollol-*.whl; never `pip install sollol` from an index)
 	rm -rf dist

@@ -115,7 +115,9 @@ class SOLLOLConfig:
     # --- models across the fleet (sollol/api/models.py, sollol/workers/placement.py) --------
     model_op_timeout_s: float = 3600.0  # a fan-out pull/push/create ends with an error after this
     model_op_start_timeout_s: float = 30.0  # a host whose worker has not begun by then failed
-    placement_enabled: bool = True  # pre-load hot models on hosts that have them installed
+    # pre-load hot models on hosts that have them installed; off by default: on the shifting-demand
+    # benchmark it raised p99 (bench/RESULTS.md section 8)
+    placement_enabled: bool = False
     placement_interval_s: float = 10.0  # one decision round; at most one pre-load per host each
     placement_wait_threshold_s: float = 5.0  # predicted wait of a model that triggers a pre-load
     placement_keep_alive_s: float = 120.0  # keep_alive of a pre-loaded copy; it expires unused

@@ -23,6 +23,7 @@ def live(live_factory) -> Live:  # type: ignore[no-untyped-def]
     ]
     return live_factory(
         make_profile(nodes, time_scale=0.05),
+        placement_enabled=True,
         placement_interval_s=0.5,
         placement_wait_threshold_s=0.3,
     )

@@ -23,6 +23,7 @@ SCRIPTS = [
     "bench_router.py",
     "embed.py",
     "fairness.py",
+    "placement.py",
 ]
 
 

@@ -69,6 +69,8 @@ class Dispatcher:
         call.started_at = None
         self._publish(call)
         self.fleet.note_dispatch(call.request_id, decision.host, call.priority)
+        chosen = snapshot.host(decision.host)
+        self.fleet.prefixes.note(decision.host, call.profile, chosen.slots if chosen else 1)
         return decision
 
     def _route(self, call: Call) -> tuple[Any, Decision]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from sollol.config import SOLLOLConfig
 from sollol.router import FleetSnapshot, HostState
+from sollol.state.prefixes import PrefixBook
 from sollol.state.snapshot import HostView, read_fleet, read_output_tokens, snapshot_of
 
 __all__ = ["FleetCache"]
@@ -43,6 +44,7 @@ class FleetCache:
         self._seen_models: dict[str, float] = {}  # model → monotonic time last seen installed
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self.prefixes = PrefixBook()  # prompts this gateway dispatched, per host
 
     # --- lifecycle ----------------------------------------------------------------------------
     def ensure_started(self) -> None:
@@ -72,6 +74,8 @@ class FleetCache:
             now = time.time()
             views = read_fleet(self.redis, self.cfg, now)
             base = snapshot_of(views, now, read_output_tokens(self.redis, self.cfg))
+            self.prefixes.forget_unloaded(base)
+            base = dataclasses.replace(base, prefixes=self.prefixes.view)
         except Exception as exc:
             self.last_error = str(exc)
             if not quiet:

@@ -84,11 +84,11 @@ class Performance:
         hosts: Sequence[HostState],
         ranking: Ranking,
     ) -> Pick:
-        if self.tuning.prefix_routing and snapshot.prefixes:
+        if self.tuning.prefix_routing and snapshot.prefixes and profile.prefix_blocks:
             cached = prefix_pick(profile, snapshot, hosts, ranking, self.tuning)
             if cached is not None:
                 return cached
-        else:  # no record of prefixes: the conversation's previous host, if any
+        else:  # no record (or a prompt under one block): the conversation's previous host
             sticky = sticky_host(profile, snapshot, hosts, self.tuning)
             if sticky is not None:
                 return Pick(sticky, "session affinity")

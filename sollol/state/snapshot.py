@@ -174,6 +174,7 @@ def host_state(view: HostView, now: float) -> HostState:
             size_mb=m.get("size", 0) / 2**20,
             on_gpu=m.get("size_vram", 0) > 0,
             expires_in_s=parse_expires(m.get("expires_at", ""), now),
+            context_length=m.get("context_length"),
         )
         for m in rec.loaded
     )

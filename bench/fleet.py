@@ -117,7 +117,7 @@ def build_trace(
     for i in range(n):
         c = rng.choices([c for c, _ in classes], weights)[0]
         prio = priority_of(rng)
-        endpoint, body = _body(c, rng)
+        endpoint, body = _body(c, rng, i)
         tokens = physics.sample_output_tokens(rng, median=c.output_median) if c.output_median else 0
         t += rng.expovariate(1.0) / rate
         if tokens:

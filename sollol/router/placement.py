@@ -159,7 +159,8 @@ def demands_from(
     out = []
     for model in sorted(set(recent) | set(running)):
         samples = recent.get(model, [])
-        service = sum(s for s, _ in samples) / len(samples) if samples else 1.0
+        # the median: a call that waited for a cold load is not the model's service time
+        service = sorted(s for s, _ in samples)[len(samples) // 2] if samples else 1.0
         observed = sum(w for _, w in samples) / len(samples) if samples else 0.0
         out.append(
             ModelDemand(

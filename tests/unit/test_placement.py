@@ -109,3 +109,12 @@ def test_demand_comes_from_recent_calls_and_running_work():
     assert d.model == HOT
     assert d.arrival_rps == 0.2 and d.service_s == 2.0 and d.observed_wait_s == 2.0
     assert d.running == 2 and d.waiting == 6
+
+
+def test_a_cold_load_does_not_count_as_service_time():
+    calls = [
+        {"ts": 99.0, "model": HOT, "actual_ms": ms, "queue_wait_ms": 0}
+        for ms in (2000, 2100, 30000)
+    ]
+    (d,) = demands_from(calls, fleet(host("a", (HOT,))), now=100.0, window_s=10.0)
+    assert d.service_s == 2.1

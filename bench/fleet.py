@@ -42,6 +42,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
+import _des_conversations as conversations  # noqa: E402
 from _des_workload import (  # noqa: E402
     _body,
     capacity,
@@ -124,6 +125,24 @@ def build_trace(
             body = {**body, "options": {"num_predict": tokens}}
         stream = endpoint != "embed" and streams.random() < stream_share
         out.append(Request(i, t, c.name, endpoint, body, prio, tokens, stream))
+    return out
+
+
+def multi_turn_trace(seed: int, rate: float, duration_s: float, ts: float) -> list[Request]:
+    """bench/policy.py's multi-turn sessions (bench/_des_conversations.py) at ``rate`` requests
+    per fleet second, arrivals in wall seconds (× ``ts``). A turn re-sends the workload's own
+    text for earlier answers, not what the node generated, so a node's cache can reuse the
+    previous prompt but not the previous answer."""
+    out = []
+    for i, r in enumerate(conversations._sessions(seed, rate, duration_s / ts)):
+        body = {
+            "model": conversations.MODEL,
+            "messages": [{"role": role, "content": c} for role, c in r.messages],
+            "options": {"num_predict": r.out_tokens},
+        }
+        out.append(
+            Request(i, r.arrival * ts, "multi_turn", "chat", body, r.priority, r.out_tokens, True)
+        )
     return out
 
 
@@ -670,6 +689,12 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="gunicorn threads (each open request holds one; default 256, not 64, so "
         "a strategy that builds long queues is not also throttled at the door)",
     )
+    p.add_argument(
+        "--workload",
+        choices=("single", "multi_turn"),
+        default="single",
+        help="multi_turn: bench/policy.py's conversations and RAG sessions (all streamed)",
+    )
     p.add_argument("--csv", help="append one row per request to this CSV file")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--out-dir", default=str(BENCH), help="where fleet_<profile>.png go")
@@ -695,15 +720,19 @@ def run_profile(a: argparse.Namespace, path: str, strategies: Sequence[str]) -> 
     """Every strategy on one profile; prints its tables; returns the target lines."""
     name = Path(path).stem
     profile = load_profile(ROOT / path)
-    cap = capacity(profile)
+    multi = a.workload == "multi_turn"
+    cap = conversations.capacity(profile) if multi else capacity(profile)
     ts = a.time_scale or DEFAULT_TIME_SCALE.get(path, FALLBACK_TIME_SCALE)
     rate = a.load * cap.total / ts
     traces = {
-        seed: build_trace(profile, seed, rate, a.duration, a.stream_share)
+        seed: multi_turn_trace(seed, rate * ts, a.duration, ts)
+        if multi
+        else build_trace(profile, seed, rate, a.duration, a.stream_share)
         for seed in range(1, a.seeds + 1)
     }
     for seed, trace in traces.items():
-        check_same_trace(profile, seed, trace)
+        if not multi:
+            check_same_trace(profile, seed, trace)
     n = sum(len(t) for t in traces.values())
     per_class = Counter(r.cls for t in traces.values() for r in t)
     print(f"## {name}\n")
@@ -718,8 +747,13 @@ def run_profile(a: argparse.Namespace, path: str, strategies: Sequence[str]) -> 
         f"{a.warmup:g} s wall = {a.warmup / ts:.0f} s excluded, drain ≤ {a.drain:g} s wall; "
         f"seeds 1..{a.seeds}: {n} requests per strategy ("
         + ", ".join(f"{c} {k}" for c, k in sorted(per_class.items()))
-        + f"); {a.stream_share:.0%} of chat/generate streamed; trace identical to "
-        f"bench/policy.py's for the same seeds (checked).\n",
+        + (
+            "); every request streamed; sessions as bench/policy.py --workload multi_turn "
+            "generates them for the same seeds.\n"
+            if multi
+            else f"); {a.stream_share:.0%} of chat/generate streamed; trace identical to "
+            "bench/policy.py's for the same seeds (checked).\n"
+        ),
         flush=True,
     )
     settings = {**scaled_settings(ts), "gateway_threads": a.gateway_threads}

@@ -134,3 +134,55 @@ def test_prefix_routing_off_falls_back_to_plain_session_affinity():
     s = dataclasses.replace(s, affinity=MappingProxyType({now.session_key or "": "mid"}))
     d = Router(tuning=Tuning(prefix_routing=False)).route(now, s)
     assert d.host == "mid" and d.reasoning.startswith("session affinity")
+
+
+def test_the_discrete_event_model_evaluates_only_what_the_slot_holds():
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    from sollol.router import RequestProfile
+    from sollol.sim.profile import parse_profile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from _des import Job, Simulation
+
+    profile = parse_profile(
+        {
+            "nodes": [
+                {
+                    "name": "a",
+                    "num_parallel": 2,
+                    "models": {
+                        "m": {"size_mb": 1000, "load_s": 2, "prompt_tps": 100, "gen_tps": 10}
+                    },
+                    "loaded": ["m"],
+                }
+            ]
+        }
+    )
+    first_text = "history " * 500  # 4,000 characters: 15 blocks, 1,000 tokens
+    after = prompt_blocks(first_text + "\nassistant: " + "answer " * 40)
+    second_text = first_text + "\nassistant: " + "answer " * 40 + "\nuser: next?"
+    jobs = [
+        Job(
+            0,
+            0.0,
+            RequestProfile("m:latest", prompt_tokens=1000, prefix_blocks=prompt_blocks(first_text)),
+            10,
+            after,
+        ),
+        Job(
+            1,
+            100.0,
+            RequestProfile(
+                "m:latest", prompt_tokens=1075, prefix_blocks=prompt_blocks(second_text)
+            ),
+            10,
+        ),
+    ]
+    Simulation(profile, Router("least_connections"), cache_s=0, heartbeat_s=0).run(jobs)
+    assert jobs[0].first - jobs[0].prompt_start == 1000 / 100  # the whole prompt, 10 s
+    assert jobs[1].cached == len(after) * BLOCK_TOKENS  # everything up to the answer's last block
+    assert jobs[1].first - jobs[1].prompt_start == pytest.approx((1075 - jobs[1].cached) / 100)

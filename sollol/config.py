@@ -116,7 +116,7 @@ class SOLLOLConfig:
     model_op_timeout_s: float = 3600.0  # a fan-out pull/push/create ends with an error after this
     model_op_start_timeout_s: float = 30.0  # a host whose worker has not begun by then failed
     # pre-load hot models on hosts that have them installed; off by default: on the shifting-demand
-    # benchmark it raised p99 (bench/RESULTS.md section 8)
+    # benchmark it did not lower p99 (bench/RESULTS.md section 8)
     placement_enabled: bool = False
     placement_interval_s: float = 10.0  # one decision round; at most one pre-load per host each
     placement_wait_threshold_s: float = 5.0  # predicted wait of a model that triggers a pre-load

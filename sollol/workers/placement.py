@@ -7,7 +7,8 @@ load-only request — ``/api/generate`` with no prompt and ``keep_alive`` =
 ``placement_keep_alive_s`` — through the chosen host's own queue (``Task.MODEL_OP``, op
 ``load``); unused, the copy unloads when its keep-alive runs out. Each placement is an entry in
 ``/api/alerts``; the whole last plan, placed or not and why, is kept under ``<prefix>placement``.
-Off unless ``placement_enabled`` (it measured worse than no placement on shifting demand).
+Off unless ``placement_enabled`` (on shifting demand it did not lower p99 below the router's own
+cold loads).
 """
 
 from __future__ import annotations

@@ -143,3 +143,14 @@ def test_cli_pull_models_and_rm(live: Live, capsys):
     assert all("llama3.1:8b" not in _node_tags(live, h) for h in HOSTS)
     assert main(["rm", "llama3.1:8b", "--url", live.url]) == 1
     assert "model 'llama3.1:8b' not found" in capsys.readouterr().err
+
+
+def test_push_runs_on_one_host_that_has_the_model(live: Live, client):
+    statuses = [p.status for p in client.push("llama3.2", stream=True)]
+    assert statuses[0] == "retrieving manifest" and statuses[-1] == "success"
+    weights = 2000 * 2**20
+    uploads = [p for p in client.push("llama3.2", stream=True) if p.total == weights]
+    assert uploads, "a single host's upload: the weights' total is not summed over hosts"
+    with pytest.raises(ollama.ResponseError) as err:
+        client.push("not-installed")
+    assert err.value.status_code == 404

@@ -19,6 +19,7 @@ from sollol.state.registry import HostRecord, write_heartbeat
 
 KNOWN = "llama3.2:latest"
 PLAIN = "plain:latest"  # reports its capabilities: completion only
+HI = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +60,17 @@ json_values = st.recursive(
 )
 
 NATIVE = ["/api/chat", "/api/generate", "/api/embed", "/api/embeddings", "/api/show"]
-OPENAI = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"]
+OPENAI = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses"]
+ANTHROPIC = ["/v1/messages"]
 
 
 def _assert_clear_client_error(resp, openai: bool) -> None:
     assert 400 <= resp.status_code < 500, (resp.status_code, resp.get_data()[:300])
     body = resp.get_json()
-    if openai:
+    if resp.request.path in ANTHROPIC:
+        assert body["type"] == "error" and isinstance(body["error"]["message"], str)
+        assert body["error"]["type"] in ("invalid_request_error", "not_found_error")
+    elif openai:
         assert isinstance(body["error"]["message"], str) and body["error"]["message"]
         assert body["error"]["type"] in ("invalid_request_error", "not_found_error")
     else:
@@ -75,7 +80,7 @@ def _assert_clear_client_error(resp, openai: bool) -> None:
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(path=st.sampled_from(NATIVE + OPENAI), raw=st.binary(max_size=200))
+@given(path=st.sampled_from(NATIVE + OPENAI + ANTHROPIC), raw=st.binary(max_size=200))
 def test_arbitrary_bytes_get_a_clear_4xx(client, path, raw):
     try:
         decoded = json.loads(raw)
@@ -92,7 +97,7 @@ def test_arbitrary_bytes_get_a_clear_4xx(client, path, raw):
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    path=st.sampled_from(NATIVE + OPENAI),
+    path=st.sampled_from(NATIVE + OPENAI + ANTHROPIC),
     body=st.dictionaries(
         st.sampled_from(
             [
@@ -114,6 +119,17 @@ def test_arbitrary_bytes_get_a_clear_4xx(client, path, raw):
                 "top_logprobs",
                 "encoding_format",
                 "name",
+                "max_completion_tokens",
+                "tools",
+                "tool_choice",
+                "response_format",
+                "reasoning_effort",
+                "text",
+                "instructions",
+                "max_output_tokens",
+                "system",
+                "thinking",
+                "stop_sequences",
             ]
         ),
         json_values,
@@ -194,6 +210,8 @@ def redis_away_client():
             "openai",
         ),
         ("GET", "/v1/models", None, "openai"),
+        ("POST", "/v1/responses", {"model": KNOWN, "input": "hi"}, "openai"),
+        ("POST", "/v1/messages", {"model": KNOWN, "max_tokens": 5, "messages": HI}, "anthropic"),
     ],
 )
 def test_redis_unreachable_since_start_is_503_with_retry_after_in_the_protocols_shape(
@@ -215,7 +233,6 @@ def test_redis_unreachable_since_start_is_503_with_retry_after_in_the_protocols_
 
 
 TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
-HI = [{"role": "user", "content": "hi"}]
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,6 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-import yaml  # noqa: E402
 from _live import (  # noqa: E402
     CallResult,
     LiveStack,
@@ -46,17 +45,12 @@ from _live import (  # noqa: E402
     scaled_settings,
     temp_dir,
 )
+from priority import MODEL, PROMPT, TOKENS, capacity, profile  # noqa: E402
 
-from sollol.embedded_redis import free_port  # noqa: E402
-from sollol.sim import physics  # noqa: E402
 from sollol.state.connection import connect  # noqa: E402
 from sollol.state.keys import KeyStore  # noqa: E402
 
-MODEL = "llama3.2"
-SLOTS = 2
-PROMPT_TPS, GEN_TPS = 2000.0, 80.0
-PROMPT = "Write one line about the sea, request {i}."
-TOKENS = 40
+# the host, model and requests are bench/priority.py's: one node of two slots, 40 tokens each
 
 
 @dataclass(frozen=True)
@@ -64,33 +58,6 @@ class Req:
     at: float  # wall s after the start
     tenant: str  # "A" | "B"
     i: int
-
-
-def service_s() -> float:
-    """Fleet seconds one request takes with both slots busy."""
-    prompt = physics.count_tokens(PROMPT.format(i=100))
-    return physics.prompt_eval_seconds(prompt, PROMPT_TPS, SLOTS) + TOKENS / physics.per_slot_tps(
-        GEN_TPS, SLOTS
-    )
-
-
-def capacity() -> float:
-    return SLOTS / service_s()
-
-
-def write_profile(out_dir: Path, time_scale: float) -> Path:
-    model = {"size_mb": 2000, "load_s": 2.0, "prompt_tps": PROMPT_TPS, "gen_tps": GEN_TPS}
-    node = {
-        "name": "solo",
-        "port": free_port(),
-        "vram_mb": 16384,
-        "num_parallel": SLOTS,
-        "models": {MODEL: model},
-        "loaded": [MODEL],
-    }
-    path = out_dir / "fairness.yaml"
-    path.write_text(yaml.safe_dump({"time_scale": time_scale, "nodes": [node]}, sort_keys=False))
-    return path
 
 
 def trace(rng: random.Random, rate: float, duration: float, tenant: str) -> list[Req]:
@@ -208,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     b = trace(rng, rate_b, duration, "B")
     a = trace(rng, rate_a, duration, "A")
     out_dir = temp_dir("sollol-fairness-")
-    path = write_profile(out_dir, ts)
+    path = profile(out_dir, ts)
     # A's backlog at the end of the flood, plus slack: every request gets its answer
     backlog_s = max(0.0, (rate_a + rate_b) * duration / (capacity() / ts) - duration)
     drain = backlog_s + 30.0

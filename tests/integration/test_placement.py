@@ -3,7 +3,7 @@ pre-loaded by beat on another host that has it installed, and the decision is in
 
 from __future__ import annotations
 
-import concurrent.futures as cf
+import threading
 
 import httpx
 import pytest
@@ -25,7 +25,7 @@ def live(live_factory) -> Live:  # type: ignore[no-untyped-def]
         make_profile(nodes, time_scale=0.05),
         placement_enabled=True,
         placement_interval_s=0.5,
-        placement_wait_threshold_s=0.3,
+        placement_wait_threshold_s=0.05,
     )
 
 
@@ -37,18 +37,30 @@ def _loaded_on(live: Live, host: str) -> bool:
 def test_a_queued_model_gets_a_second_copy_and_the_decision_is_explained(live: Live):
     assert not _loaded_on(live, "pl-b")
     body = {"model": "hot", "prompt": "x", "stream": False, "options": {"num_predict": 30}}
+    stop = threading.Event()
+    codes: list[int] = []
 
-    def one(_: int) -> int:
-        return httpx.post(f"{live.url}/api/generate", json=body, timeout=120).status_code
+    def client() -> None:  # a steady queue of a few requests on pl-a's one slot
+        while not stop.is_set():
+            codes.append(httpx.post(f"{live.url}/api/generate", json=body, timeout=120).status_code)
 
-    # 8 short requests queue well past placement's 0.3 s threshold on pl-a but far short of
-    # what the router prices a cold load of an 8 GB model at (~8 s), so the router itself
-    # never starts pl-b's copy (that would race placement); only placement can
-    with cf.ThreadPoolExecutor(8) as pool:
-        futures = [pool.submit(one, i) for i in range(8)]
-        wait_for(lambda: _loaded_on(live, "pl-b"), timeout=60)
-        assert {f.result() for f in futures} == {200}
-    alerts = live.get("/api/alerts")["alerts"]
-    placed = [a for a in alerts if a["from"] == "placement"]
-    assert placed and placed[0]["host"] == "pl-b" and placed[0]["to"] == "pre-load hot:latest"
+    # four clients keep ~3 requests waiting: past placement's 0.05 s threshold, far short of
+    # what the router prices a cold load of an 8 GB model at (~8 s), so the router itself never
+    # starts pl-b's copy (that would race placement); only placement does
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        placed = wait_for(
+            lambda: [a for a in live.get("/api/alerts")["alerts"] if a["from"] == "placement"],
+            timeout=60,
+            what="a placement decision in /api/alerts",
+        )
+        wait_for(lambda: _loaded_on(live, "pl-b"), timeout=60, what="hot loaded on pl-b")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(120)
+    assert set(codes) == {200}
+    assert placed[0]["host"] == "pl-b" and placed[0]["to"] == "pre-load hot:latest"
     assert "predicted wait" in placed[0]["reason"]

@@ -61,9 +61,15 @@ def test_status_reads_the_gateway_on_sollol_port(monkeypatch, capsys):
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_run_takes_the_port_from_port():
     dry = subprocess.run(
-        ["make", "-n", "run", "PORT=9123"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "run", "PORT=9123"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert "--port 9123" in dry.stdout.splitlines()[-1]
+    # under `make test` the outer make's variables reach this one; the run line is what counts
+    up = [line for line in dry.stdout.splitlines() if "sollol up" in line]
+    assert up and "--port 9123" in up[-1], dry.stdout
 
 
 def test_taken_sim_ports_are_replaced_in_a_copy_of_the_profile(tmp_path):

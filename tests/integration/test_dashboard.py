@@ -114,7 +114,14 @@ def test_dashboard_shows_charts_endpoints_and_a_host_going_down_and_coming_back(
     live.fault("beta", "down")
     try:
         wait_for(lambda: _health(live, "beta") == "down", timeout=30, what="beta down")
-        dom = _render(live.url + "/dashboard")
+        # the alert comes from beat's next health round, which may trail the fleet view
+        alert = '→ <span class="state down">down</span>'
+        dom = wait_for(
+            lambda: next((d for d in [_render(live.url + "/dashboard")] if alert in d), ""),
+            timeout=30,
+            what="the page showing beta's down alert",
+            interval=0.5,
+        )
         assert "1/2 hosts healthy" in dom
         assert 'class="state down">down' in dom  # beta's row
         assert '→ <span class="state down">down</span>' in dom  # and the alert

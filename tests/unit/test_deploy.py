@@ -238,3 +238,62 @@ def test_grafana_in_compose_loads_the_dashboard_and_the_prometheus_datasource():
         (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
     )
     assert ds["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_prometheus_entrypoint_hands_the_scrape_secrets_to_prometheus_as_files(tmp_path):
+    """With keys on, the gateway's /metrics wants SOLLOL_METRICS_TOKEN and Flower its basic auth:
+    the compose entrypoint writes both from the environment, private, where the config points."""
+    import os
+    import stat
+    import subprocess
+
+    fake_prometheus = tmp_path / "prometheus"
+    fake_prometheus.write_text('#!/bin/sh\necho "$@" > "$(dirname "$0")/argv"\n')
+    fake_prometheus.chmod(0o755)
+    env = {
+        "PATH": os.environ["PATH"],
+        "PROMETHEUS_DATA": str(tmp_path),
+        "PROMETHEUS_TEMPLATE": str(ROOT / "deploy/prometheus/prometheus.yml"),
+        "PROMETHEUS_BIN": str(fake_prometheus),
+        "SOLLOL_METRICS_TOKEN": "tok-123",
+        "FLOWER_USER_PASSWORD": "ops:pa:ss",
+    }
+    script = ROOT / "deploy/prometheus/entrypoint.sh"
+    subprocess.run(["sh", str(script)], env=env, check=True, timeout=30)
+
+    cfg = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in cfg["scrape_configs"]}
+    token_file = Path(jobs["sollol-gateway"]["authorization"]["credentials_file"])
+    assert token_file.read_text() == "tok-123"
+    flower = jobs["flower"]["basic_auth"]
+    assert flower["username"] == "ops"
+    assert Path(flower["password_file"]).read_text() == "pa:ss"  # split at the first colon
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    argv = (tmp_path / "argv").read_text()
+    assert f"--config.file={tmp_path}/prometheus.yml" in argv
+
+    svc = COMPOSE["services"]["prometheus"]
+    assert svc["entrypoint"][-1] == "/etc/prometheus/entrypoint.sh"
+    mounts = {v.split(":")[1] for v in svc["volumes"]}
+    assert {"/etc/prometheus/entrypoint.sh", "/etc/prometheus/prometheus.yml"} <= mounts
+    gateway_env = COMPOSE["services"]["gateway"]["environment"]
+    assert gateway_env["SOLLOL_METRICS_TOKEN"] == svc["environment"]["SOLLOL_METRICS_TOKEN"]
+
+
+def test_prometheus_entrypoint_refuses_a_user_name_that_would_break_the_config(tmp_path):
+    import os
+    import subprocess
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "PROMETHEUS_DATA": str(tmp_path),
+        "PROMETHEUS_TEMPLATE": str(ROOT / "deploy/prometheus/prometheus.yml"),
+        "PROMETHEUS_BIN": "true",
+        "FLOWER_USER_PASSWORD": 'a"b|c:pw',
+    }
+    script = ROOT / "deploy/prometheus/entrypoint.sh"
+    out = subprocess.run(
+        ["sh", str(script)], check=False, env=env, capture_output=True, text=True, timeout=30
+    )
+    assert out.returncode == 2 and "user name" in out.stderr
+    assert not (tmp_path / "prometheus.yml").exists()

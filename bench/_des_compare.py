@@ -55,7 +55,7 @@ def multi_turn_check(name: str, cells: Cells, loads: Sequence[float]) -> list[st
     return missed
 
 
-def fleet_row(k: int, load: float, me: Summary, lc: Summary, what: str) -> tuple[str, list[str]]:
+def fleet_row(k: str, load: float, me: Summary, lc: Summary, what: str) -> tuple[str, list[str]]:
     """One random fleet at one load: a table row and the misses of p50 ≤ 0.9×, p99 ≤ 0.5×."""
     r50, r99 = me.p50 / lc.p50, me.p99 / lc.p99
     miss = []

@@ -27,6 +27,8 @@ least_connections (targets there: p50 ≤ 0.9×, p99 ≤ 0.5×).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import random
 import sys
 import time
@@ -43,7 +45,8 @@ import _des_compare as compare  # noqa: E402
 import _des_conversations as conversations  # noqa: E402
 import _des_report as report  # noqa: E402
 from _des import Simulation  # noqa: E402
-from _des_random import random_fleet, summary  # noqa: E402
+from _des_capacity import class_capacity  # noqa: E402
+from _des_random import fleet_name, random_fleet, summary  # noqa: E402
 from _des_workload import capacity, make_jobs, unit_trace  # noqa: E402
 
 from sollol.router import STRATEGIES, Router, Tuning  # noqa: E402
@@ -66,13 +69,24 @@ class RunSpec:
     cache_s: float  # the gateway's snapshot cache period
     heartbeat_s: float  # how often workers republish resident models
     workload: str = "single"  # single | multi_turn
-    fleet_seed: int = 0  # > 0: the random fleet of this seed instead of profile_path
+    fleet_seed: int = 0  # ≠ 0: the random (or named, < 0) fleet of this seed, not profile_path
+
+
+# A random fleet's run lasts long enough for this many arrivals (a fleet whose bottleneck is a
+# CPU box sustains a few requests a minute); its warm-up stretches by the same factor.
+MIN_FLEET_REQUESTS = 3000
 
 
 def profile_of(spec: RunSpec) -> FleetProfile:
-    if spec.fleet_seed > 0:
+    if spec.fleet_seed != 0:
         return random_fleet(spec.fleet_seed)
     return load_profile(BENCH.parent / spec.profile_path)
+
+
+@functools.cache
+def fleet_capacity(fleet_seed: int) -> float:
+    """Requests/s of the single-turn mix a random fleet sustains (per-class linear programme)."""
+    return class_capacity(random_fleet(fleet_seed)).total
 
 
 def router_for(strategy: str, seed: int) -> Router:
@@ -89,6 +103,14 @@ def run_one(spec: RunSpec) -> report.Outcome:
     if spec.workload == "multi_turn":
         rate = spec.load * conversations.capacity(profile).total
         jobs = conversations.multi_turn_jobs(spec.seed, rate, spec.duration)
+    elif spec.fleet_seed != 0:
+        rate = spec.load * fleet_capacity(spec.fleet_seed)
+        stretch = max(1.0, MIN_FLEET_REQUESTS / (rate * (spec.duration - spec.warmup)))
+        spec = dataclasses.replace(
+            spec, duration=spec.duration * stretch, warmup=spec.warmup * stretch
+        )
+        trace = unit_trace(profile, spec.seed, n=max(1, int(rate * spec.duration)))
+        jobs = make_jobs(trace, rate)
     else:
         rate = spec.load * capacity(profile).total
         trace = unit_trace(profile, spec.seed, n=max(1, int(rate * spec.duration)))
@@ -111,8 +133,8 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--profiles", nargs="+", default=list(DEFAULT_PROFILES))
     p.add_argument(
         "--loads",
-        default=",".join(map(str, DEFAULT_LOADS)),
-        help="fractions of fleet capacity, comma-separated",
+        default=None,
+        help="fractions of fleet capacity, comma-separated (an explicit value wins over --quick)",
     )
     p.add_argument("--seeds", type=int, default=5, help="seeds 1..N (default 5)")
     p.add_argument("--duration", type=float, default=3600.0, help="arrival window, seconds")
@@ -143,16 +165,24 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: loads 0.5,0.75, 2 seeds, 1200 s, warm-up 200 s",
+        help="smoke run: loads 0.5,0.75 (unless --loads), 2 seeds, 1200 s, warm-up 200 s",
     )
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     p.add_argument("--workload", choices=("single", "multi_turn"), default="single")
     p.add_argument(
-        "--random-fleets", type=int, default=0, help="run N seeded random fleets instead"
+        "--random-fleets",
+        type=int,
+        default=0,
+        help="run the named unlike fleet and N seeded random fleets instead",
+    )
+    p.add_argument(
+        "--fleets", default="", help="with --random-fleets: only these fleet seeds (-1 = unlike)"
     )
     a = p.parse_args(argv)
     if a.quick:
-        a.loads, a.seeds, a.duration, a.warmup = "0.5,0.75", 2, 1200.0, 200.0
+        a.seeds, a.duration, a.warmup = 2, 1200.0, 200.0
+    if a.loads is None:
+        a.loads = "0.5,0.75" if a.quick else ",".join(map(str, DEFAULT_LOADS))
     return a
 
 
@@ -290,16 +320,24 @@ def random_fleets(a: argparse.Namespace, loads: Sequence[float]) -> int:
     """performance vs least_connections on ``a.random_fleets`` seeded random fleets."""
     print("## random fleets: performance ÷ least_connections (latency, pooled over seeds)\n")
     print(
-        "| fleet | load | perf p50 | LC p50 | p50 ratio | perf p99 | LC p99 | p99 ratio | nodes |"
+        "| fleet | load | perf p50 | LC p50 | p50 ratio | perf p99 | LC p99 | p99 ratio "
+        "| capacity: nodes |"
     )
     print("|" + "---|" * 9)
     missed: list[str] = []
-    for k in range(1, a.random_fleets + 1):
+    fleets = [int(x) for x in a.fleets.split(",")] if a.fleets else [-1]
+    if not a.fleets:
+        fleets += range(1, a.random_fleets + 1)
+    for k in fleets:
         cells = simulate(a, "", loads, ["performance", "least_connections"], fleet_seed=k)
-        what = summary(random_fleet(k))
+        what = f"{fleet_capacity(k):.3g}/s: {summary(random_fleet(k))}"
         for load in loads:
             row, miss = compare.fleet_row(
-                k, load, cells[(load, "performance")], cells[(load, "least_connections")], what
+                fleet_name(k),
+                load,
+                cells[(load, "performance")],
+                cells[(load, "least_connections")],
+                what,
             )
             print(row, flush=True)
             missed += miss

@@ -76,9 +76,14 @@ def scaled_settings(time_scale: float) -> dict[str, Any]:
     aging) are multiplied by ``time_scale`` so that, measured in the fleet's own time, the router
     sees the fleet as freshly as with the defaults (250 ms cache, 2 s heartbeat, 10 s aging step),
     which is also what bench/policy.py models. Floors keep the control plane affordable on 2 cores.
+    ``time_scale`` itself reaches the router (``Tuning.scaled``): its built-in seconds (default
+    load time, cold-load and eviction penalties) are fleet seconds, and without it a cold load
+    looked 1/time_scale times dearer than queueing, so requests piled onto the first host that
+    had loaded a model (bench/RESULTS.md section 2).
     Fault-handling periods use the integration tests' fast values (tests/integration/conftest.py).
     """
     return {
+        "time_scale": time_scale,
         "snapshot_cache_ms": max(25.0, 250.0 * time_scale),
         "heartbeat_interval_s": max(0.25, 2.0 * time_scale),
         "heartbeat_ttl_s": 3.0,

@@ -128,6 +128,9 @@ class SOLLOLConfig:
     circuit_successes_to_close: int = 3  # successes in half-open that close it again
     # --- learning ------------------------------------------------------------------------------
     ewma_alpha: float = 0.2
+    # the fleet's delays ÷ real ones: 1 on real Ollama; a simulated fleet run with --time-scale F
+    # needs F here, or the router prices cold loads 1/F times too dear (Tuning.scaled)
+    time_scale: float = 1.0
     # GIL switch interval of gateway and worker processes (Python's default is 5 ms): a thread
     # woken by I/O waits at most this long for one busy with CPU, which is most of the latency
     # SOLLOL adds at low load (bench/overhead.py)
@@ -156,6 +159,8 @@ class SOLLOLConfig:
             raise ConfigError(f"ewma_alpha must be in (0, 1], got {self.ewma_alpha}")
         if self.max_attempts < 1:
             raise ConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if not self.time_scale > 0:
+            raise ConfigError(f"time_scale must be > 0, got {self.time_scale}")
 
     def replace(self, **changes: Any) -> SOLLOLConfig:
         """A copy with ``changes`` applied (validated like the original)."""

@@ -295,8 +295,9 @@ class SOLLOL:
         strategy: str | None = None,
     ) -> Any:
         """The routing Decision for a native request body, without sending it."""
-        from sollol.router import Router, analyse_request
+        from sollol.router import Router, Tuning, analyse_request
 
         profile = analyse_request(endpoint, body, priority or self.config.default_priority)
-        router = Router(strategy or self.config.strategy, rng=random.Random())
+        tuning = Tuning().scaled(self.config.time_scale)
+        router = Router(strategy or self.config.strategy, rng=random.Random(), tuning=tuning)
         return router.route(profile, self.fleet())

@@ -13,7 +13,7 @@ from sollol.api.errors import register_error_handlers
 from sollol.api.fleet_cache import FleetCache
 from sollol.api.services import Recorder, Services
 from sollol.config import SOLLOLConfig, load_config
-from sollol.router import Router
+from sollol.router import Router, Tuning
 from sollol.state.connection import connect
 
 __all__ = ["create_app"]
@@ -46,7 +46,9 @@ def create_app(
         from sollol.workers.celery_app import make_celery
 
         celery = make_celery(cfg)
-    router = router or Router(cfg.strategy, rng=random.Random())
+    router = router or Router(
+        cfg.strategy, rng=random.Random(), tuning=Tuning().scaled(cfg.time_scale)
+    )
     fleet = FleetCache(client, cfg)
     app.extensions["sollol"] = Services(
         cfg=cfg,

@@ -67,7 +67,8 @@ def explain() -> Response:
         raise BadRequest("model is required")
     svc = services()
     profile = analyse_request(endpoint, native, priority())
-    router = Router(svc.router.strategy, rng=random.Random())  # leaves the real turn alone
+    # a router of its own leaves the real one's turn alone; the same tuning (time scale)
+    router = Router(svc.router.strategy, rng=random.Random(), tuning=svc.router.tuning)
     snapshot = svc.fleet.snapshot()
     try:
         decision = router.route(profile, snapshot)

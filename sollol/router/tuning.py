@@ -7,10 +7,17 @@ Scorers never read the weights; :mod:`sollol.router.ranking` combines the factor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 
-__all__ = ["CONCURRENCY_EXPONENT", "DEFAULT_OUTPUT_TOKENS", "Tuning", "Weights"]
+__all__ = [
+    "CONCURRENCY_EXPONENT",
+    "DEFAULT_OUTPUT_TOKENS",
+    "SECONDS",
+    "TOKEN_RATES",
+    "Tuning",
+    "Weights",
+]
 
 # Same value as sollol.sim.physics.CONCURRENCY_EXPONENT (a test pins them together): k requests
 # sharing a model each run at solo_rate × k^(exponent - 1).
@@ -74,6 +81,25 @@ class Weights:
         return tuple(v / total for v in values)
 
 
+# Tuning's fields measured in seconds (or seconds per GB) of the fleet's clock, and in tokens per
+# second of it: what Tuning.scaled converts when the fleet's clock is not the wall clock.
+SECONDS = (
+    "load_s_per_gb",
+    "load_base_s",
+    "cold_penalty_s",
+    "evict_idle_penalty_s",
+    "evict_busy_penalty_s",
+)
+TOKEN_RATES = (
+    "gpu_prompt_tps",
+    "gpu_gen_tps",
+    "gpu_embed_tps",
+    "cpu_prompt_tps",
+    "cpu_gen_tps",
+    "cpu_embed_tps",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Tuning:
     """Constants of the completion-time estimate and of the routing rules (seconds unless noted)."""
@@ -114,3 +140,16 @@ class Tuning:
     degraded_factor: float = 0.25  # health factor of a degraded host
     half_open_factor: float = 0.3  # health factor of a half-open circuit (multiplies the above)
     cpu_gpu_need_factor: float = 0.2  # gpu factor of a CPU box for a GPU-needing request
+
+    def scaled(self, time_scale: float) -> Tuning:
+        """This tuning for a fleet whose every delay is ``time_scale`` × the real one (a simulator
+        run at ``--time-scale 0.25`` does in 1 wall second what real GPUs do in 4): the
+        :data:`SECONDS` constants × time_scale, the default :data:`TOKEN_RATES` ÷ it. Learned
+        rates and load times need nothing: they are measured on the fleet itself. 1.0 → self."""
+        if not time_scale > 0.0:
+            raise ValueError(f"time_scale must be > 0, got {time_scale}")
+        if time_scale == 1.0:
+            return self
+        changes = {name: getattr(self, name) * time_scale for name in SECONDS}
+        changes.update({name: getattr(self, name) / time_scale for name in TOKEN_RATES})
+        return replace(self, **changes)

@@ -28,6 +28,7 @@ from sollol.router import (
     NoHostAvailable,
     RequestProfile,
     Router,
+    Tuning,
     required_capabilities,
 )
 from sollol.state.aging import age_queue
@@ -201,7 +202,8 @@ def _health_check(app: Celery) -> bool:
 
 def reroute_router(redis: Any, cfg: SOLLOLConfig) -> Router:
     """The router beat moves messages with: the gateways' strategy, live overrides included."""
-    return Router(effective_config(redis, cfg).strategy, rng=random.Random())
+    live = effective_config(redis, cfg)
+    return Router(live.strategy, rng=random.Random(), tuning=Tuning().scaled(live.time_scale))
 
 
 def _reroute(app: Celery) -> int:

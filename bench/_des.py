@@ -16,7 +16,8 @@ What it models, and from where:
   (the live simulator re-reads ``active`` before every batch of tokens);
 - per runner, each slot's prompt cache (bench/_des_cache.py, as the live simulator keeps it): a
   request evaluates only the prompt tokens its slot does not already hold, at least one, and
-  reports that count as Ollama does; a load starts with empty caches;
+  reports that count as Ollama does (a conversation's next turn reuses its previous prompt and
+  answer to the token); a load starts with empty caches;
 - learning as the workers do it: each finished request becomes a ``TimingSample`` folded in with
   ``update_stats`` (embeddings report only their wall time, as the worker does) and its output
   length with ``update_output_tokens``; the router sees them in the next snapshot.
@@ -49,7 +50,7 @@ from sollol.router import (
     update_output_tokens,
     update_stats,
 )
-from sollol.router.prefix import BLOCK_TOKENS, PrefixRecord
+from sollol.router.prefix import PrefixRecord
 from sollol.sim import physics
 from sollol.sim.profile import FleetProfile, ModelSpec
 
@@ -291,8 +292,8 @@ class Simulation:
         job.prompt_start = self.now
         tokens = job.profile.prompt_tokens
         if job.profile.prefix_blocks and not job.embed:
-            job.slot, shared = runner.caches.claim(job.profile.prefix_blocks)
-            job.cached = min(shared * BLOCK_TOKENS, max(0, tokens - 1))
+            job.slot, shared = runner.caches.claim(job.profile.prefix_blocks, job.continues)
+            job.cached = min(shared, max(0, tokens - 1))
         seconds = physics.prompt_eval_seconds(tokens - job.cached, rate, runner.active)
         self._push(self.now + seconds, _PROMPT_DONE, job)
 
@@ -335,7 +336,7 @@ class Simulation:
         if job in runner.gens:
             runner.gens.remove(job)
         if job.slot >= 0:
-            runner.caches.store(job.slot, job.after or job.profile.prefix_blocks)
+            runner.caches.store(job.slot, job.after)
         runner.active -= 1
         if runner.waiters:
             self._grab_slot(host, runner, runner.waiters.popleft())

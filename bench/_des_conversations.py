@@ -25,12 +25,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from _des import Job
+from _des_cache import Content, text_key
 from _des_workload import Capacity, _node_rate
 
 from sollol.router import analyse_request
 from sollol.router.prefix import prompt_blocks
 from sollol.sim import physics
 from sollol.sim.profile import FleetProfile
+from sollol.sim.prompt_cache import CHARS_PER_TOKEN
 
 __all__ = ["capacity", "multi_turn_jobs"]
 
@@ -128,7 +130,11 @@ def _job(i: int, r: _Request) -> Job:
     body = {"model": MODEL, "messages": [{"role": a, "content": c} for a, c in r.messages]}
     profile = analyse_request("chat", body, r.priority)
     text = physics.chat_prompt_text(body["messages"])  # the text the node evaluates
-    return Job(i, r.arrival, profile, r.out_tokens, prompt_blocks(f"{text}\nassistant: {r.answer}"))
+    done = f"{text}\nassistant: {r.answer}"  # what its slot holds once answered
+    after = Content(prompt_blocks(done), text_key(done), len(done) // CHARS_PER_TOKEN)
+    # a follow-up's prompt is the previous turn's prompt and answer, then the new question
+    previous = physics.chat_prompt_text(body["messages"][:-1]) if len(r.messages) > 2 else ""
+    return Job(i, r.arrival, profile, r.out_tokens, after, text_key(previous) if previous else 0)
 
 
 def multi_turn_jobs(seed: int, rate: float, duration: float) -> list[Job]:

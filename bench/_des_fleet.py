@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from _des_cache import SlotCaches
+from _des_cache import Content, SlotCaches
 
 from sollol.router import (
     PRIORITY_LEVELS,
@@ -33,6 +33,7 @@ class Job:
         "arrival",
         "cached",
         "cold",
+        "continues",
         "done",
         "embed",
         "first",
@@ -56,11 +57,16 @@ class Job:
         arrival: float,
         profile: RequestProfile,
         out_tokens: int,
-        after: tuple[int, ...] = (),
+        after: tuple[int, ...] | Content = (),
+        continues: int = 0,
     ) -> None:
         self.rid, self.arrival, self.profile = rid, arrival, profile
-        # the blocks a slot holds once this request is answered (prompt + answer); () = the prompt's
-        self.after = after
+        # what a slot holds once this request is answered (prompt + answer); () = the prompt's
+        # blocks. A Content also names the exact text (bench/_des_cache.py).
+        self.after = (
+            after if isinstance(after, Content) else Content(after or profile.prefix_blocks)
+        )
+        self.continues = continues  # key of the text this prompt extends exactly (0: none)
         self.slot = -1  # the prompt-cache slot it holds while evaluating and generating
         self.cached = 0  # prompt tokens found in that slot's cache
         self.embed = profile.task_type == "embedding"

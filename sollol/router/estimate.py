@@ -7,7 +7,8 @@
     load       = 0 if the model is resident, else its load time (+ draining a busy victim)
     prompt     = prompt_tokens / (prompt_tps × k^(e−1))      k = the model's running requests + 1
     generation = output_tokens / (gen_tps × k^(e−1))          (≤ slots), e = CONCURRENCY_EXPONENT
-    cost       = predicted + penalties (cold load, eviction): what the speed factor compares
+    cost       = predicted + penalties (a cold load into free room; a larger one for a load that
+                 evicts, more if the victim is busy): what the speed factor compares
 
 Rates come from the host's learned :class:`ModelStats`; without a sample, from the median of
 the eligible hosts of the same kind (GPU / CPU) that have one, else from conservative defaults
@@ -283,7 +284,8 @@ class Estimator:
         for m in host.loaded:
             if m.name == model:
                 return t, gen_tps
-        return t + self.tuning.cold_penalty_s, gen_tps
+        t_ = self.tuning
+        return t + min(t_.cold_penalty_s, t_.cold_room_penalty_s), gen_tps
 
     def parts(self, host: HostState) -> tuple[float, float, float, float, float]:
         """(wait, load, prompt, generation, penalty) seconds of :meth:`predict`, as a plain
@@ -328,7 +330,7 @@ class Estimator:
         """(seconds to make the model resident on ``host``, penalty) — evicting if it must."""
         t, model = self.tuning, self.model
         load = self.load_s(host, model, learned_load)
-        penalty = t.cold_penalty_s
+        penalty = t.cold_room_penalty_s
         used, idle, busy = 0.0, False, host.running_by_model
         for m in host.loaded:
             used += m.size_mb
@@ -336,6 +338,7 @@ class Estimator:
         if len(host.loaded) >= host.max_loaded_models or (
             host.vram_mb > 0 and used + host.installed.get(model, 0.0) > host.vram_mb
         ):
+            penalty = t.cold_penalty_s
             if idle:
                 penalty += t.evict_idle_penalty_s
             else:  # Ollama waits for the victim's in-flight requests before loading

@@ -87,6 +87,7 @@ SECONDS = (
     "load_s_per_gb",
     "load_base_s",
     "cold_penalty_s",
+    "cold_room_penalty_s",
     "evict_idle_penalty_s",
     "evict_busy_penalty_s",
 )
@@ -122,7 +123,10 @@ class Tuning:
     corunner_weight: float = 1.0
     # Costs that are not this request's time but the fleet's: a cold load churns residency, an
     # eviction throws away a model others may want next (busy: they wait for it to drain, too).
-    cold_penalty_s: float = 6.0
+    # A load into free room (no model leaves) costs the fleet little and serves every later
+    # request there: a fast box holding only an embedder was never given the chat model at 6 s.
+    cold_penalty_s: float = 6.0  # a load that evicts (plus the evict_* penalty below)
+    cold_room_penalty_s: float = 1.0  # a load that fits beside the resident models
     evict_idle_penalty_s: float = 10.0
     evict_busy_penalty_s: float = 45.0
     # Session affinity / the prompt cache holds while (running + queued at ≥ p) / slots on the

@@ -33,10 +33,8 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     logging.getLogger("sollol").setLevel(cfg.log_level.upper())
-    # raw replies: the gateway's state readers still accept bytes (decoding everywhere is next)
     client = redis or connect(
         cfg,
-        decode=False,
         socket_timeout=30,
         socket_connect_timeout=2,
         health_check_interval=10,

@@ -101,8 +101,7 @@ class Dispatcher:
             return snapshot
         if host is None:
             return snapshot
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        return dataclasses.replace(snapshot, affinity=MappingProxyType({key: name}))
+        return dataclasses.replace(snapshot, affinity=MappingProxyType({key: str(host)}))
 
     def _no_host(self, call: Call, exc: NoHostAvailable) -> GatewayError:
         if call.last_error is not None:

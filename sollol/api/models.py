@@ -27,7 +27,6 @@ from sollol.api.requests_in import json_body
 from sollol.api.responses import json_response
 from sollol.api.services import services
 from sollol.names import normalize_model
-from sollol.state.connection import bytes_client
 from sollol.state.queues import kombu_priority
 from sollol.wire import ErrorInfo, EventKind, ModelOp, Task
 
@@ -194,7 +193,7 @@ def _run(
 
 
 def _tail(svc: Any, keys: dict[str, str], merge: Any, per_host: bool) -> Iterator[dict[str, Any]]:
-    redis = bytes_client(svc.redis)
+    redis = svc.redis
     cfg = svc.cfg
     last = dict.fromkeys(keys, "0-0")
     started: set[str] = set()
@@ -209,21 +208,18 @@ def _tail(svc: Any, keys: dict[str, str], merge: Any, per_host: bool) -> Iterato
         open_keys = {k: last[k] for k, h in keys.items() if h in merge.pending}
         if not open_keys:
             break
-        for key_b, entries in redis.xread(open_keys, block=READ_BLOCK_MS) or []:
-            key = key_b.decode() if isinstance(key_b, bytes) else str(key_b)
+        for key, entries in redis.xread(open_keys, block=READ_BLOCK_MS) or []:
             host = keys[key]
             for entry_id, fields in entries:
-                last[key] = entry_id.decode()
-                kind, data = fields[b"k"].decode(), fields[b"d"]
+                last[key] = entry_id
+                kind, data = fields["k"], fields["d"]
                 started.add(host)
                 yield from _event(merge, host, kind, data, per_host)
     for key in keys:
         redis.delete(key)
 
 
-def _event(
-    merge: Any, host: str, kind: str, data: bytes, per_host: bool
-) -> Iterator[dict[str, Any]]:
+def _event(merge: Any, host: str, kind: str, data: str, per_host: bool) -> Iterator[dict[str, Any]]:
     if kind == EventKind.CHUNK:
         line = json.loads(data)
         merged = merge.feed(host, line)

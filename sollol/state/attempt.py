@@ -75,4 +75,4 @@ class AttemptStarter:
             now,
         )
         out = self._script(keys=keys, args=args)
-        return Verdict(out.decode() if isinstance(out, bytes) else out)
+        return Verdict(out)

@@ -259,19 +259,19 @@ class BatchStore:
 
     # --- reading ------------------------------------------------------------------------------
     def _field(self, job: str, name: str) -> str | None:
-        raw = self.redis.hget(self.k("job", job), name)
-        return raw.decode() if isinstance(raw, bytes) else raw
+        value: str | None = self.redis.hget(self.k("job", job), name)
+        return value
 
     def job(self, job: str) -> dict[str, str]:
         """The job's hash, decoded; raises BatchNotFound."""
         raw = self.redis.hgetall(self.k("job", job))
         if not raw:
             raise BatchNotFound(f"batch job '{job}' not found (unknown or expired)")
-        return {_s(k): _s(v) for k, v in raw.items()}
+        return dict(raw)
 
     def job_ids(self) -> list[str]:
         """Every stored job, oldest first (expired ones are forgotten on the way)."""
-        ids = [_s(j) for j in self.redis.zrange(self.k("jobs"), 0, -1)]
+        ids = list(self.redis.zrange(self.k("jobs"), 0, -1))
         if not ids:
             return []
         pipe = self.redis.pipeline(transaction=False)
@@ -315,7 +315,7 @@ class BatchStore:
     def errors(self, job: str, limit: int = ERRORS_SHOWN) -> list[dict[str, Any]]:
         """Per-doc errors, in input order, at most ``limit``."""
         raw = self.redis.hgetall(self.k("err", job))
-        items = sorted((int(_s(k)), json.loads(v)) for k, v in raw.items())
+        items = sorted((int(k), json.loads(v)) for k, v in raw.items())
         return [{"index": i, **e} for i, e in items[:limit]]
 
     def docs(self, job: str, start: int, end: int) -> list[list[Any]]:
@@ -384,7 +384,7 @@ class BatchStore:
         """Take the next ``n`` unscheduled docs of ``job``: a range [start, end), maybe empty."""
         redo = self.redis.lpop(self.k("redo", job))
         if redo:
-            start, end = (int(x) for x in _s(redo).split("-"))
+            start, end = (int(x) for x in redo.split("-"))
             return start, end
         start, end = self._claim(keys=[self.k("job", job)], args=[n, time.time()])
         return int(start), int(end)
@@ -414,7 +414,7 @@ class BatchStore:
 
     def chunk_latency(self) -> tuple[dict[str, int], float]:
         """Chunk counts per upper bound (seconds, non-cumulative) and their summed seconds."""
-        raw = {_s(k): _s(v) for k, v in self.redis.hgetall(self.k("chunk-latency")).items()}
+        raw = dict(self.redis.hgetall(self.k("chunk-latency")))
         total = float(raw.pop("sum", 0) or 0)
         return {k: int(v) for k, v in raw.items()}, total
 
@@ -426,7 +426,7 @@ class BatchStore:
     def rates(self, model: str) -> dict[str, float]:
         """Learned docs/s per host for ``model``."""
         raw = self.redis.hgetall(self.k("rate", model))
-        return {_s(h): float(v) for h, v in raw.items()}
+        return {h: float(v) for h, v in raw.items()}
 
     def record_rate(self, model: str, host: str, docs_per_s: float) -> float:
         """Fold one chunk's docs/s into the host's EWMA; returns the new estimate."""
@@ -438,15 +438,11 @@ class BatchStore:
         return new
 
 
-def _s(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
 def _result_line(doc: list[Any], vec: Any, err: Any) -> str:
     head = '{"id":' + json.dumps(doc[0])
     meta = ',"metadata":' + json.dumps(doc[2]) if len(doc) > 2 and doc[2] else ""
     if vec is not None:
-        return head + ',"embedding":' + _s(vec) + meta + "}"
+        return head + ',"embedding":' + str(vec) + meta + "}"
     if err is not None:
         return head + ',"error":' + json.dumps(json.loads(err)["error"]) + meta + "}"
     raise ValueError("a doc without vector or error has no result line")

@@ -72,7 +72,7 @@ def record_failure(redis: Any, cfg: SOLLOLConfig, host: str, reason: str, now: f
         cfg.circuit_open_s,
         reason[:200],
     )
-    return out.decode() if isinstance(out, bytes) else str(out)
+    return str(out)
 
 
 def record_success(
@@ -92,7 +92,7 @@ def record_success(
         cfg.circuit_successes_to_close,
         int(probe),
     )
-    return out.decode() if isinstance(out, bytes) else str(out)
+    return str(out)
 
 
 def effective_state(circuit: dict[str, str], now: float, open_s: float) -> str:
@@ -104,8 +104,4 @@ def effective_state(circuit: dict[str, str], now: float, open_s: float) -> str:
 
 
 def read_circuit(redis: Any, cfg: SOLLOLConfig, host: str) -> dict[str, str]:
-    raw = redis.hgetall(cfg.key("circuit", host))
-    return {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-        for k, v in raw.items()
-    }
+    return dict(redis.hgetall(cfg.key("circuit", host)))

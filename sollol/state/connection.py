@@ -12,10 +12,13 @@ password (those of the master, not of the sentinels) come from the first address
 Celery read them. Clients ask the sentinels where the master is before each new connection, so
 after a failover they reconnect to the promoted replica by themselves.
 
-Clients from :func:`connect` decode replies to ``str``: every state reader gets text. Payloads that
-are relayed verbatim (stream entries on their way to the HTTP client) are read through
-:func:`bytes_client`, the same server with raw replies: decoding them only to encode them again
-would cost CPU on the hot path for nothing.
+Clients from :func:`connect` always decode replies to ``str``: every state reader gets text and no
+caller decodes bytes by hand. Everything SOLLOL stores is UTF-8 text (JSON, names, numbers; batch
+vectors are JSON text too). The one exception is deliberate: request-stream entries on their way
+to the HTTP client (:class:`~sollol.state.streams.StreamReader`) are read through
+:func:`bytes_client`, the same server with raw replies, because the gateway writes their ``d``
+field to the socket as bytes, exactly as the worker wrote it: decoding each token chunk only to
+encode it again would cost CPU on the hottest path for nothing.
 """
 
 from __future__ import annotations
@@ -104,20 +107,20 @@ def parse_sentinel_url(url: str) -> SentinelAddress:
     )
 
 
-def connect(cfg: SOLLOLConfig, *, decode: bool = True, **options: Any) -> redis.Redis:
-    """A client of SOLLOL's Redis (a plain server or a Sentinel-managed master).
+def connect(cfg: SOLLOLConfig, **options: Any) -> redis.Redis:
+    """A client of SOLLOL's Redis (a plain server or a Sentinel-managed master), replies as ``str``.
 
-    ``decode``: replies as ``str`` (default) or raw ``bytes``. ``options`` are redis-py connection
-    options (``socket_timeout``, ``max_connections``…) each process tunes for its own load.
+    ``options`` are redis-py connection options (``socket_timeout``, ``max_connections``…) each
+    process tunes for its own load. Raw ``bytes`` replies only through :func:`bytes_client`.
     """
     url = redis_url(cfg)
     if not is_sentinel_url(url):
-        return redis.Redis.from_url(url, decode_responses=decode, **options)
+        return redis.Redis.from_url(url, decode_responses=True, **options)
     options.setdefault("retry", failover_retry(cfg.redis_failover_s))
     client: redis.Redis = _sentinel(url, options).master_for(  # type: ignore[no-untyped-call]
         cfg.redis_sentinel_master,
         connection_class=FailoverConnection,
-        decode_responses=decode,
+        decode_responses=True,
         **options,
     )
     return client
@@ -164,7 +167,9 @@ _twins_lock = threading.Lock()
 def bytes_client(client: Any) -> Any:
     """``client`` itself if it returns raw bytes, else its twin on the same server that does.
 
-    The twin is built once per client (its own pool, the same address, sentinels and options)."""
+    For payloads relayed verbatim only (request-stream entries, see the module docstring): state
+    is read through :func:`connect`'s decoded clients. The twin is built once per client (its own
+    pool, the same address, sentinels and options)."""
     pool = client.connection_pool
     if not pool.connection_kwargs.get("decode_responses"):
         return client

@@ -52,10 +52,9 @@ def end(redis: Any, cfg: SOLLOLConfig, host: str, m: str) -> None:
     redis.zrem(cfg.key("running", host), m)
 
 
-def parse_running(members: Iterable[bytes | str]) -> Counter[str]:
+def parse_running(members: Iterable[str]) -> Counter[str]:
     """Count live members per model (members as returned by ZRANGEBYSCORE now +inf)."""
     counts: Counter[str] = Counter()
-    for raw in members:
-        text = raw.decode() if isinstance(raw, bytes) else raw
+    for text in members:
         counts[text.split(SEP, 1)[0]] += 1
     return counts

@@ -133,8 +133,7 @@ class Limiter:
         )
         if int(wait_ms) == 0:
             return Admission(True)
-        which = which.decode() if isinstance(which, bytes) else str(which)
-        return Admission(False, which, max(1, math.ceil(int(wait_ms) / 1000)))
+        return Admission(False, str(which), max(1, math.ceil(int(wait_ms) / 1000)))
 
     def finish(self, key: ApiKey, request_id: str, tokens: int) -> None:
         """The request ended: release its lease, charge the tokens Ollama counted."""

@@ -77,8 +77,7 @@ def write_overrides(redis: Any, cfg: SOLLOLConfig, changes: Mapping[str, Any]) -
 def read_overrides(redis: Any, cfg: SOLLOLConfig) -> dict[str, Any]:
     """The stored overrides (names in :data:`LIVE` only; unreadable values skipped)."""
     out: dict[str, Any] = {}
-    for raw_name, raw_value in redis.hgetall(cfg.key("overrides")).items():
-        name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
+    for name, raw_value in redis.hgetall(cfg.key("overrides")).items():
         if name not in LIVE:
             continue
         try:

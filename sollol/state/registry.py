@@ -49,8 +49,7 @@ class HostRecord:
     def from_hash(cls, raw: dict[Any, Any], alive: bool = False) -> HostRecord:
         known = set(cls.__dataclass_fields__) - {"alive"}
         values: dict[str, Any] = {}
-        for k, v in raw.items():
-            key = k.decode() if isinstance(k, bytes) else k
+        for key, v in raw.items():
             if key in known:
                 try:
                     values[key] = json.loads(v)
@@ -74,9 +73,7 @@ def write_heartbeat(redis: Any, cfg: SOLLOLConfig, record: HostRecord) -> None:
 
 
 def host_names(redis: Any, cfg: SOLLOLConfig) -> list[str]:
-    return sorted(
-        n.decode() if isinstance(n, bytes) else n for n in redis.smembers(cfg.key("hosts"))
-    )
+    return sorted(redis.smembers(cfg.key("hosts")))
 
 
 def read_records(redis: Any, cfg: SOLLOLConfig, names: list[str] | None = None) -> list[HostRecord]:

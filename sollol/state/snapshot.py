@@ -104,29 +104,21 @@ def read_fleet(redis: Any, cfg: SOLLOLConfig, now: float | None = None) -> list[
         if not raw:
             continue
         record = HostRecord.from_hash(raw, alive=bool(alive))
-        circ = _texts(circuit)  # the gateway's client may not decode replies
+        circ = dict(circuit)
         circ["state"] = effective_state(circ, now, cfg.circuit_open_s)
         if drain:
-            circ["drain"] = _text(drain)
+            circ["drain"] = drain
         view = HostView(
             record,
             parse_running(running),
             _user_work(depths, check),
             decode_stats(stats),
             circ,
-            _texts(check),
+            dict(check),
         )
         view.health, view.reason = _assess(view, now, cfg)
         views.append(view)
     return views
-
-
-def _text(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def _texts(h: Mapping[Any, Any]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in h.items()}
 
 
 def host_success_rate(stats: Mapping[str, Any]) -> float:
@@ -219,8 +211,7 @@ def snapshot_of(
 
 def read_output_tokens(redis: Any, cfg: SOLLOLConfig) -> dict[tuple[str, str], float]:
     out = {}
-    for raw, v in redis.hgetall(cfg.key("outtok")).items():
-        key = raw.decode() if isinstance(raw, bytes) else raw  # the gateway's client may not decode
+    for key, v in redis.hgetall(cfg.key("outtok")).items():
         model, _, task = key.rpartition(OUTTOK_SEP)
         try:
             out[(model, task)] = float(v)

@@ -23,8 +23,7 @@ OUTTOK_SEP = "|"
 def decode_stats(raw: dict[Any, Any]) -> dict[str, ModelStats]:
     out = {}
     fields = set(ModelStats.__dataclass_fields__)
-    for k, v in raw.items():
-        model = k.decode() if isinstance(k, bytes) else k
+    for model, v in raw.items():
         try:
             data = {f: x for f, x in json.loads(v).items() if f in fields}
             out[model] = ModelStats(**data)

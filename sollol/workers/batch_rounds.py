@@ -52,8 +52,7 @@ class Rounds:
         return bool(self.redis.getdel(self.again_key))
 
     def unlock(self) -> None:
-        raw = self.redis.get(self.lock_key)
-        if raw is not None and (raw.decode() if isinstance(raw, bytes) else raw) == self.token:
+        if self.redis.get(self.lock_key) == self.token:
             self.redis.delete(self.lock_key)
 
     def add(
@@ -83,11 +82,7 @@ class Rounds:
         """Hosts with a chunk in flight (an entry past its deadline no longer counts)."""
         now = time.time() if now is None else now
         raw = self.redis.hgetall(self.busy_key)
-        return {
-            (h.decode() if isinstance(h, bytes) else h)
-            for h, v in raw.items()
-            if float(json.loads(v).get("until", 0)) > now
-        }
+        return {h for h, v in raw.items() if float(json.loads(v).get("until", 0)) > now}
 
     def deadline(self, expected_s: float) -> float:
         """When a round (or chunk) expected to take ``expected_s`` counts as lost."""
@@ -101,7 +96,7 @@ class Rounds:
 
     def all(self) -> dict[str, dict[str, Any]]:
         raw = self.redis.hgetall(self.key)
-        return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+        return {k: json.loads(v) for k, v in raw.items()}
 
     def sweep(self, store: BatchStore, now: float | None = None) -> int:
         """End rounds that are answered, cancelled or lost; returns how many ended."""

@@ -170,7 +170,7 @@ def _note_state(redis: Any, cfg: Any, view: HostView) -> None:
     new = f"{view.health}|{view.reason}"
     old = redis.getset(key, new)
     redis.expire(key, 86_400)
-    old_state = (old.decode() if isinstance(old, bytes) else (old or "")).split("|", 1)[0]
+    old_state = (old or "").split("|", 1)[0]
     if old_state != view.health:
         record_alert(redis, cfg, view.record.name, old_state or "new", view.health, view.reason)
         log.warning(

@@ -55,10 +55,7 @@ def run_placement(app: Celery) -> int:
     calls = [json.loads(raw) for raw in redis.lrange(cfg.key("decisions"), 0, -1)]
     demands = demands_from(calls, snapshot, now, cfg.placement_window_s)
     cooling_key = cfg.key("placement", "cooling")
-    cooling = frozenset(
-        m.decode() if isinstance(m, bytes) else str(m)
-        for m in redis.zrangebyscore(cooling_key, now, "+inf")
-    )
+    cooling = frozenset(redis.zrangebyscore(cooling_key, now, "+inf"))
     decisions = plan(snapshot, demands, cfg.placement_wait_threshold_s, cooling=cooling)
     redis.set(cfg.key("placement"), json.dumps(_plan_record(decisions, now)), ex=3600)
     for d in decisions:

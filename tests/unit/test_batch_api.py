@@ -36,7 +36,7 @@ def client(celery):
         max_body_bytes=4096,
         metrics_enabled=False,
     )
-    app = create_app(cfg, redis=fakeredis.FakeRedis(), celery=celery)
+    app = create_app(cfg, redis=fakeredis.FakeRedis(decode_responses=True), celery=celery)
     return app.test_client()
 
 

@@ -11,7 +11,7 @@ from sollol.state.batch import BatchStore, Doc
 
 
 def test_batch_metrics_report_docs_jobs_and_chunk_latency():
-    store = BatchStore(fakeredis.FakeRedis(), load_config(env={}))
+    store = BatchStore(fakeredis.FakeRedis(decode_responses=True), load_config(env={}))
     done = store.create([Doc("a", "x"), Doc("b", "y")], "m", 2)["job_id"]
     store.create([Doc("c", "z")], "m", 2)
     store.claim(done, 2)

@@ -24,7 +24,7 @@ from sollol.workers.batch_rounds import Rounds
 
 @pytest.fixture
 def redis():
-    return fakeredis.FakeRedis()
+    return fakeredis.FakeRedis(decode_responses=True)
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_parse_doc_rejects_malformed_docs(raw):
 
 def test_docs_are_stored_in_chunks_never_one_value(store, redis):
     job = store.create(_docs(1200), "m", 2)["job_id"]
-    keys = sorted(k.decode() for k in redis.keys(f"sollol:batch:docs:{job}:*"))
+    keys = sorted(redis.keys(f"sollol:batch:docs:{job}:*"))
     assert len(keys) == 3  # 500 + 500 + 200
     assert store.docs(job, 498, 503) == [[f"id{i}", f"text {i}"] for i in range(498, 503)]
     assert all(0 < redis.ttl(k) <= store.ttl for k in keys)

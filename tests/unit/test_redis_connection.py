@@ -1,6 +1,7 @@
 """One Redis access layer: URLs (plain and Sentinel), the client factory, the bytes twin, and the
 Celery settings built from the same URL. No server is needed: clients connect lazily."""
 
+import inspect
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import redis
 from kombu.transport import redis as kombu_redis
 from redis.sentinel import SentinelConnectionPool
 
+from sollol.api.app import create_app
 from sollol.config import ConfigError, load_config
 from sollol.embedded_redis import free_port
 from sollol.state.connection import (
@@ -60,7 +62,22 @@ def test_without_a_url_clients_use_the_local_default_and_decode_replies():
     assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("127.0.0.1", 6379, 0)
     assert DEFAULT_REDIS_URL == "redis://127.0.0.1:6379/0"
     assert kwargs["decode_responses"] is True
-    assert connect(load_config(env={}), decode=False).get_encoder().decode_responses is False
+
+
+def test_connect_gives_no_way_to_raw_replies_but_the_bytes_twin():
+    with pytest.raises(TypeError):
+        connect(load_config(env={}), decode_responses=False)
+    assert "decode" not in inspect.signature(connect).parameters
+
+
+def test_the_gateway_reads_its_state_through_a_decoding_client():
+    """The gateway built from its configuration alone (no client passed in) holds one Redis
+    client, and it answers ``str``: the state readers no longer decode bytes by hand."""
+    cfg = load_config(env={}, redis_url=f"redis://127.0.0.1:{free_port()}/0")  # lazy: never dialled
+    svc = create_app(cfg, celery=object()).extensions["sollol"]
+    clients = {id(c): c for c in (svc.redis, svc.dispatcher.redis, svc.fleet.redis)}
+    assert len(clients) == 1
+    assert svc.redis.connection_pool.connection_kwargs["decode_responses"] is True
 
 
 def test_a_sentinel_url_gives_a_client_of_the_configured_master():
@@ -232,6 +249,36 @@ def test_no_module_builds_its_own_redis_client_or_spells_the_default_url():
         text = path.read_text(encoding="utf-8")
         if path not in allowed and re.search(r"\bRedis\(|\.from_url\(|\bSentinel\(", text):
             offenders.append(f"{path.relative_to(package)}: builds a client")
-        if path not in allowed and "127.0.0.1:6379" in text:
+        if path not in allowed and re.search(r"(127\.0\.0\.1|localhost):6379", text):
             offenders.append(f"{path.relative_to(package)}: spells the default URL")
     assert offenders == []
+
+
+HAND_DECODE = re.compile(r"isinstance\([^,()]+,\s*bytes\)|\.decode\([^)]*\)\s+if\s+isinstance\(")
+
+
+def test_no_module_decodes_redis_replies_by_hand():
+    """Clients decode (connect) or deliberately do not (bytes_client): nothing in the package
+    checks whether a reply happens to be bytes, the sign of a client of unknown kind."""
+    package = Path(__file__).resolve().parents[2] / "sollol"
+    offenders = [
+        f"{path.relative_to(package)}:{n}: {line.strip()}"
+        for path in sorted(package.rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if HAND_DECODE.search(line)
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("line", "caught"),
+    [
+        ("key = k.decode() if isinstance(k, bytes) else k", True),
+        ("if isinstance(raw, bytes):", True),
+        ("name = raw.decode('utf-8') if isinstance(raw, bytes | str) else raw", True),
+        ("if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):", False),
+        ("text = resp.read().decode()", False),
+    ],
+)
+def test_the_hand_decode_check_recognises_the_idiom(line, caught):
+    assert bool(HAND_DECODE.search(line)) is caught

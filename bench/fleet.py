@@ -658,6 +658,12 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
         + f", else {FALLBACK_TIME_SCALE:g} (about 14 requests/s wall at 60 %%)",
     )
     p.add_argument(
+        "--router-time-scale",
+        type=float,
+        help="SOLLOL_TIME_SCALE of the stack (default: the fleet's --time-scale, which prices "
+        "cold loads as on real GPUs; 1 reproduces the router that ignored the scale)",
+    )
+    p.add_argument(
         "--duration",
         type=float,
         default=150.0,
@@ -757,6 +763,9 @@ def run_profile(a: argparse.Namespace, path: str, strategies: Sequence[str]) -> 
         flush=True,
     )
     settings = {**scaled_settings(ts), "gateway_threads": a.gateway_threads}
+    if a.router_time_scale is not None:
+        settings["time_scale"] = a.router_time_scale
+        print(f"router time_scale {a.router_time_scale:g} (the fleet's: {ts:g})\n")
     loads_s = load_times(profile)
     sums = []
     workdir = temp_dir("sollol-fleet-")

@@ -56,7 +56,11 @@ class Dispatcher:
         self.router = router
         self.fleet = fleet
         self.rng = rng or random.Random()
-        self.publisher = TaskPublisher(redis, Task.INFER) if cfg.fast_publish else None
+        self.publisher = (
+            TaskPublisher(redis, Task.INFER, host_prefix=cfg.key("host", ""))
+            if cfg.fast_publish
+            else None
+        )
 
     # --- routing and publishing ---------------------------------------------------------------
     def submit(self, call: Call) -> Decision:

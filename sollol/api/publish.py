@@ -30,9 +30,10 @@ _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 class TaskPublisher:
     """Builds and pushes Celery protocol-2 messages for one task name."""
 
-    def __init__(self, redis: Any, task: str) -> None:
+    def __init__(self, redis: Any, task: str, host_prefix: str = "") -> None:
         self.redis = redis
         self.task = task
+        self.host_prefix = host_prefix  # + host name = its registry record (fair-share quantum)
         self.origin = f"gen{os.getpid()}@{socket.gethostname()}"
         self.reply_to = str(uuid.uuid4())
         self._fair: FairPusher | None = None  # made on the first message that has a tenant
@@ -117,6 +118,7 @@ class TaskPublisher:
         if tenant:
             if self._fair is None:
                 self._fair = FairPusher(self.redis)
-            self._fair.push(key, message, tenant)
+            host_key = self.host_prefix + queue if self.host_prefix else ""
+            self._fair.push(key, message, tenant, host_key)
             return
         self.redis.lpush(key, message)

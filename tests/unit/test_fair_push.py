@@ -119,3 +119,60 @@ def test_with_workers_popping_meanwhile_each_tenant_stays_in_arrival_order(redis
     for t in counts:
         mine = [int(s[1:]) for s in served if s[0] == t]
         assert mine == sorted(mine)
+
+
+HOST = "sollol:host:host-a"
+
+
+def test_the_hosts_slots_are_the_quantum_a_light_tenant_fills_them_before_the_flood(redis):
+    """A host of 2 slots starts 2 requests at once: a light tenant's 2 waiting requests both go
+    ahead of the flooding tenant's backlog (with a quantum of 1 the second went behind A0), and
+    only its third waits for a turn of the flood."""
+    redis.hset(HOST, mapping={"name": '"host-a"', "slots": 2})
+    fair = FairPusher(redis)
+    for i in range(20):
+        fair.push(LIST, _msg("A", i), "A", HOST)
+    assert fair.push(LIST, _msg("B", 0), "B", HOST) == 0
+    assert fair.push(LIST, _msg("B", 1), "B", HOST) == 1  # behind B0 only
+    assert fair.push(LIST, _msg("B", 2), "B", HOST) == 4  # round 2: behind A0 and A1
+    assert _served(redis)[:6] == ["B0", "B1", "A0", "A1", "B2", "A2"]
+
+
+def test_without_a_slots_field_the_quantum_is_one(redis):
+    fair = FairPusher(redis)
+    for i in range(5):
+        fair.push(LIST, _msg("A", i), "A", HOST)  # no such record
+    fair.push(LIST, _msg("B", 0), "B", HOST)
+    fair.push(LIST, _msg("B", 1), "B", HOST)
+    assert _served(redis)[:4] == ["B0", "A0", "B1", "A1"]
+
+
+def test_a_tenant_never_goes_ahead_of_its_own_earlier_request(redis):
+    """B0 waits behind C0 (C arrived later and went first in round 1); B1, also of round 1 with
+    a quantum of 2, must still go behind B0."""
+    redis.hset(HOST, "slots", 2)
+    fair = FairPusher(redis)
+    fair.push(LIST, _msg("B", 0), "B", HOST)
+    fair.push(LIST, _msg("C", 0), "C", HOST)
+    fair.push(LIST, _msg("B", 1), "B", HOST)
+    served = _served(redis)
+    assert served.index("B0") < served.index("B1")
+
+
+@pytest.mark.parametrize("slots", [2, 3, 4])
+def test_random_arrivals_with_a_quantum_keep_rounds_in_order(redis, slots):
+    """Whatever the arrival order, each tenant's requests stay in arrival order and, among
+    queued requests, round r (each tenant's requests r·q - q + 1 … r·q) is served before r + 1."""
+    redis.hset(HOST, "slots", slots)
+    rng = random.Random(slots)
+    fair = FairPusher(redis)
+    counts: dict[str, int] = {}
+    for _ in range(150):
+        t = rng.choice("AAAAAAABBC")
+        counts[t] = counts.get(t, 0) + 1
+        fair.push(LIST, _msg(t, counts[t] - 1), t, HOST)
+    served = _served(redis)
+    for t, n in counts.items():
+        assert [int(s[1:]) for s in served if s[0] == t] == list(range(n))
+    rounds = [int(s[1:]) // slots for s in served]
+    assert rounds == sorted(rounds)

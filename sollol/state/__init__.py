@@ -2,7 +2,8 @@
 
 Everything is JSON (never pickle) under the configured ``sollol:`` prefix, with TTLs so nothing leaks.
 Every client comes from :func:`sollol.state.connection.connect` (a plain server or Redis Sentinel,
-replies decoded to ``str``); keys from ``SOLLOLConfig.key``.
+replies decoded to ``str``); only request-stream entries, relayed to HTTP clients as written, are
+read raw through :func:`~sollol.state.connection.bytes_client`. Keys from ``SOLLOLConfig.key``.
 
 Modules:
     connection the client factory: default URL, ``sentinel://`` URLs, bytes twin, Celery settings

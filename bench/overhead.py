@@ -145,12 +145,20 @@ class CpuMeter:
         return out
 
 
-def run(requests: int, rounds: int, clients_list: list[int]) -> tuple[dict, dict]:
+def _config(settings: dict[str, str]) -> Any:
+    """The stack's config: defaults, then ``settings`` (``--set name=value``, as SOLLOL_NAME)."""
+    env = {f"SOLLOL_{k.upper()}": v for k, v in settings.items()}
+    return load_config(env=env, port=free_port(), log_level="WARNING")
+
+
+def run(
+    requests: int, rounds: int, clients_list: list[int], settings: dict[str, str] | None = None
+) -> tuple[dict, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         node_port = free_port()
         path = Path(tmp, "bench.yaml")
         path.write_text(yaml.safe_dump(_profile(node_port, max(clients_list))))
-        cfg = load_config(env={}, port=free_port(), log_level="WARNING")
+        cfg = _config(settings or {})
         stack = Stack(cfg, sim_profile=str(path))
         stack.start()
         cpu: dict = {}
@@ -227,7 +235,9 @@ def _column(name: str) -> str:
     return name
 
 
-def stream_cost(tokens: int, requests: int, clients: int) -> str:
+def stream_cost(
+    tokens: int, requests: int, clients: int, settings: dict[str, str] | None = None
+) -> str:
     """Streamed requests only, ``tokens`` each: Redis commands (INFO commandstats) and CPU per
     request and per token, and the tokens/s the stack streamed."""
     global TOKENS  # noqa: PLW0603 - the load generator's request size
@@ -237,7 +247,7 @@ def stream_cost(tokens: int, requests: int, clients: int) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "bench.yaml")
         path.write_text(yaml.safe_dump(_profile(free_port(), clients)))
-        cfg = load_config(env={}, port=free_port(), log_level="WARNING")
+        cfg = _config(settings or {})
         stack = Stack(cfg, sim_profile=str(path))
         stack.start()
         try:
@@ -285,14 +295,23 @@ def main() -> int:
         default=0,
         help="instead: streamed requests of this many tokens, Redis commands and CPU per token",
     )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a SOLLOL setting for the whole stack, e.g. --set switch_interval_ms=5 (repeatable)",
+    )
     args = ap.parse_args()
+    settings = dict(s.split("=", 1) for s in args.set)
     if args.stream_tokens:
         n = 200 if args.quick else 480
-        print(stream_cost(args.stream_tokens, n, int(args.clients.split(",")[-1])))
+        print(stream_cost(args.stream_tokens, n, int(args.clients.split(",")[-1]), settings))
         return 0
     if args.quick:
         args.requests, args.rounds = 200, 2
-    results, cpu = run(args.requests, args.rounds, [int(c) for c in args.clients.split(",")])
+    clients = [int(c) for c in args.clients.split(",")]
+    results, cpu = run(args.requests, args.rounds, clients, settings)
     print(report(results, cpu))
     return 0
 

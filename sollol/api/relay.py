@@ -73,10 +73,17 @@ class Relay:
 
     def attempt(self) -> Generator[Event, None, None]:
         """Yield ("chunk", line)… and finally ("final", line) of the current attempt."""
-        call, last_event = self.call, time.monotonic()
+        call = self.call
         embedding = call.endpoint in ("embed", "embeddings")
         limit_s = self.cfg.embed_timeout_s if embedding else self.cfg.request_timeout_s
         deadline = call.t0 + limit_s
+        try:
+            yield from self._read(deadline, limit_s)
+        finally:
+            self.reader.close()  # its connection goes back to the pool between attempts too
+
+    def _read(self, deadline: float, limit_s: float) -> Generator[Event, None, None]:
+        call, last_event = self.call, time.monotonic()
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -110,6 +117,7 @@ class Relay:
 
     def restart(self) -> None:
         """Read the stream from its beginning again (Redis lost it and the call was resubmitted)."""
+        self.reader.close()
         self.reader = StreamReader(self.redis, self.reader.key)
 
     def _handle(self, kind: str, data: bytes) -> Event | None:

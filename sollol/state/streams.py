@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sollol.state.connection import bytes_client
+from sollol.state.held import HeldConnection
 from sollol.wire import TERMINAL_KINDS, EventKind
 
 __all__ = ["KINDS", "StreamEvent", "StreamReader", "StreamWriter"]
@@ -68,6 +69,7 @@ class StreamWriter:
         self.written = written
         self.closed = False
         self.on_close: list[Callable[[Any], None]] = []
+        self._conn = HeldConnection(redis)
 
     def emit(self, kind: str, data: bytes | str = b"") -> None:
         """XADD one entry; the key's TTL is (re)set on the first and on the closing entry."""
@@ -92,12 +94,18 @@ class StreamWriter:
             pipe.expire(self.key, self.ttl_s)
             if closing:
                 self.closed = True
+                self.release()
                 for fn in self.on_close:
                     fn(pipe)
             pipe.execute()
         else:
-            self.redis.execute_command(*args)
+            self._conn.call(*args)  # the answer's chunks: one held connection (state/held.py)
         self.written += 1
+
+    def release(self) -> None:
+        """Give the writer's connection back to the pool (done by the closing entry; owners call
+        it too when they stop without one). Idempotent."""
+        self._conn.release()
 
     def emit_json(self, kind: str, obj: Any) -> None:
         self.emit(kind, json.dumps(obj, separators=(",", ":")))
@@ -113,15 +121,31 @@ class StreamReader:
         self.redis = bytes_client(redis)
         self.key = key
         self.last_id = last_id
+        # several XREADs per request: one held connection, no per-command layers (state/held.py)
+        self._conn = HeldConnection(self.redis)
 
     def read(self, block_ms: int, count: int = 256) -> list[StreamEvent]:
         """Entries after the last one read; waits up to ``block_ms`` for at least one (``[]`` if none)."""
-        reply = self.redis.xread({self.key: self.last_id}, count=count, block=max(1, block_ms))
+        reply = self._conn.call(
+            "XREAD", "COUNT", count, "BLOCK", max(1, block_ms), "STREAMS", self.key, self.last_id
+        )
         if not reply:
             return []
         events = []
-        for entry_id, fields in reply[0][1]:
+        for entry_id, flat in _entries(reply):
+            fields = dict(zip(flat[::2], flat[1::2], strict=True))
             eid = entry_id.decode()
             events.append(StreamEvent(eid, fields[b"k"].decode(), int(fields[b"a"]), fields[b"d"]))
             self.last_id = eid
         return events
+
+    def close(self) -> None:
+        """Give the reader's connection back to the pool (the next read takes one again)."""
+        self._conn.release()
+
+
+def _entries(reply: Any) -> Any:
+    """The entries of a one-stream XREAD reply: RESP3 ``{key: entries}``, RESP2 ``[[key, entries]]``."""
+    if isinstance(reply, dict):
+        return next(iter(reply.values()))
+    return reply[0][1]

@@ -60,6 +60,7 @@ def run_job(
         return _execute(ctx, item, job, writer)
     finally:
         ctx.untrack(request_id)
+        writer.release()
         if not writer.closed:
             inflight.end(ctx.redis, cfg, host, item.member)
 

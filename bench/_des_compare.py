@@ -55,8 +55,11 @@ def multi_turn_check(name: str, cells: Cells, loads: Sequence[float]) -> list[st
     return missed
 
 
-def fleet_row(k: str, load: float, me: Summary, lc: Summary, what: str) -> tuple[str, list[str]]:
-    """One random fleet at one load: a table row and the misses of p50 ≤ 0.9×, p99 ≤ 0.5×."""
+def fleet_row(
+    k: str, load: float, me: Summary, lc: Summary, what: str, oracle: Summary | None = None
+) -> tuple[str, list[str]]:
+    """One random fleet at one load: a table row and the misses of p50 ≤ 0.9×, p99 ≤ 0.5×;
+    with ``oracle``, also the clairvoyant router's ratios to least_connections."""
     r50, r99 = me.p50 / lc.p50, me.p99 / lc.p99
     miss = []
     if r50 > 0.9:
@@ -66,6 +69,8 @@ def fleet_row(k: str, load: float, me: Summary, lc: Summary, what: str) -> tuple
     flag = "" if not miss else " ✗"
     row = (
         f"| {k} | {load:.0%} | {me.p50:.2f} | {lc.p50:.2f} | {r50:.2f}× | {me.p99:.2f} | "
-        f"{lc.p99:.2f} | {r99:.2f}×{flag} | {what} |"
+        f"{lc.p99:.2f} | {r99:.2f}×{flag} | "
+        + (f"{_r(oracle.p50, lc.p50)} | {_r(oracle.p99, lc.p99)} | " if oracle else "")
+        + f"{what} |"
     )
     return row, miss

@@ -46,6 +46,7 @@ import _des_conversations as conversations  # noqa: E402
 import _des_report as report  # noqa: E402
 from _des import Simulation  # noqa: E402
 from _des_capacity import class_capacity  # noqa: E402
+from _des_oracle import ORACLES, Oracle  # noqa: E402
 from _des_random import fleet_name, random_fleet, summary  # noqa: E402
 from _des_workload import capacity, make_jobs, unit_trace  # noqa: E402
 
@@ -115,14 +116,21 @@ def run_one(spec: RunSpec) -> report.Outcome:
         rate = spec.load * capacity(profile).total
         trace = unit_trace(profile, spec.seed, n=max(1, int(rate * spec.duration)))
         jobs = make_jobs(trace, rate)
-    router = router_for(spec.strategy, spec.seed)
-    Simulation(
+    router: Router | Oracle = (
+        Oracle(jobs, spec.strategy)
+        if spec.strategy in ORACLES
+        else router_for(spec.strategy, spec.seed)
+    )
+    sim = Simulation(
         profile,
-        router,
+        router,  # type: ignore[arg-type]
         learn_active=spec.report_active,
         cache_s=spec.cache_s,
         heartbeat_s=spec.heartbeat_s,
-    ).run(jobs)
+    )
+    if isinstance(router, Oracle):
+        router.sim = sim
+    sim.run(jobs)
     return report.outcome_of(jobs, spec.warmup, spec.duration)
 
 
@@ -174,6 +182,11 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=0,
         help="run the named unlike fleet and N seeded random fleets instead",
+    )
+    p.add_argument(
+        "--oracle",
+        action="store_true",
+        help="with --random-fleets: also the clairvoyant router (bench/_des_oracle.py)",
     )
     p.add_argument(
         "--fleets", default="", help="with --random-fleets: only these fleet seeds (-1 = unlike)"
@@ -321,15 +334,17 @@ def random_fleets(a: argparse.Namespace, loads: Sequence[float]) -> int:
     print("## random fleets: performance ÷ least_connections (latency, pooled over seeds)\n")
     print(
         "| fleet | load | perf p50 | LC p50 | p50 ratio | perf p99 | LC p99 | p99 ratio "
-        "| capacity: nodes |"
+        + ("| oracle p50 ratio | oracle p99 ratio " if a.oracle else "")
+        + "| capacity: nodes |"
     )
-    print("|" + "---|" * 9)
+    print("|" + "---|" * (11 if a.oracle else 9))
     missed: list[str] = []
     fleets = [int(x) for x in a.fleets.split(",")] if a.fleets else [-1]
     if not a.fleets:
         fleets += range(1, a.random_fleets + 1)
     for k in fleets:
-        cells = simulate(a, "", loads, ["performance", "least_connections"], fleet_seed=k)
+        strategies = ["performance", "least_connections"] + (["oracle"] if a.oracle else [])
+        cells = simulate(a, "", loads, strategies, fleet_seed=k)
         what = f"{fleet_capacity(k):.3g}/s: {summary(random_fleet(k))}"
         for load in loads:
             row, miss = compare.fleet_row(
@@ -338,6 +353,7 @@ def random_fleets(a: argparse.Namespace, loads: Sequence[float]) -> int:
                 cells[(load, "performance")],
                 cells[(load, "least_connections")],
                 what,
+                cells.get((load, "oracle")),
             )
             print(row, flush=True)
             missed += miss

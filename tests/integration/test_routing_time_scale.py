@@ -27,9 +27,7 @@ def live(live_factory):
         models = {"llama3.2": CHAT, "big": BIG}
         return {"name": name, "num_parallel": 1, "models": models, "loaded": loaded}
 
-    nodes = [node("warm", ["llama3.2", "big"])] + [
-        node(f"cold-{i}", ["llama3.2"]) for i in (1, 2)
-    ]
+    nodes = [node("warm", ["llama3.2", "big"])] + [node(f"cold-{i}", ["llama3.2"]) for i in (1, 2)]
     return live_factory(make_profile(nodes, time_scale=TIME_SCALE), time_scale=TIME_SCALE)
 
 

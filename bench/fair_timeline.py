@@ -13,8 +13,10 @@ of tenant B's requests:
 and what held the host's slots when it was published (each running request's residual time).
 Per request: ``wait`` = started − published; ``floor`` = the shortest residual if every slot
 was busy (no queue order can start it sooner without pre-emption), else 0; ``jumped`` = other
-requests received after it was published but before it; ``held`` = messages already received
-by a worker but not yet started when it was published (prefetched ahead of it).
+requests received after it was published but before it (including other queues' beat tasks,
+and a message already popped whose delivery Redis logs a moment later); ``held`` = requests
+already delivered to a worker but not yet started when it was published (prefetched ahead of it,
+or starting).
 
     .venv/bin/python bench/fair_timeline.py --quick --runs fair
 
@@ -201,13 +203,14 @@ def report(tl: Timeline, time_scale: float, tenant: str, slots: int, worst: int)
     for m in msgs:
         if not m.tenant.startswith(f"tenant-{tenant}") or not m.started:
             continue
-        running = [o for o in msgs if o.started and o.started <= m.published < o.finished]
+        # a slot is held from the worker's delivery of a request to its end
+        running = [o for o in msgs if o.received and o.received <= m.published < o.finished]
         residuals = sorted((o.finished - m.published) / time_scale for o in running)
         floor = residuals[0] if len(running) >= slots else 0.0
         jumped = [
             o for o in tl.msgs.values() if o is not m and m.published < o.received < m.received
         ]
-        held = [o for o in tl.msgs.values() if o.received and o.received <= m.published < o.started]
+        held = [o for o in msgs if o.received and o.received <= m.published < o.started]
         rows.append((m, (m.started - m.published) / time_scale, floor, residuals, jumped, held))
     rows.sort(key=lambda r: -r[1])
     print(f"tenant {tenant}: {len(rows)} requests; worst {worst}:")
@@ -220,6 +223,7 @@ def report(tl: Timeline, time_scale: float, tenant: str, slots: int, worst: int)
             f"  {(m.started - m.received) / time_scale:9.3f}  {wait:5.2f}  {floor:5.2f}"
             f"  {'/'.join(f'{r:.2f}' for r in res):10s} {jb or '-':10s} {len(held)}"
         )
+    print(handoff(msgs, time_scale))
     waits = [r[1] for r in rows]
     excess = [r[1] - r[2] for r in rows]
     print(
@@ -227,6 +231,23 @@ def report(tl: Timeline, time_scale: float, tenant: str, slots: int, worst: int)
         f"{pct(excess, 50):.3f} p99 {pct(excess, 99):.3f}; jumped {sum(bool(r[4]) for r in rows)}"
         f", found a held message {sum(bool(r[5]) for r in rows)}, not first in line "
         f"{sum(r[0].position > 0 for r in rows)} of {len(rows)}"
+    )
+
+
+def handoff(msgs: list[Msg], time_scale: float) -> str:
+    """How long a freed slot stays empty: from the last request finishing before a waiting one
+    was received to that one's start (the worker's ack, BRPOP, delivery and BEGIN)."""
+    ends = sorted(m.finished for m in msgs if m.finished)
+    gaps = []
+    for m in msgs:
+        before = [e for e in ends if m.published < e <= m.received]
+        if m.started and before:
+            gaps.append(m.started - before[-1])
+    fleet = [g / time_scale for g in gaps]
+    return (
+        f"handoff (slot freed -> next request started), {len(gaps)} requests: p50 "
+        f"{pct(gaps, 50) * 1000:.1f} ms wall = {pct(fleet, 50):.3f} fleet s, p99 "
+        f"{pct(gaps, 99) * 1000:.1f} ms wall = {pct(fleet, 99):.3f} fleet s"
     )
 
 

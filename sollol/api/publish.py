@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sollol.state.fairness import FairPusher
+from sollol.state.held import HeldConnection
 from sollol.state.queues import priority_list_keys
 
 __all__ = ["TaskPublisher"]
@@ -121,4 +122,8 @@ class TaskPublisher:
             host_key = self.host_prefix + queue if self.host_prefix else ""
             self._fair.push(key, message, tenant, host_key)
             return
-        self.redis.lpush(key, message)
+        held = HeldConnection(self.redis)  # one command without redis-py's layers (state/held.py)
+        try:
+            held.call("LPUSH", key, message)
+        finally:
+            held.release()

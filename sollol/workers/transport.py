@@ -18,6 +18,7 @@ atomicity, retried as the connection's commands are.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,7 +35,13 @@ __all__ = ["Channel", "SentinelChannel", "SentinelTransport", "Transport"]
 
 
 class QoS(kombu_redis.QoS):
-    """kombu's ack emulation with its unacked-index transactions sent as packed writes."""
+    """kombu's ack emulation with its unacked-index transactions sent as packed writes, each
+    thread that delivers or acks (the consumer's event loop, in practice) on a connection of its
+    own: checking one out of the pool and back cost as much as the transaction itself."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self._local = threading.local()
 
     def append(self, message: Any, delivery_tag: str) -> None:
         delivery = message.delivery_info
@@ -64,19 +71,25 @@ class QoS(kombu_redis.QoS):
         )
 
     def _transaction(self, *commands: tuple[Any, ...]) -> None:
-        """MULTI, ``commands``, EXEC in one write on a pooled connection of the channel's client."""
-        with self.channel.conn_or_acquire() as client:
-            pool = client.connection_pool
-            conn = pool.get_connection()
-            try:
-                conn.retry.call_with_retry(
-                    lambda: _multi_exec(conn, commands), lambda _error: conn.disconnect()
-                )
-            except BaseException:
-                conn.disconnect()  # replies may be left unread: never hand it on like that
-                raise
-            finally:
-                pool.release(conn)
+        """MULTI, ``commands``, EXEC in one write on this thread's connection."""
+        conn = self._connection()
+        try:
+            conn.retry.call_with_retry(
+                lambda: _multi_exec(conn, commands), lambda _error: conn.disconnect()
+            )
+        except BaseException:
+            conn.disconnect()  # replies may be left unread; the next command reconnects
+            raise
+
+    def _connection(self) -> Any:
+        """This thread's connection, made like the channel pool's own (address, sentinels,
+        timeouts, Retry); it connects on first use and again after a failure."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with self.channel.conn_or_acquire() as client:
+                pool = client.connection_pool
+            conn = self._local.conn = pool.connection_class(**pool.connection_kwargs)
+        return conn
 
 
 def _multi_exec(conn: Any, commands: Sequence[tuple[Any, ...]]) -> None:

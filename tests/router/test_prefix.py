@@ -86,6 +86,29 @@ def test_the_host_holding_the_history_wins_and_the_reasoning_says_the_cache_deci
     assert Router().route(now, snap(*s.hosts)).host == "fast"
 
 
+def test_the_conversations_previous_host_is_credited_its_answer_too():
+    from sollol.router.prefix import cached_tokens
+
+    earlier = analyse_request("chat", chat_body("What is a monad?", "A monad is...", "Why?"))
+    answer = "Because it composes effects. " * 40  # ~290 tokens the slot holds after the prompt
+    now = analyse_request(
+        "chat", chat_body("What is a monad?", "A monad is...", "Why?", answer, "?")
+    )
+    s = fleet_with_history_on("mid", earlier.prefix_blocks)
+    mid = s.hosts[1]
+    without = cached_tokens(now, mid, s)
+    assert without == len(earlier.prefix_blocks) * BLOCK_TOKENS  # the recorded prompt only
+    s = dataclasses.replace(
+        s,
+        affinity=MappingProxyType({now.session_key or "": "mid"}),
+        output_tokens=MappingProxyType({(LLAMA, now.task_type): 250.0}),
+    )
+    assert cached_tokens(now, mid, s) == without + 250  # plus the typical answer length
+    # another host holding the same prompt, but not the conversation's last turn: no credit
+    s = dataclasses.replace(s, affinity=MappingProxyType({now.session_key or "": "fast"}))
+    assert cached_tokens(now, mid, s) == without
+
+
 def test_a_short_shared_prefix_does_not_outweigh_a_faster_host():
     earlier = analyse_request(
         "chat",

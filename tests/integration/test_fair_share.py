@@ -68,9 +68,9 @@ def test_a_light_keys_requests_that_fit_the_slots_wait_ahead_of_the_flood(live, 
         r = _gen(live.url, key, tokens, prompt)
         assert r.status_code == 200, r.text
 
-    # 4000 tokens take ~2.5 s of wall time each with both slots busy: A's stay where they are
+    # 6000 tokens take ~3.7 s of wall time each with both slots busy: A's stay where they are
     for i in range(8):
-        threads.append(threading.Thread(target=send, args=(a_secret, 4000, f"A{i}")))
+        threads.append(threading.Thread(target=send, args=(a_secret, 6000, f"A{i}")))
         threads[-1].start()
     wait_for(lambda: live.redis.llen(LEVEL5) >= 6, 30, "A's backlog of 6 in the host's queue")
     for i in range(2):

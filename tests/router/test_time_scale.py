@@ -90,3 +90,11 @@ def test_unscaled_tuning_queues_on_the_warm_host_of_a_faster_fleet() -> None:
     queued = 6
     assert Router(tuning=Tuning()).route(ANALYSIS, _fleet(1.0, queued)).host != "gpu-0"
     assert Router(tuning=Tuning()).route(ANALYSIS, _fleet(QUARTER, queued)).host == "gpu-0"
+
+
+def test_every_constant_in_seconds_or_tokens_per_second_is_converted() -> None:
+    """A new Tuning field named in seconds (``_s``, ``_s_per_gb``) or tokens/s (``_tps``) must
+    join SECONDS or TOKEN_RATES, or a faster fleet would price it in the wrong clock."""
+    names = {f.name for f in fields(Tuning)}
+    assert {n for n in names if n.endswith(("_s", "_s_per_gb"))} == set(SECONDS)
+    assert {n for n in names if n.endswith("_tps")} == set(TOKEN_RATES)

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
@@ -641,7 +643,13 @@ def write_csv(
 # --- main -------------------------------------------------------------------------------------
 def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = doc_parser(__doc__)
-    p.add_argument("--profiles", nargs="+", default=[MIXED], help="fleet profiles (YAML)")
+    p.add_argument(
+        "--profiles",
+        nargs="+",
+        default=[MIXED],
+        help="fleet profiles (YAML); 'unlike' = bench/policy.py's named unlike fleet (issue 15: "
+        "a fast 4-slot GPU with most models loaded, two mid GPUs with one model each, a CPU box)",
+    )
     p.add_argument("--identical", action="store_true", help=f"also run {IDENTICAL}")
     p.add_argument(
         "--strategies",
@@ -719,7 +727,19 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
         a.duration, a.warmup, a.drain = 30.0, 8.0, 12.0
     if a.identical and IDENTICAL not in a.profiles:
         a.profiles.append(IDENTICAL)
+    a.profiles = [named_profile(p) if p == "unlike" else p for p in a.profiles]
     return a
+
+
+def named_profile(name: str) -> str:
+    """A YAML file holding the DES's named fleet ``name`` (bench/_des_random.py), so the live
+    stack runs exactly the fleet bench/policy.py --random-fleets simulates."""
+    from _des_random import NAMED
+
+    spec = next(spec for label, spec in NAMED.values() if label == name)
+    out = temp_dir("sollol-fleet-profile-") / f"{name}.yaml"
+    out.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return str(out)
 
 
 def run_profile(a: argparse.Namespace, path: str, strategies: Sequence[str]) -> list[str]:

@@ -131,9 +131,19 @@ class CpuMeter:
             kids = [] if name == "client" else parent.children(recursive=True)
             self.procs[name] = [parent, *kids]  # gunicorn's worker is a child of its arbiter
         self.totals: dict[str, dict[str, float]] = {}
+        self._last: dict[int, float] = {}
 
     def _now(self) -> dict[str, float]:
-        return {n: sum(sum(p.cpu_times()[:2]) for p in ps) for n, ps in self.procs.items()}
+        return {n: sum(self._cpu(p) for p in ps) for n, ps in self.procs.items()}
+
+    def _cpu(self, proc: psutil.Process) -> float:
+        """User + system CPU seconds of ``proc``; its last reading once it has exited (a child
+        such as Redis's snapshot fork may end between two marks)."""
+        try:
+            self._last[proc.pid] = sum(proc.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+        return self._last.get(proc.pid, 0.0)
 
     def measure(self, side: str, fn: Any) -> Any:
         before = self._now()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import contextlib
 import http.client
 import json
 import os
@@ -139,10 +140,8 @@ class CpuMeter:
     def _cpu(self, proc: psutil.Process) -> float:
         """User + system CPU seconds of ``proc``; its last reading once it has exited (a child
         such as Redis's snapshot fork may end between two marks)."""
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             self._last[proc.pid] = sum(proc.cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            pass
         return self._last.get(proc.pid, 0.0)
 
     def measure(self, side: str, fn: Any) -> Any:

@@ -19,9 +19,14 @@ nodes: within 5 % of least_connections (p50 and p99). ``--check`` exits 1 if one
 
 ``--workload multi_turn`` replays chat conversations and RAG sessions with shared prefixes
 (bench/_des_conversations.py) and adds the ``affinity`` baseline (performance with plain
-session affinity instead of the prefix record). ``--random-fleets N`` runs seeded random
-profiles (bench/_des_random.py) instead of ``--profiles`` and prints each one's p50/p99 ratio to
-least_connections (targets there: p50 ≤ 0.9×, p99 ≤ 0.5×).
+session affinity instead of the prefix record). ``--random-fleets N`` runs the named unlike
+fleet and N seeded random profiles (bench/_des_random.py) instead of ``--profiles``, at loads
+relative to a per-class capacity (bench/_des_capacity.py), and prints each one's p50/p99 ratio
+to least_connections (targets there: p50 ≤ 0.9×, p99 ≤ 0.5×); ``--fleets`` picks some of them,
+``--oracle`` adds the clairvoyant yardstick (bench/_des_oracle.py; in the other modes name it
+in ``--strategies``: ``oracle``, ``oracle_ttft``). An explicit ``--loads`` wins over ``--quick``:
+
+    .venv/bin/python bench/policy.py --quick --random-fleets 20 --oracle --loads 0.4,0.6,0.8
 """
 
 from __future__ import annotations

@@ -171,9 +171,11 @@ def _alpha_tries(live, rid):
 
 def test_open_circuit_is_skipped_then_probed_and_closed(live):
     from sollol.state.circuit import record_failure
+    from sollol.state.connection import connect
 
+    decoded = connect(live.cfg)  # SOLLOL's state functions read replies as str
     for _ in range(live.cfg.circuit_failures_to_open):
-        state = record_failure(live.redis, live.cfg, "alpha", "test", time.time())
+        state = record_failure(decoded, live.cfg, "alpha", "test", time.time())
     assert state == "open"
     opened = time.monotonic()
     wait_for(lambda: _alpha_view(live)["circuit"] == "open", 10, "the fleet view to show it")

@@ -212,6 +212,9 @@ class Stack:
             else uniform_profile(self.sim_nodes, time_scale=self.time_scale or 1.0)
         )
         self._wait_log(child, "SOLLOL sim ready", 30)
+        if self.cfg.time_scale == 1.0 and profile.time_scale != 1.0:
+            # the router prices loads and token rates in the clock the simulated fleet runs on
+            self.cfg = self.cfg.replace(time_scale=profile.time_scale)
         self.hosts = [
             HostSpec(n.name, n.url, n.num_parallel, int(n.vram_mb), n.max_loaded_models, n.tags)
             for n in profile.nodes

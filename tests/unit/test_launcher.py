@@ -79,3 +79,32 @@ def test_a_host_list_uses_the_same_syntax_as_a_hosts_file():
         ("127-0-0-1-11434", "http://127.0.0.1:11434", 4),
         ("gpu-b", "http://10.0.0.2:11434", 2),
     ]
+
+
+@pytest.mark.parametrize(
+    ("profile_scale", "setting", "expected"),
+    [(0.25, 1.0, 0.25), (1.0, 1.0, 1.0), (0.25, 0.5, 0.5)],  # an explicit setting wins
+)
+def test_sollol_up_on_a_sped_up_sim_tells_the_router_its_clock(
+    tmp_path, profile_scale, setting, expected
+):
+    """`sollol up --sim N --time-scale F`: gateway, beat and workers get SOLLOL_TIME_SCALE=F, so
+    the router prices a cold load in the fleet's clock, not in real seconds."""
+    from sollol.config import SOLLOLConfig, child_env
+    from sollol.launcher import Stack
+
+    stack = Stack(
+        cfg=SOLLOLConfig(time_scale=setting),
+        sim_nodes=2,
+        time_scale=profile_scale,
+        log_dir=tmp_path,
+    )
+    spawned = []
+    stack._spawn = lambda name, argv, **kw: spawned.append(argv) or object()
+    stack._wait_log = lambda child, marker, timeout_s: None
+    stack._start_sim()
+    assert "--time-scale" in spawned[0]
+    assert stack.cfg.time_scale == expected
+    env = child_env(stack.cfg)
+    assert env.get("SOLLOL_TIME_SCALE", "1.0") == str(expected)
+    assert [h.name for h in stack.hosts] and len(stack.hosts) == 2

@@ -212,7 +212,10 @@ def count_tokens(req: Mapping[str, Any]) -> int:
     for msg in messages:
         if isinstance(msg, dict):
             chars += len(str(msg.get("role", ""))) + _content_chars(msg.get("content"))
-    for tool in req.get("tools") or []:
+    tools = req.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise CompatError("tools must be an array")
+    for tool in tools or []:
         if isinstance(tool, dict):
             schema = json.dumps(tool.get("input_schema") or {}, separators=(",", ":"))
             chars += (

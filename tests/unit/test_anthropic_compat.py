@@ -190,3 +190,12 @@ def test_count_tokens_is_ollamas_quarter_of_the_characters():
     assert ac.count_tokens({"model": "m", "messages": [{"role": "a", "content": ""}]}) == 1
     with pytest.raises(CompatError, match="model is required"):
         ac.count_tokens({"messages": []})
+
+
+@pytest.mark.parametrize("tools", [697, "get_weather", {"name": "x"}])
+def test_count_tokens_refuses_tools_that_are_not_an_array(tools):
+    """Found by schemathesis: `"tools": 697` was iterated and answered a 500."""
+    req = {"model": "m", "messages": [{"role": "user", "content": [{}, {"": [None]}]}]}
+    assert ac.count_tokens(req) == 1  # odd content blocks count nothing, as Ollama's
+    with pytest.raises(CompatError, match="tools must be an array"):
+        ac.count_tokens({**req, "tools": tools})

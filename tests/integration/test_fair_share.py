@@ -8,15 +8,12 @@ import json
 import threading
 import uuid
 
-import httpx
 import pytest
 
-from sollol.config import load_config
-from sollol.state.connection import connect
-from sollol.state.keys import KeyStore
 from sollol.state.queues import priority_list_keys
 from tests.helpers import wait_for
 from tests.integration.conftest import CHAT, make_profile
+from tests.integration.keyed import generate, key_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,22 +28,7 @@ def live(live_factory):
 
 @pytest.fixture(scope="module")
 def store(live):
-    cfg = load_config(env={}, redis_url=live.cfg.redis_url)
-    return KeyStore(connect(cfg), cfg)
-
-
-def _gen(url: str, key: str, tokens: int, prompt: str) -> httpx.Response:
-    return httpx.post(
-        f"{url}/api/generate?priority=5",
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=120,
-        json={
-            "model": "llama3.2",
-            "prompt": prompt,
-            "stream": False,
-            "options": {"num_predict": tokens},
-        },
-    )
+    return key_store(live)
 
 
 def _waiting_tenants(live) -> list[str]:
@@ -65,7 +47,7 @@ def test_a_light_keys_requests_that_fit_the_slots_wait_ahead_of_the_flood(live, 
     threads = []
 
     def send(key: str, tokens: int, prompt: str) -> None:
-        r = _gen(live.url, key, tokens, prompt)
+        r = generate(live.url, key, tokens, prompt=prompt)
         assert r.status_code == 200, r.text
 
     # 6000 tokens take ~3.7 s of wall time each with both slots busy: A's stay where they are

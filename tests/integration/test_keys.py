@@ -15,11 +15,10 @@ import httpx
 import pytest
 
 from sollol.config import load_config
-from sollol.state.connection import connect
-from sollol.state.keys import KeyStore
 from sollol.state.queues import priority_list_keys
 from tests.helpers import wait_for
 from tests.integration.conftest import solo_profile
+from tests.integration.keyed import generate, key_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,22 +30,7 @@ def live(live_factory):
 
 @pytest.fixture(scope="module")
 def store(live):
-    cfg = load_config(env={}, redis_url=live.cfg.redis_url)
-    return KeyStore(connect(cfg), cfg)
-
-
-def _gen(url, key, tokens=5, priority=5, prompt="hello"):
-    return httpx.post(
-        f"{url}/api/generate?priority={priority}",
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=120,
-        json={
-            "model": "llama3.2",
-            "prompt": prompt,
-            "stream": False,
-            "options": {"num_predict": tokens},
-        },
-    )
+    return key_store(live)
 
 
 def test_no_key_gets_no_answer_and_no_look(live):
@@ -82,11 +66,11 @@ def test_rpm_holds_across_two_gateway_processes(live, store):
 
 def test_tokens_are_charged_what_the_node_counted(live, store):
     secret, _ = store.create(f"tpm-{uuid.uuid4().hex[:6]}", tpm=60)
-    first = _gen(live.url, secret, tokens=80)  # admitted on a full bucket, then charged > 60
+    first = generate(live.url, secret, tokens=80)  # admitted on a full bucket, then charged > 60
     assert first.status_code == 200
     used = first.json()["eval_count"] + first.json()["prompt_eval_count"]
     assert used > 60
-    second = _gen(live.url, secret, tokens=1)
+    second = generate(live.url, secret, tokens=1)
     assert second.status_code == 429
     assert "tokens per minute" in second.json()["error"]
     assert int(second.headers["Retry-After"]) >= 1
@@ -94,7 +78,7 @@ def test_tokens_are_charged_what_the_node_counted(live, store):
 
 def test_max_priority_is_capped_and_reported(live, store):
     secret, _ = store.create(f"low-{uuid.uuid4().hex[:6]}", max_priority=3)
-    r = _gen(live.url, secret, priority=9)
+    r = generate(live.url, secret, priority=9)
     assert r.status_code == 200
     routing = r.json()["_sollol_routing"]
     assert routing["priority"] == 3
@@ -110,7 +94,7 @@ def test_a_light_key_is_not_stuck_behind_a_flooding_key(live, store):
     lock = threading.Lock()
 
     def send(key, who, tokens):
-        r = _gen(live.url, key, tokens=tokens, prompt=who)
+        r = generate(live.url, key, tokens=tokens, prompt=who)
         assert r.status_code == 200, r.text
         with lock:
             done.append(who)

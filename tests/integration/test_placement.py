@@ -12,7 +12,9 @@ from tests.helpers import wait_for
 from tests.integration.conftest import Live, make_profile
 
 pytestmark = pytest.mark.integration
-SLOW = {"size_mb": 8000, "load_s": 60.0, "prompt_tps": 2000, "gen_tps": 20}
+# 16 GB: the router prices a cold load of it at ~17 s + its penalty, far above the queue the
+# test builds, so only placement starts the second copy
+SLOW = {"size_mb": 16000, "load_s": 60.0, "prompt_tps": 2000, "gen_tps": 20}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def test_a_queued_model_gets_a_second_copy_and_the_decision_is_explained(live: L
             codes.append(httpx.post(f"{live.url}/api/generate", json=body, timeout=120).status_code)
 
     # four clients keep ~3 requests waiting: past placement's 0.05 s threshold, far short of
-    # what the router prices a cold load of an 8 GB model at (~8 s), so the router itself never
+    # what the router prices a cold load of a 16 GB model at (~18 s), so the router itself never
     # starts pl-b's copy (that would race placement); only placement does
     threads = [threading.Thread(target=client) for _ in range(4)]
     for t in threads:
@@ -54,7 +56,10 @@ def test_a_queued_model_gets_a_second_copy_and_the_decision_is_explained(live: L
         placed = wait_for(
             lambda: [a for a in live.get("/api/alerts")["alerts"] if a["from"] == "placement"],
             timeout=60,
-            what="a placement decision in /api/alerts",
+            what=lambda: (
+                "a placement decision in /api/alerts; pl-b loaded: "
+                f"{_loaded_on(live, 'pl-b')}, alerts: {live.get('/api/alerts')['alerts']}"
+            ),
         )
         wait_for(lambda: _loaded_on(live, "pl-b"), timeout=60, what="hot loaded on pl-b")
     finally:

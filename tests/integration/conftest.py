@@ -91,6 +91,29 @@ CODER = {"size_mb": 4700, "load_s": 4.0, "prompt_tps": 1200, "gen_tps": 50}
 EMBED = {"size_mb": 300, "load_s": 0.5, "embed_dim": 64, "embed_tps": 4000}
 
 
+def launch(profile: dict[str, Any], cfg: SOLLOLConfig, workdir: Path, client: Any) -> Live:
+    """Start a whole stack (sim nodes of ``profile``, workers, beat, gateway) as `sollol up`
+    does, supervised (dead workers, beat and control restart); ``client`` becomes Live.redis."""
+    path = workdir / "fleet.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    control = free_port()
+    stack = Stack(cfg, sim_profile=str(path), sim_control_port=control)
+    try:
+        stack.start()
+    except Exception:
+        stack.stop()
+        raise
+    threading.Thread(target=stack.supervise, name="supervisor", daemon=True).start()
+    return Live(
+        url=f"http://127.0.0.1:{cfg.port}",
+        cfg=cfg,
+        redis=client,
+        stack=stack,
+        profile=profile,
+        control_url=f"http://127.0.0.1:{control}",
+    )
+
+
 @pytest.fixture(scope="module")
 def live_factory(
     redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
@@ -100,29 +123,17 @@ def live_factory(
 
     def start(profile: dict[str, Any], **settings: Any) -> Live:
         redis.Redis.from_url(redis_server.url).flushall()
-        path = Path(tmp_path_factory.mktemp("profile")) / "fleet.yaml"
-        path.write_text(yaml.safe_dump(profile))
         cfg = load_config(
             env={}, redis_url=redis_server.url, port=free_port(), **{**FAST, **settings}
         )
-        control = free_port()
-        stack = Stack(cfg, sim_profile=str(path), sim_control_port=control)
-        started.append(stack)
-        try:
-            stack.start()
-        except Exception:
-            stack.stop()
-            raise
-        # as `sollol up` does: restart workers, beat and control when they die
-        threading.Thread(target=stack.supervise, name="supervisor", daemon=True).start()
-        return Live(
-            url=f"http://127.0.0.1:{cfg.port}",
-            cfg=cfg,
-            redis=redis.Redis.from_url(redis_server.url),
-            stack=stack,
-            profile=profile,
-            control_url=f"http://127.0.0.1:{control}",
+        live = launch(
+            profile,
+            cfg,
+            Path(tmp_path_factory.mktemp("profile")),
+            redis.Redis.from_url(redis_server.url),
         )
+        started.append(live.stack)
+        return live
 
     yield start
     for stack in started:

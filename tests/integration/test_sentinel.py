@@ -20,14 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from sollol.config import load_config
 from sollol.embedded_redis import RedisNotFound, SentinelGroup, free_port
-from sollol.launcher import Stack
 from sollol.state.connection import connect
 from tests.conftest import IN_CI
-from tests.integration.conftest import CHAT, FAST, Live, make_profile
+from tests.integration.conftest import CHAT, FAST, Live, launch, make_profile
 from tests.sim.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -55,27 +53,11 @@ def group() -> Iterator[SentinelGroup]:
 def live(group: SentinelGroup, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     node = {"num_parallel": 4, "models": {"llama3.2": CHAT}, "loaded": ["llama3.2"]}
     profile = make_profile([{"name": "alpha", **node}, {"name": "beta", **node}])
-    path = Path(tmp_path_factory.mktemp("sentinel")) / "fleet.yaml"
-    path.write_text(yaml.safe_dump(profile))
     cfg = load_config(env={}, redis_url=group.url, port=free_port(), **FAST)
-    control = free_port()
-    stack = Stack(cfg, sim_profile=str(path), sim_control_port=control)
-    try:
-        stack.start()
-    except Exception:
-        stack.stop()
-        raise
-    threading.Thread(target=stack.supervise, name="supervisor", daemon=True).start()
-    yield Live(
-        url=f"http://127.0.0.1:{cfg.port}",
-        cfg=cfg,
-        redis=connect(cfg),
-        stack=stack,
-        profile=profile,
-        control_url=f"http://127.0.0.1:{control}",
-    )
-    stack.stop()
-    stack.cleanup_logs()
+    live = launch(profile, cfg, Path(tmp_path_factory.mktemp("sentinel")), connect(cfg))
+    yield live
+    live.stack.stop()
+    live.stack.cleanup_logs()
 
 
 @dataclass

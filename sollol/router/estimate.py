@@ -251,17 +251,15 @@ class Estimator:
         service mix, load time, eviction and co-runner terms. Lets the Router skip hosts."""
         return self._bound(host)[0]
 
-    def lower_bounds(self, hosts: Sequence[HostState]) -> tuple[list[float], float]:
-        """(:meth:`lower_bound` of each host, the highest generation rate of the request's model
-        among ``hosts`` in tokens/s, 0 for none): both up front, in one pass over the fleet."""
+    def lower_bounds(self, hosts: Sequence[HostState]) -> tuple[list[float], dict[str, float]]:
+        """(:meth:`lower_bound` of each host, each host's generation rate of the request's model
+        in tokens/s by host name, as :meth:`rates` gives it): both in one pass over the fleet."""
         bounds: list[float] = []
-        fastest = 0.0
+        gens: dict[str, float] = {}
         for h in hosts:
-            bound, gen = self._bound(h)
+            bound, gens[h.name] = self._bound(h)
             bounds.append(bound)
-            if gen > fastest:  # noqa: PLR1730 (hot path: a compare beats a max() call)
-                fastest = gen
-        return bounds, fastest
+        return bounds, gens
 
     def _bound(self, host: HostState) -> tuple[float, float]:
         """(lower bound of the cost in s, the generation rate it assumed in tokens/s)."""

@@ -83,7 +83,10 @@ class HostState:
     capabilities: Mapping[str, frozenset[str]] = field(default_factory=_frozen_map)
 
     def is_loaded(self, model: str) -> bool:
-        return any(m.name == model for m in self.loaded)
+        for m in self.loaded:  # noqa: SIM110 (hot path: any() over a generator costs 2× here)
+            if m.name == model:
+                return True
+        return False
 
     def queued_at_or_above(self, priority: int) -> int:
         """Messages that a worker will take before a new message of ``priority`` (1..10)."""

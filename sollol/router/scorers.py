@@ -13,7 +13,8 @@ Adding a factor: write a class here with its formula in the docstring, append an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sollol.router.estimate import Estimator
@@ -49,6 +50,8 @@ class ScoringContext:
     est: Estimator
     best_cost_s: float  # the lowest predicted cost among the candidates, s
     fastest_gen_tps: float  # the fastest candidate's generation rate for the model, tokens/s
+    # each candidate's generation rate for the model by host name (Estimator.rates), tokens/s
+    gen_tps: Mapping[str, float] = field(default_factory=dict)
 
 
 class Scorer(Protocol):
@@ -126,7 +129,9 @@ class Priority:
     name = "priority"
 
     def __call__(self, ctx: ScoringContext, host: HostState, cost_s: float) -> float:
-        gen = ctx.est.rates(host, ctx.profile.model, ctx.est.embedding).gen_tps
+        gen = ctx.gen_tps.get(host.name)
+        if gen is None:
+            gen = ctx.est.rates(host, ctx.profile.model, ctx.est.embedding).gen_tps
         r = gen / ctx.fastest_gen_tps if ctx.fastest_gen_tps > 0.0 else 1.0
         urgency = (ctx.profile.priority - 1) / 9.0
         busy = min(1.0, (host.running + host.queued_total) / max(1, host.slots))

@@ -75,17 +75,17 @@ class Router:
         return self._decision(profile, ranking, self.picker(profile, snapshot, hosts, ranking))
 
     def _decision(self, profile: RequestProfile, ranking: Ranking, pick: Pick) -> Decision:
-        hosts, est, i = ranking.hosts, ranking.est, pick.index
+        hosts, i = ranking.hosts, pick.index
         score = ranking.score(i)
         alts = tuple(
             Alternative(
                 hosts[j].name,
                 round(ranking.scores[j], 4),
-                round(est.predict(hosts[j]).total_s * 1000.0, 1),
+                round(ranking.prediction(j).total_s * 1000.0, 1),
             )
             for j in ranking.runners_up(i, MAX_ALTERNATIVES)
         )
-        pred = est.predict(hosts[i])
+        pred = ranking.prediction(i)
         edge = ranking.edge(i) if not pick.rule else None
         text = reasoning(
             self.strategy,

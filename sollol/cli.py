@@ -99,7 +99,7 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--slots", type=int, help="parallel requests (= OLLAMA_NUM_PARALLEL)")
     g = sub.add_parser(
         "gateway",
-        help="run only the gateway (gunicorn, gthread) on SOLLOL_BIND:PORT",
+        help="run only the gateway (gunicorn) on SOLLOL_BIND:PORT",
         description="Run the Flask gateway under gunicorn with settings from "
         "SOLLOL_* variables; Redis, workers and beat run elsewhere.",
     )

@@ -21,6 +21,10 @@ __all__ = ["ENV_PREFIX", "ConfigError", "SOLLOLConfig", "child_env", "load_confi
 ENV_PREFIX = "SOLLOL_"
 
 
+# gunicorn worker classes the gateway runs under (gevent: greenlets; gthread: threads)
+GATEWAY_WORKER_CLASSES = ("gevent", "gthread")
+
+
 class ConfigError(ValueError):
     """A setting has a value of the wrong type or outside its range."""
 
@@ -47,7 +51,11 @@ class SOLLOLConfig:
     # --- gateway -------------------------------------------------------------------------------
     bind: str = "127.0.0.1"
     port: int = 8000
-    gateway_threads: int = 64  # gunicorn gthread threads: each open stream holds one
+    # gunicorn worker class: "gevent" (one greenlet per open request, gateway_connections of
+    # them per process) or "gthread" (one thread per open request, gateway_threads of them)
+    gateway_worker_class: str = "gevent"
+    gateway_connections: int = 1000  # gevent: open requests (streams, queued calls) per process
+    gateway_threads: int = 64  # gthread: threads per process; each open request holds one
     gateway_workers: int = 1
     strategy: str = "performance"
     default_priority: int = 5  # 1..10, 10 = critical
@@ -161,6 +169,16 @@ class SOLLOLConfig:
             raise ConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
         if not self.time_scale > 0:
             raise ConfigError(f"time_scale must be > 0, got {self.time_scale}")
+        if self.gateway_worker_class not in GATEWAY_WORKER_CLASSES:
+            raise ConfigError(
+                f"gateway_worker_class must be one of {', '.join(GATEWAY_WORKER_CLASSES)}, "
+                f"got {self.gateway_worker_class!r}"
+            )
+        if self.gateway_connections < 1 or self.gateway_threads < 1:
+            raise ConfigError(
+                "gateway_connections and gateway_threads must be >= 1, got "
+                f"{self.gateway_connections} and {self.gateway_threads}"
+            )
 
     def replace(self, **changes: Any) -> SOLLOLConfig:
         """A copy with ``changes`` applied (validated like the original)."""

@@ -2,7 +2,7 @@
 
 Children, in start order: embedded redis-server (unless a Redis URL is given), simulated Ollama
 nodes (``--sim``/``--sim-profile``), one Celery worker per host, a control worker for beat jobs,
-Celery beat, the gateway under gunicorn (gthread), and Flower if asked. A worker that dies is
+Celery beat, the gateway under gunicorn (gevent), and Flower if asked. A worker that dies is
 restarted (its unfinished messages come back to the queue); Ctrl-C or SIGTERM stops everything,
 gateway first so no new work arrives, then workers (warm shutdown), beat, nodes and Redis.
 """
@@ -349,7 +349,13 @@ class Stack:
 
 
 def gunicorn_argv(cfg: SOLLOLConfig) -> list[str]:
-    """The gunicorn command line of the gateway (gthread: an open stream holds a thread, not a process)."""
+    """The gunicorn command line of the gateway. Under gevent (the default) an open request is
+    a greenlet, so one process holds ``gateway_connections`` streams and queued calls at once;
+    under gthread it is a thread, ``gateway_threads`` of them."""
+    if cfg.gateway_worker_class == "gevent":
+        concurrency = ["--worker-connections", str(cfg.gateway_connections)]
+    else:
+        concurrency = ["--threads", str(cfg.gateway_threads)]
     return [
         sys.executable,
         "-m",
@@ -360,9 +366,8 @@ def gunicorn_argv(cfg: SOLLOLConfig) -> list[str]:
         "--bind",
         f"{cfg.bind}:{cfg.port}",
         "--worker-class",
-        "gthread",
-        "--threads",
-        str(cfg.gateway_threads),
+        cfg.gateway_worker_class,
+        *concurrency,
         "--workers",
         str(cfg.gateway_workers),
         "--timeout",

@@ -1,0 +1,80 @@
+"""One gateway process holds many more open requests than it has threads: under gevent (the
+default) an open request is a greenlet, so a burst of streams waiting in a host's queue neither
+exhausts the gateway nor keeps other clients out. Under gthread with 64 threads the 65th open
+request waited for a thread and so did every health check; this test fails there."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.integration.conftest import make_profile
+
+pytestmark = pytest.mark.integration
+
+OPEN = 80  # open streams: more than gthread's 64 threads
+# one slot generating 20 tokens/s (fleet time at time_scale 1): a request of 5000 tokens runs
+# for minutes, so the other 79 wait in the host's queue, every one an open request at the gateway
+SLOW = {"size_mb": 2000, "load_s": 1.0, "prompt_tps": 2000, "gen_tps": 20}
+
+
+@pytest.fixture(scope="module")
+def live(live_factory):
+    node = {"name": "slow", "num_parallel": 1, "models": {"slow": SLOW}, "loaded": ["slow"]}
+    return live_factory(make_profile([node], time_scale=1.0), max_queue_per_host=512)
+
+
+def _open_stream(url: str, i: int) -> socket.socket:
+    parts = urlsplit(url)
+    body = json.dumps(
+        {"model": "slow", "prompt": f"hold {i}", "stream": True, "options": {"num_predict": 5000}}
+    ).encode()
+    s = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    head = (
+        f"POST /api/generate HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    s.sendall(head.encode() + body)
+    return s
+
+
+def _queued(url: str) -> int:
+    r = httpx.get(url + "/api/fleet", timeout=5)
+    r.raise_for_status()
+    return sum(sum(h["queued"]) + h["running"] for h in r.json()["hosts"])
+
+
+def test_more_open_streams_than_threads_and_the_gateway_still_answers(live):
+    assert live.cfg.gateway_worker_class == "gevent"
+    socks = [_open_stream(live.url, i) for i in range(OPEN)]
+    try:
+        deadline, seen = time.monotonic() + 60, 0
+        while time.monotonic() < deadline:
+            seen = _queued(live.url)  # served by the same process that holds the 80 streams
+            if seen >= OPEN:
+                break
+            time.sleep(0.2)
+        assert seen >= OPEN, f"only {seen} of {OPEN} open requests reached the fleet"
+        t0 = time.monotonic()
+        r = httpx.get(live.url + "/api/version", timeout=10)
+        assert r.status_code == 200 and "version" in r.json()
+        assert time.monotonic() - t0 < 5
+        # the first stream is running: its headers and first line arrived
+        socks[0].settimeout(30)
+        assert socks[0].recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in socks:
+            s.close()
+    # closed clients are cancelled: a waiting one when its request starts and its first line
+    # finds the socket closed (nothing is written before), so the queue drains one by one
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _queued(live.url) > 0:
+        time.sleep(0.2)
+    assert _queued(live.url) == 0
+    done = live.sim_requests()["requests"].values()
+    assert len(done) <= OPEN and not any(r["completed"] for r in done)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sollol.api.client_probe import still_there
 from sollol.api.errors import GatewayError
 from sollol.router import Decision, RequestProfile
 
@@ -45,6 +47,9 @@ class Call:
     tenant: str = ""
     usage: Any = None  # the request's auth.Tenant, whose ``tokens`` the final answer adds to
     priority_capped_from: int | None = None  # the priority asked for, when the key's cap lowered it
+    # True once the client closed its connection (sollol/api/client_probe.py); asked while the
+    # request waits, when no write would tell
+    client_gone: Callable[[], bool] = field(default=still_there, repr=False)
 
     @property
     def priority(self) -> int:

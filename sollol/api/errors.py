@@ -43,6 +43,7 @@ __all__ = [
     "BadRequest",
     "BatchJobNotFound",
     "BrokerUnavailable",
+    "ClientGone",
     "FleetBusy",
     "Forbidden",
     "GatewayError",
@@ -99,6 +100,12 @@ class GatewayError(Exception):
         self.message = message
         if status is not None:
             self.status = status
+
+
+class ClientGone(GatewayError):
+    """The client closed its connection before the answer started (nginx's 499: nobody reads it)."""
+
+    status = 499
 
 
 class BadRequest(GatewayError):

@@ -44,6 +44,7 @@ from sollol.api.dispatch import Dispatcher
 from sollol.api.errors import (
     BadRequest,
     BrokerUnavailable,
+    ClientGone,
     GatewayError,
     ModelNotFound,
     NoHealthyHost,
@@ -134,6 +135,11 @@ class CallLifecycle:
         """Run one step of the call; any exception ends the call as an error, then propagates."""
         try:
             return step()
+        except (
+            ClientGone
+        ):  # not a failure of the fleet: abandoned, like a client leaving mid-answer
+            self.close()
+            raise
         except BaseException:
             self._failed = True
             self.close()
@@ -250,6 +256,12 @@ def _attach_tenant(call: Call) -> None:
     if tenant is not None:
         call.tenant, call.usage = tenant.key.name, tenant
         call.priority_capped_from = tenant.priority_cap
+    from flask import has_request_context, request
+
+    from sollol.api.client_probe import client_probe
+
+    if has_request_context():
+        call.client_gone = client_probe(request.environ)
 
 
 def _tokens_of(final: bytes) -> int:

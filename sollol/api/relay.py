@@ -23,6 +23,7 @@ import redis as redis_lib
 from sollol.api.call import Call, not_found_message
 from sollol.api.errors import (
     BrokerUnavailable,
+    ClientGone,
     GatewayError,
     GatewayTimeout,
     ModelNotFound,
@@ -95,6 +96,10 @@ class Relay:
                 last_event = time.monotonic()
                 continue
             if not batch:
+                if call.started_at is None and call.client_gone():
+                    # waiting in a queue, so no write has failed yet: drop it before a worker
+                    # starts it on a GPU (the lifecycle's close sets the cancel flag it obeys)
+                    raise ClientGone("the client closed the connection while queued")
                 self._check_stalled(last_event)
                 continue
             last_event = time.monotonic()

@@ -70,11 +70,13 @@ def test_more_open_streams_than_threads_and_the_gateway_still_answers(live):
     finally:
         for s in socks:
             s.close()
-    # closed clients are cancelled: a waiting one when its request starts and its first line
-    # finds the socket closed (nothing is written before), so the queue drains one by one
-    deadline = time.monotonic() + 120
+    # closed clients are dropped while they wait: the gateway sees the closed socket between two
+    # Redis reads, so their requests never reach the node (before, each one ran until its first
+    # line found the socket closed: all 80 reached the node, one after the other)
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and _queued(live.url) > 0:
         time.sleep(0.2)
     assert _queued(live.url) == 0
-    done = live.sim_requests()["requests"].values()
-    assert len(done) <= OPEN and not any(r["completed"] for r in done)
+    reached = live.sim_requests()["requests"].values()
+    assert not any(r["completed"] for r in reached)
+    assert len(reached) < 10, f"{len(reached)} of {OPEN} abandoned requests reached the node"

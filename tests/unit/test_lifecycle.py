@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from sollol.api.call import Call
-from sollol.api.errors import GatewayTimeout, NoHealthyHost, UpstreamError
+from sollol.api.errors import ClientGone, GatewayTimeout, NoHealthyHost, UpstreamError
 from sollol.api.lifecycle import CallLifecycle
 from sollol.api.relay import AttemptFailed, StateLost
 from sollol.config import load_config
@@ -129,6 +129,15 @@ def test_a_client_that_leaves_mid_answer_is_finished_as_abandoned():
     events.close()  # the WSGI server closes the response when the client went away
     lc.close()
     assert finished == ["abandoned"] and dispatcher.cancelled == 1
+
+
+def test_a_client_gone_while_queued_is_finished_as_abandoned_and_its_job_cancelled():
+    lc, dispatcher, finished = _lifecycle(FakeRelay([ClientGone("closed while queued")]))
+    lc.start()
+    with pytest.raises(ClientGone):
+        lc.first()
+    assert finished == ["abandoned"]  # the fleet did not fail: no error outcome, no failover
+    assert dispatcher.cancelled == 1 and dispatcher.submitted == 1
 
 
 def test_a_response_closed_before_it_was_iterated_is_finished_as_abandoned():

@@ -180,6 +180,13 @@ class SOLLOLConfig:
                 f"{self.gateway_connections} and {self.gateway_threads}"
             )
 
+    @property
+    def gateway_open_requests(self) -> int:
+        """Requests one gateway process holds open at once (its worker class's limit)."""
+        if self.gateway_worker_class == "gevent":
+            return self.gateway_connections
+        return self.gateway_threads
+
     def replace(self, **changes: Any) -> SOLLOLConfig:
         """A copy with ``changes`` applied (validated like the original)."""
         from sollol.compat import to_native

@@ -38,7 +38,9 @@ def create_app(
         socket_timeout=30,
         socket_connect_timeout=2,
         health_check_interval=10,
-        max_connections=max(64, cfg.gateway_threads * 2),
+        # every open call holds one connection while it reads its stream (state/held.py),
+        # plus what the routes and background loops borrow for a moment
+        max_connections=cfg.gateway_open_requests + 64,
     )
     if celery is None:
         from sollol.workers.celery_app import make_celery

@@ -59,3 +59,16 @@ def test_gunicorns_master_does_not_load_the_app_before_gevent_patches():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_gateways_redis_pool_has_a_connection_for_every_open_request():
+    from sollol.api.app import create_app
+
+    for settings, open_requests in (
+        ({}, 1000),
+        ({"gateway_worker_class": "gthread", "gateway_threads": 32}, 32),
+    ):
+        cfg = load_config(env={}, **settings)
+        assert cfg.gateway_open_requests == open_requests
+        pool = create_app(cfg).extensions["sollol"].redis.connection_pool
+        assert pool.max_connections >= open_requests + 64

@@ -30,10 +30,16 @@ def client_probe(environ: dict[str, Any]) -> Callable[[], bool]:
         return still_there
 
     def gone() -> bool:
+        # poll, not select: a gateway holding 1000 requests has descriptors past select's 1024
+        # (gevent patches poll as well, so this never blocks the hub)
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if not readable:
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            ready = poller.poll(0)
+            if not ready:
                 return False
+            if ready[0][1] & (select.POLLERR | select.POLLHUP | select.POLLNVAL):
+                return True
             return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
         except BlockingIOError:
             return False

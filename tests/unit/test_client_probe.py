@@ -34,3 +34,25 @@ def test_waiting_bytes_are_not_a_hang_up_and_are_not_consumed():
 def test_no_socket_means_never_gone():
     assert client_probe({})() is False
     assert client_probe({"gunicorn.socket": "not a socket"})() is False
+
+
+def test_descriptors_past_1024_work(tmp_path):
+    """select() refuses descriptors >= 1024 (a ValueError the probe would read as a hang-up);
+    a gateway holding 1000 open requests has such descriptors."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1100:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    fillers = [os.open(os.devnull, os.O_RDONLY) for _ in range(1030)]
+    try:
+        server, client, gone = _pair()
+        with server, client:
+            assert server.fileno() >= 1024
+            assert gone() is False
+            client.close()
+            assert gone() is True
+    finally:
+        for fd in fillers:
+            os.close(fd)

@@ -19,6 +19,39 @@ from sollol.config import load_config
 _cfg = load_config()
 _owned_dir = ""
 
+
+def descriptors_needed(open_requests: int) -> int:
+    """File descriptors one gateway process may hold: a client socket and a Redis connection
+    per open request, the pool's 64 spare connections, and room for files and logs."""
+    return 2 * open_requests + 64 + 256
+
+
+def raise_descriptor_limit(needed: int) -> tuple[int, int]:
+    """Raise this process's soft RLIMIT_NOFILE towards ``needed`` (never past the hard limit;
+    workers inherit it). Many systems start services at a soft limit of 1024, fewer than a
+    gevent gateway's 1000 open requests need. Returns the (soft, hard) limits now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        soft = want
+    return soft, hard
+
+
+_soft, _ = raise_descriptor_limit(descriptors_needed(_cfg.gateway_open_requests))
+if _soft < descriptors_needed(_cfg.gateway_open_requests):
+    import sys
+
+    print(
+        f"SOLLOL gateway: the file descriptor limit ({_soft}) is below what "
+        f"{_cfg.gateway_open_requests} open requests need "
+        f"({descriptors_needed(_cfg.gateway_open_requests)}); raise the hard limit "
+        "(ulimit -Hn, LimitNOFILE=) or lower SOLLOL_GATEWAY_CONNECTIONS",
+        file=sys.stderr,
+    )
+
 _several = _cfg.gateway_workers > 1 or _cfg.metrics_port
 if _several and _cfg.metrics_enabled and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _owned_dir = tempfile.mkdtemp(prefix="sollol-metrics-")

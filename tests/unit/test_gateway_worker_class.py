@@ -72,3 +72,21 @@ def test_the_gateways_redis_pool_has_a_connection_for_every_open_request():
         assert cfg.gateway_open_requests == open_requests
         pool = create_app(cfg).extensions["sollol"].redis.connection_pool
         assert pool.max_connections >= open_requests + 64
+
+
+def test_the_gateway_raises_its_descriptor_limit_to_what_its_open_requests_need():
+    """A soft limit of 1024 (many service managers' default) is below what 1000 open requests
+    need (a client socket and a Redis connection each); gunicorn's config raises it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (1024, "
+        "resource.getrlimit(resource.RLIMIT_NOFILE)[1]));"
+        "import sollol.api.gunicorn_conf as g;"
+        "print(*resource.getrlimit(resource.RLIMIT_NOFILE), g.descriptors_needed(1000))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    soft, hard, needed = map(int, out.stdout.split())
+    assert needed == 2 * 1000 + 64 + 256
+    assert soft == (needed if hard < 0 else min(needed, hard))  # never past the hard limit

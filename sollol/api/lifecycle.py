@@ -135,9 +135,8 @@ class CallLifecycle:
         """Run one step of the call; any exception ends the call as an error, then propagates."""
         try:
             return step()
-        except (
-            ClientGone
-        ):  # not a failure of the fleet: abandoned, like a client leaving mid-answer
+        except ClientGone:
+            # not a failure of the fleet: abandoned, like a client leaving mid-answer
             self.close()
             raise
         except BaseException:
@@ -256,6 +255,10 @@ def _attach_tenant(call: Call) -> None:
     if tenant is not None:
         call.tenant, call.usage = tenant.key.name, tenant
         call.priority_capped_from = tenant.priority_cap
+
+
+def _attach_client(call: Call) -> None:
+    """The probe that tells a waiting call its client hung up (sollol/api/client_probe.py)."""
     from flask import has_request_context, request
 
     from sollol.api.client_probe import client_probe
@@ -302,4 +305,5 @@ def open_call(
         endpoint=endpoint, body=body, profile=analysed, model_label=label, client_streams=stream
     )
     _attach_tenant(call)
+    _attach_client(call)
     return CallLifecycle(call, svc.dispatcher, svc.account, svc.dispatcher.rng).start()

@@ -170,7 +170,6 @@ def run(
         "auth": "on",
         "max_queue_per_host": 100_000,
         "max_queue_total": 100_000,
-        "gateway_threads": 512,
     }
     results: list[CallResult | None] = [None] * len(reqs)
     last = reqs[-1].at if reqs else 0.0

@@ -94,7 +94,6 @@ def run(path: Path, ts: float, reqs: list[Req], placement: bool) -> tuple[list[C
         **scaled_settings(ts),
         "max_queue_per_host": 100_000,
         "max_queue_total": 100_000,
-        "gateway_threads": 256,
         "placement_enabled": placement,
         "placement_interval_s": max(0.5, 5.0 * ts),
         "placement_wait_threshold_s": 5.0 * ts,

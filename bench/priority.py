@@ -149,7 +149,6 @@ def run(
         **scaled_settings(time_scale),
         "max_queue_per_host": 100_000,
         "max_queue_total": 100_000,
-        "gateway_threads": 512,
     }
     if aging_step_s is not None:
         settings["aging_step_s"] = aging_step_s

@@ -26,28 +26,29 @@ def descriptors_needed(open_requests: int) -> int:
     return 2 * open_requests + 64 + 256
 
 
-def raise_descriptor_limit(needed: int) -> tuple[int, int]:
+def raise_descriptor_limit(needed: int) -> int:
     """Raise this process's soft RLIMIT_NOFILE towards ``needed`` (never past the hard limit;
     workers inherit it). Many systems start services at a soft limit of 1024, fewer than a
-    gevent gateway's 1000 open requests need. Returns the (soft, hard) limits now in force."""
+    gevent gateway's 1000 open requests need. Returns the soft limit now in force."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return needed
     want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-    if soft != resource.RLIM_INFINITY and soft < want:
+    if soft < want:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
         soft = want
-    return soft, hard
+    return soft
 
 
-_soft, _ = raise_descriptor_limit(descriptors_needed(_cfg.gateway_open_requests))
-if _soft < descriptors_needed(_cfg.gateway_open_requests):
+_needed = descriptors_needed(_cfg.gateway_open_requests)
+if (_soft := raise_descriptor_limit(_needed)) < _needed:
     import sys
 
     print(
         f"SOLLOL gateway: the file descriptor limit ({_soft}) is below what "
-        f"{_cfg.gateway_open_requests} open requests need "
-        f"({descriptors_needed(_cfg.gateway_open_requests)}); raise the hard limit "
+        f"{_cfg.gateway_open_requests} open requests need ({_needed}); raise the hard limit "
         "(ulimit -Hn, LimitNOFILE=) or lower SOLLOL_GATEWAY_CONNECTIONS",
         file=sys.stderr,
     )

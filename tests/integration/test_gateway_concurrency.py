@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.helpers import wait_for
 from tests.integration.conftest import make_profile
 
 pytestmark = pytest.mark.integration
@@ -54,13 +55,13 @@ def test_more_open_streams_than_threads_and_the_gateway_still_answers(live):
     assert live.cfg.gateway_worker_class == "gevent"
     socks = [_open_stream(live.url, i) for i in range(OPEN)]
     try:
-        deadline, seen = time.monotonic() + 60, 0
-        while time.monotonic() < deadline:
-            seen = _queued(live.url)  # served by the same process that holds the 80 streams
-            if seen >= OPEN:
-                break
-            time.sleep(0.2)
-        assert seen >= OPEN, f"only {seen} of {OPEN} open requests reached the fleet"
+        # /api/fleet is served by the same process that holds the open streams
+        wait_for(
+            lambda: _queued(live.url) >= OPEN,
+            60,
+            lambda: f"only {_queued(live.url)} of {OPEN} open requests reached the fleet",
+            interval=0.2,
+        )
         t0 = time.monotonic()
         r = httpx.get(live.url + "/api/version", timeout=10)
         assert r.status_code == 200 and "version" in r.json()
@@ -78,10 +79,7 @@ def test_more_open_streams_than_threads_and_the_gateway_still_answers(live):
     # closed clients are dropped while they wait: the gateway sees the closed socket between two
     # Redis reads, so their requests never reach the node (before, each one ran until its first
     # line found the socket closed: all 80 reached the node, one after the other)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and _queued(live.url) > 0:
-        time.sleep(0.2)
-    assert _queued(live.url) == 0
+    wait_for(lambda: _queued(live.url) == 0, 60, "the abandoned requests to leave", interval=0.2)
     reached = live.sim_requests()["requests"].values()
     assert not any(r["completed"] for r in reached)
     assert len(reached) < 10, f"{len(reached)} of {OPEN} abandoned requests reached the node"

@@ -30,6 +30,7 @@ from sollol.api.fleet_cache import FleetCache
 from sollol.api.publish import TaskPublisher
 from sollol.config import SOLLOLConfig
 from sollol.router import Decision, FleetSnapshot, NoHostAvailable, Router
+from sollol.state.epoch import ServerEpoch
 from sollol.state.queues import kombu_priority
 from sollol.wire import Job, Task
 
@@ -56,6 +57,7 @@ class Dispatcher:
         self.router = router
         self.fleet = fleet
         self.rng = rng or random.Random()
+        self.epoch = ServerEpoch(redis)  # tells a dropped connection from a Redis restart
         self.publisher = (
             TaskPublisher(redis, Task.INFER, host_prefix=cfg.key("host", ""))
             if cfg.fast_publish
@@ -141,6 +143,7 @@ class Dispatcher:
             stream=call.client_streams,
             enqueued_at=time.time(),
         ).to_json()
+        self.epoch.note()
         deadline = time.monotonic() + self.cfg.broker_wait_s
         while True:
             try:

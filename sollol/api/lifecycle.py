@@ -74,7 +74,9 @@ class CallLifecycle:
     ) -> None:
         self.call = call
         self.dispatcher = dispatcher
-        self.relay = relay or Relay(dispatcher.cfg, dispatcher.redis, dispatcher.fleet, call)
+        self.relay = relay or Relay(
+            dispatcher.cfg, dispatcher.redis, dispatcher.fleet, call, dispatcher.epoch
+        )
         self._account = account
         self._rng = rng
         self._answer: Generator[Event, None, None] = self._attempts()

@@ -33,6 +33,7 @@ from sollol.api.fleet_cache import FleetCache
 from sollol.config import SOLLOLConfig
 from sollol.state import StreamReader
 from sollol.state.circuit import record_failure
+from sollol.state.epoch import ServerEpoch
 from sollol.wire import ErrorInfo, ErrorReason, EventKind, StartInfo
 
 __all__ = ["BLOCK_MS", "AttemptFailed", "AttemptLost", "Event", "Relay", "StateLost"]
@@ -67,8 +68,16 @@ class StateLost(Exception):
 class Relay:
     """Reads one call's stream; see the module docstring."""
 
-    def __init__(self, cfg: SOLLOLConfig, redis: Any, fleet: FleetCache, call: Call) -> None:
+    def __init__(
+        self,
+        cfg: SOLLOLConfig,
+        redis: Any,
+        fleet: FleetCache,
+        call: Call,
+        epoch: ServerEpoch | None = None,
+    ) -> None:
         self.cfg, self.redis, self.fleet, self.call = cfg, redis, fleet, call
+        self.epoch = epoch or ServerEpoch(redis)
         self.reader = StreamReader(redis, cfg.key("stream", call.request_id))
         self._attempt, self._attempt_chunks = 0, 0  # chunks the current attempt streamed
 
@@ -247,10 +256,14 @@ class Relay:
         raise StateLost()
 
     def _wait_for_redis(self, deadline: float) -> bool:
-        """Block until Redis answers again; True if the call's stream survived the outage."""
+        """Block until Redis answers again; True if the call's state survived the outage: its
+        stream is there, or (a call still queued has none) the server is the one that took
+        the call's message, so only a connection dropped."""
         while True:
             try:
-                return bool(self.redis.exists(self.reader.key))
+                if self.redis.exists(self.reader.key):
+                    return True
+                return self.epoch.unchanged_since(self.call.dispatched_at)
             except redis_lib.RedisError as exc:
                 if time.monotonic() > deadline:
                     raise BrokerUnavailable(f"SOLLOL's Redis is unreachable: {exc}") from exc

@@ -1,9 +1,11 @@
 """Completion-time estimate of one request on one host, in seconds (the `performance` core)::
 
     predicted  = wait + load + prompt + generation
-    wait       = max(0, ahead − slots + 1) / slots × service_mix
+    wait       = max(0, ahead − slots + 1) / slots × service_mix × wait_factor × first_free(slots)
                  ahead = running + queued at priority ≥ p (Celery serves higher priorities first)
                  service_mix = typical service time of what the host is running now
+                 first_free = how much longer, per slot, the first running answer takes to end
+                 on a host of few slots (see FIRST_FREE)
     load       = 0 if the model is resident, else its load time (+ draining a busy victim)
     prompt     = prompt_tokens / (prompt_tps × k^(e−1))      k = the model's running requests + 1
     generation = output_tokens / (gen_tps × k^(e−1))          (≤ slots), e = CONCURRENCY_EXPONENT
@@ -26,6 +28,7 @@ from sollol.router.tuning import CONCURRENCY_EXPONENT, DEFAULT_OUTPUT_TOKENS, Tu
 
 __all__ = [
     "DEFAULT_TUNING",
+    "FIRST_FREE",
     "Estimator",
     "Prediction",
     "Rates",
@@ -37,6 +40,15 @@ __all__ = [
 DEFAULT_TUNING = Tuning()
 _SLOWDOWN = tuple(max(1, k) ** (CONCURRENCY_EXPONENT - 1.0) for k in range(65))
 _MIX_OVERHEAD_S = 0.05  # per-request overhead in the service mix (HTTP, Celery, first token)
+
+# A request queued on a full host waits first for one of the ``s`` running answers to end. With
+# heavy-tailed output lengths (log-normal, σ = 1) the answer found running is likely a long one
+# (the inspection paradox): the time to the first end is E[min of s residual services] = 1.36,
+# 0.54, 0.34, 0.245 mean services for s = 1, 2, 3, 4, i.e. 1.36, 1.08, 1.01, 0.98 per slot. The
+# factors below are those per-slot times relative to 4 slots (Ollama's usual parallel setting,
+# whose estimate stays as it was): a 1-slot host's queue is 1.39× longer than the plain
+# (ahead − slots + 1) / slots count says. tests/router/test_estimate.py recomputes them.
+FIRST_FREE = (1.0, 1.385, 1.099, 1.028)  # by slots; 1.0 from 4 slots on
 
 
 class Rates(NamedTuple):
@@ -294,6 +306,8 @@ class Estimator:
         wait = 0.0
         if ahead >= slots:
             wait = (ahead - slots + 1) / slots * self.service_mix_s(host) * self._wait_factor
+            if slots < len(FIRST_FREE):
+                wait *= FIRST_FREE[slots]
         st = host.stats.get(model)
         if st is not None and st.prompt_tps and (st.gen_tps or self.embedding):
             prompt_tps, gen_tps, learned_load = st.prompt_tps, st.gen_tps or 1.0, st.load_s or 0.0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from scipy.stats import lognorm
 
 from sollol.router import Estimator, Tuning, predict_duration_s
-from sollol.router.estimate import expected_output_tokens, slowdown
+from sollol.router.estimate import FIRST_FREE, expected_output_tokens, slowdown
 
 from .fleet import CODER, EMBED, LLAMA, host, request, snap, stats
 
@@ -37,6 +39,28 @@ def test_queue_wait_counts_work_at_or_above_the_priority_per_slot() -> None:
     assert e.predict(h).wait_s == pytest.approx(1.0 * e.service_mix_s(h) * T.wait_factor)
     # nothing learned about llama's outputs yet: this request's 100 tokens stand for them
     assert e.service_mix_s(h) == pytest.approx(0.05 + 100 / (100 * slowdown(4)))
+
+
+def test_a_full_host_of_few_slots_waits_longer_per_slot_for_its_first_free_one() -> None:
+    def wait(slots: int) -> float:
+        h = host("a", learned={LLAMA: FAST}, running=slots, slots=slots)
+        e = Estimator(request(output_tokens=100), snap(h))
+        return e.predict(h).wait_s / (e.service_mix_s(h) * T.wait_factor / slots)
+
+    # one departure needed each time: the plain count is 1 service per slot, stretched on 1-3
+    assert [wait(s) for s in (1, 2, 3, 4, 8)] == pytest.approx([*FIRST_FREE[1:], 1.0, 1.0])
+    assert wait(1) > wait(2) > wait(3) > wait(4)
+
+
+def test_the_first_free_slot_factors_are_the_residuals_of_heavy_tailed_answers() -> None:
+    # E[min of s equilibrium residuals] of a log-normal service (σ = 1, mean 1), × s, relative
+    # to s = 4: P(R > t) = E[(S − t)+] / E[S], E[min] = ∫ P(R > t)^s dt
+    service = lognorm(s=1.0, scale=np.exp(-0.5))
+    t = np.linspace(0.0, 60.0, 60_001)
+    tail = np.cumsum(service.sf(t)[::-1])[::-1] * (t[1] - t[0])  # ∫_t^∞ P(S > u) du
+    per_slot = [s * np.trapezoid(tail**s, t) for s in (1, 2, 3, 4)]
+    assert per_slot[0] == pytest.approx(np.exp(1.0) / 2, rel=0.01)  # E[S²] / 2E[S]
+    assert [p / per_slot[3] for p in per_slot] == pytest.approx([*FIRST_FREE[1:], 1.0], rel=0.01)
 
 
 def test_free_worker_means_no_wait() -> None:

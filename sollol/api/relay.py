@@ -74,10 +74,10 @@ class Relay:
         redis: Any,
         fleet: FleetCache,
         call: Call,
-        epoch: ServerEpoch | None = None,
+        epoch: ServerEpoch,  # the gateway's one record of the Redis server (the dispatcher's)
     ) -> None:
         self.cfg, self.redis, self.fleet, self.call = cfg, redis, fleet, call
-        self.epoch = epoch or ServerEpoch(redis)
+        self.epoch = epoch
         self.reader = StreamReader(redis, cfg.key("stream", call.request_id))
         self._attempt, self._attempt_chunks = 0, 0  # chunks the current attempt streamed
 

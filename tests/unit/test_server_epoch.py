@@ -14,6 +14,7 @@ from sollol.api.call import Call
 from sollol.api.relay import Relay, StateLost
 from sollol.config import load_config
 from sollol.router import analyse_request
+from sollol.state import StreamEvent
 from sollol.state.epoch import ServerEpoch
 from sollol.wire import EventKind
 
@@ -71,12 +72,11 @@ class FlakyReader:
         self.key = key
         self.reads = 0
 
-    def read(self, block_ms: int) -> list[object]:
+    def read(self, block_ms: int) -> list[StreamEvent]:
         self.reads += 1
         if self.reads == 1:
             raise redis_lib.ConnectionError("Connection reset by peer")
-        event = type("Ev", (), {"kind": EventKind.FINAL, "attempt": 1, "data": b'{"done":true}'})
-        return [event]
+        return [StreamEvent("1-0", EventKind.FINAL, 1, b'{"done":true}')]
 
     def close(self) -> None:
         pass

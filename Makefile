@@ -8,7 +8,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run sim test test-unit test-integration lint typecheck bench bench-policy bench-overhead bench-fleet bench-chaos bench-priority bench-embed bench-fairness bench-placement dist clean
+.PHONY: help install run sim test test-unit test-integration lint typecheck bench bench-policy bench-overhead bench-floor bench-fleet bench-chaos bench-priority bench-embed bench-fairness bench-placement dist clean
 
 help:  ## list the targets
 	@echo "SOLLOL make targets:"
@@ -51,6 +51,9 @@ bench-policy: install  ## routing policies compared in a discrete-event simulati
 
 bench-overhead: install  ## latency SOLLOL adds over calling a node directly
 	$(BIN)/python bench/overhead.py
+
+bench-floor: install  ## CPU per request of a bare Flask + Celery + Redis path beside SOLLOL's
+	$(BIN)/python bench/floor.py
 
 bench-fleet: install  ## routing policies compared on the live stack
 	$(BIN)/python bench/fleet.py

@@ -33,7 +33,7 @@ import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))  # after PYTHONPATH: a worktree given there is the one measured
 
 from sollol.config import load_config  # noqa: E402
 from sollol.embedded_redis import free_port  # noqa: E402

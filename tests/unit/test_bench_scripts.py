@@ -19,6 +19,7 @@ SCRIPTS = [
     "fleet.py",
     "chaos.py",
     "overhead.py",
+    "floor.py",
     "priority.py",
     "bench_router.py",
     "embed.py",

@@ -56,10 +56,17 @@ def multi_turn_check(name: str, cells: Cells, loads: Sequence[float]) -> list[st
 
 
 def fleet_row(
-    k: str, load: float, me: Summary, lc: Summary, what: str, oracle: Summary | None = None
+    k: str,
+    load: float,
+    me: Summary,
+    lc: Summary,
+    what: str,
+    oracle: Summary | None = None,
+    blind: Summary | None = None,
 ) -> tuple[str, list[str]]:
     """One random fleet at one load: a table row and the misses of p50 ≤ 0.9×, p99 ≤ 0.5×;
-    with ``oracle``, also the clairvoyant router's ratios to least_connections."""
+    with ``oracle`` and ``blind``, also the clairvoyant router's ratios to least_connections,
+    knowing answer lengths and not."""
     r50, r99 = me.p50 / lc.p50, me.p99 / lc.p99
     miss = []
     if r50 > 0.9:
@@ -71,6 +78,7 @@ def fleet_row(
         f"| {k} | {load:.0%} | {me.p50:.2f} | {lc.p50:.2f} | {r50:.2f}× | {me.p99:.2f} | "
         f"{lc.p99:.2f} | {r99:.2f}×{flag} | "
         + (f"{_r(oracle.p50, lc.p50)} | {_r(oracle.p99, lc.p99)} | " if oracle else "")
+        + (f"{_r(blind.p50, lc.p50)} | {_r(blind.p99, lc.p99)} | " if blind else "")
         + f"{what} |"
     )
     return row, miss

@@ -9,10 +9,18 @@ everything ahead at the current rates, and picks the host where this request wou
 (``oracle``) or see its first token first (``oracle_ttft``). It ignores only the future: later
 arrivals, and the slowdown its own request causes to those already running. Where it does no
 better than least_connections, no router that lacks its knowledge can.
+
+``oracle_blind`` knows all of that except how long answers will be: a request's output length
+is the mean of its kind (model and task type, over the whole trace), and a running answer that
+has produced ``g`` tokens is expected to produce the mean of what its kind produces beyond
+``g``, given that it got that far. That is the most a gateway could know (it sees every
+streamed token); where ``oracle`` meets a target and ``oracle_blind`` does not, the lead is
+foresight of answer lengths, which no router has.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Collection, Sequence
 from types import MappingProxyType
@@ -25,7 +33,24 @@ from sollol.sim import physics
 
 __all__ = ["ORACLES", "Oracle"]
 
-ORACLES = ("oracle", "oracle_ttft")
+ORACLES = ("oracle", "oracle_ttft", "oracle_blind")
+
+
+class _Lengths:
+    """The output lengths of one kind of request, for expectations beyond a point."""
+
+    def __init__(self, lengths: list[int]) -> None:
+        self.sorted = sorted(lengths)
+        self.suffix = [0.0] * (len(self.sorted) + 1)  # suffix[i] = sum(sorted[i:])
+        for i in range(len(self.sorted) - 1, -1, -1):
+            self.suffix[i] = self.suffix[i + 1] + self.sorted[i]
+        self.mean = self.suffix[0] / max(1, len(self.sorted))
+
+    def beyond(self, produced: float) -> float:
+        """E[L - produced | L > produced]; 1 token if no answer of this kind got that far."""
+        i = bisect.bisect_right(self.sorted, produced)
+        n = len(self.sorted) - i
+        return self.suffix[i] / n - produced if n else 1.0
 
 
 class Oracle:
@@ -34,7 +59,12 @@ class Oracle:
     def __init__(self, jobs: Sequence[Job], strategy: str) -> None:
         self.by_profile = {id(j.profile): j for j in jobs}
         self.ttft = strategy == "oracle_ttft"
+        self.blind = strategy == "oracle_blind"
         self.strategy = strategy
+        kinds: dict[tuple[str, str], list[int]] = {}
+        for j in jobs:
+            kinds.setdefault(self._kind(j), []).append(j.out_tokens)
+        self.lengths = {k: _Lengths(v) for k, v in kinds.items()}
         self.sim: Simulation | None = None
         self.inflight: dict[str, list[Job]] = {}
 
@@ -61,6 +91,14 @@ class Oracle:
             factors=MappingProxyType({}),
         )
 
+    @staticmethod
+    def _kind(job: Job) -> tuple[str, str]:
+        return job.profile.model, job.profile.task_type
+
+    def _out(self, job: Job) -> float:
+        """Output tokens of ``job`` as this oracle knows them: true, or its kind's mean."""
+        return self.lengths[self._kind(job)].mean if self.blind else job.out_tokens
+
     def _service(self, host: Host, job: Job, cached: int = 0) -> tuple[float, float]:
         """(seconds to the first token, seconds after it) of ``job`` on ``host`` from a slot."""
         spec = host.spec.models[job.profile.model]
@@ -72,7 +110,7 @@ class Oracle:
         first = load + physics.prompt_eval_seconds(
             job.profile.prompt_tokens - cached, spec.prompt_tps, k
         )
-        return first, job.out_tokens / physics.per_slot_tps(spec.gen_tps, k)
+        return first, self._out(job) / physics.per_slot_tps(spec.gen_tps, k)
 
     def _remaining(self, host: Host, j: Job, now: float) -> float:
         """Seconds until the running request ``j`` frees its worker."""
@@ -85,8 +123,11 @@ class Oracle:
             left = physics.prompt_eval_seconds(
                 j.profile.prompt_tokens - j.cached, runner.spec.prompt_tps, max(1, runner.active)
             )
-            return max(0.0, j.prompt_start + left - now) + j.out_tokens / rate
-        return max(0.0, j.remaining - (now - j.t_last) * rate) / rate
+            return max(0.0, j.prompt_start + left - now) + self._out(j) / rate
+        left = max(0.0, j.remaining - (now - j.t_last) * rate)
+        if self.blind:
+            left = self.lengths[self._kind(j)].beyond(j.out_tokens - left)
+        return left / rate
 
     def _cached(self, host: Host, job: Job) -> int:
         runner = host.runners.get(job.profile.model)

@@ -23,8 +23,9 @@ session affinity instead of the prefix record). ``--random-fleets N`` runs the n
 fleet and N seeded random profiles (bench/_des_random.py) instead of ``--profiles``, at loads
 relative to a per-class capacity (bench/_des_capacity.py), and prints each one's p50/p99 ratio
 to least_connections (targets there: p50 ≤ 0.9×, p99 ≤ 0.5×); ``--fleets`` picks some of them,
-``--oracle`` adds the clairvoyant yardstick (bench/_des_oracle.py; in the other modes name it
-in ``--strategies``: ``oracle``, ``oracle_ttft``). An explicit ``--loads`` wins over ``--quick``:
+``--oracle`` adds the clairvoyant yardsticks (bench/_des_oracle.py; in the other modes name
+them in ``--strategies``: ``oracle``, ``oracle_ttft``, ``oracle_blind``). An explicit
+``--loads`` wins over ``--quick``:
 
     .venv/bin/python bench/policy.py --quick --random-fleets 20 --oracle --loads 0.4,0.6,0.8
 """
@@ -191,7 +192,8 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--oracle",
         action="store_true",
-        help="with --random-fleets: also the clairvoyant router (bench/_des_oracle.py)",
+        help="with --random-fleets: also the clairvoyant router, knowing answer lengths "
+        "(oracle) and not (oracle_blind; bench/_des_oracle.py)",
     )
     p.add_argument(
         "--fleets", default="", help="with --random-fleets: only these fleet seeds (-1 = unlike)"
@@ -339,16 +341,21 @@ def random_fleets(a: argparse.Namespace, loads: Sequence[float]) -> int:
     print("## random fleets: performance ÷ least_connections (latency, pooled over seeds)\n")
     print(
         "| fleet | load | perf p50 | LC p50 | p50 ratio | perf p99 | LC p99 | p99 ratio "
-        + ("| oracle p50 ratio | oracle p99 ratio " if a.oracle else "")
+        + (
+            "| oracle p50 ratio | oracle p99 ratio | blind p50 ratio | blind p99 ratio "
+            if a.oracle
+            else ""
+        )
         + "| capacity: nodes |"
     )
-    print("|" + "---|" * (11 if a.oracle else 9))
+    print("|" + "---|" * (13 if a.oracle else 9))
     missed: list[str] = []
     fleets = [int(x) for x in a.fleets.split(",")] if a.fleets else [-1]
     if not a.fleets:
         fleets += range(1, a.random_fleets + 1)
     for k in fleets:
-        strategies = ["performance", "least_connections"] + (["oracle"] if a.oracle else [])
+        strategies = ["performance", "least_connections"]
+        strategies += ["oracle", "oracle_blind"] if a.oracle else []
         cells = simulate(a, "", loads, strategies, fleet_seed=k)
         what = f"{fleet_capacity(k):.3g}/s: {summary(random_fleet(k))}"
         for load in loads:
@@ -359,6 +366,7 @@ def random_fleets(a: argparse.Namespace, loads: Sequence[float]) -> int:
                 cells[(load, "least_connections")],
                 what,
                 cells.get((load, "oracle")),
+                cells.get((load, "oracle_blind")),
             )
             print(row, flush=True)
             missed += miss

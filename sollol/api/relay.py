@@ -242,28 +242,35 @@ class Relay:
         return state is None or state.health == "down"
 
     def _survive_broker_loss(self) -> None:
-        """Redis went away mid-call: wait for it; raise StateLost if it lost the call's state."""
+        """A read failed: wait for Redis; keep reading if only a connection dropped, else
+        continue the answer elsewhere (AttemptLost) or raise StateLost if the call is gone."""
         deadline = time.monotonic() + self.cfg.first_chunk_timeout_s
-        alive = self._wait_for_redis(deadline)
+        state = self._wait_for_redis(deadline)
+        if state == "kept":  # only connections dropped: the stream (or queued message) is intact
+            log.warning(
+                "lost SOLLOL's Redis for a while, same server back: request %s reads on",
+                self.call.request_id,
+            )
+            return
         if self.call.content_sent:
-            # what the worker wrote while Redis was away is gone even if the stream survived:
-            # stop the attempt and continue from what the client has
+            # a restarted Redis lost what the worker wrote meanwhile even if the stream was
+            # restored: stop the attempt and continue from what the client has
             self.cancel_attempt()
             why = "SOLLOL's Redis restarted and lost this answer mid-stream"
             raise AttemptLost(why, UpstreamError(why, 502), state_lost=True)
-        if alive or self.call.dispatched_at == 0:
+        if state == "restored" or self.call.dispatched_at == 0:
             return
         raise StateLost()
 
-    def _wait_for_redis(self, deadline: float) -> bool:
-        """Block until Redis answers again; True if the call's state survived the outage: its
-        stream is there, or (a call still queued has none) the server is the one that took
-        the call's message, so only a connection dropped."""
+    def _wait_for_redis(self, deadline: float) -> str:
+        """Block until Redis answers again, then say what became of the call's state: "kept"
+        (the server is the one that took the call, so only a connection dropped), "restored"
+        (another server, but the call's stream is there, from a snapshot or AOF) or "lost"."""
         while True:
             try:
-                if self.redis.exists(self.reader.key):
-                    return True
-                return self.epoch.unchanged_since(self.call.dispatched_at)
+                if self.epoch.unchanged_since(self.call.dispatched_at):
+                    return "kept"
+                return "restored" if self.redis.exists(self.reader.key) else "lost"
             except redis_lib.RedisError as exc:
                 if time.monotonic() > deadline:
                     raise BrokerUnavailable(f"SOLLOL's Redis is unreachable: {exc}") from exc

@@ -3,9 +3,11 @@
 A call waiting in a host's queue has no stream yet (the worker's first XADD creates it), so after
 a failed read "the stream is missing" cannot tell whether Redis restarted empty (the Celery
 message is gone: publish the call again) or only a connection dropped (the message still
-waits: publishing again would cost the call its place in the queue). Redis's ``run_id`` (``INFO
-server``) is new in every server process, so the gateway compares the one answering now with
-the one it saw before it published the call.
+waits: publishing again would cost the call its place in the queue). An answer already
+streaming has the same question: a restarted server may have lost what the worker wrote
+meanwhile (continue the answer elsewhere), a dropped connection lost nothing (read on). Redis's
+``run_id`` (``INFO server``) is new in every server process, so the gateway compares the one
+answering now with the one it saw before it published the call.
 """
 
 from __future__ import annotations

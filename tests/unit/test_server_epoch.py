@@ -1,6 +1,7 @@
-"""A failed stream read of a call still waiting in a queue: a dropped connection keeps the call's
-place (no resubmission), a Redis restart makes the relay report the call's state lost. Told
-apart by the server's run_id (sollol/state/epoch.py)."""
+"""A failed stream read: a dropped connection keeps a queued call's place (no resubmission) and
+lets an answer already streaming go on reading where it was; a Redis restart makes the relay
+report a queued call's state lost and continue a streaming answer elsewhere. Told apart by the
+server's run_id (sollol/state/epoch.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import redis as redis_lib
 
 from sollol.api.call import Call
-from sollol.api.relay import Relay, StateLost
+from sollol.api.relay import AttemptLost, Relay, StateLost
 from sollol.config import load_config
 from sollol.router import analyse_request
 from sollol.state import StreamEvent
@@ -108,3 +109,21 @@ def test_a_restarted_server_while_queued_reports_the_state_lost():
     server.run_id = "c" * 40  # Redis restarted (empty) between the publish and the read
     with pytest.raises(StateLost):
         list(relay.attempt())
+
+
+def test_a_dropped_connection_mid_stream_keeps_reading_the_same_attempt():
+    relay = _relay(Server())
+    relay.call.content_sent = True  # tokens already reached the client
+    events = list(relay.attempt())
+    assert [kind for kind, _ in events] == [EventKind.FINAL]
+    assert relay.reader.reads == 2  # type: ignore[attr-defined]
+
+
+def test_a_restarted_server_mid_stream_continues_the_answer_elsewhere():
+    server = Server()
+    relay = _relay(server)
+    relay.call.content_sent = True
+    server.run_id = "d" * 40
+    with pytest.raises(AttemptLost) as lost:
+        list(relay.attempt())
+    assert lost.value.state_lost

@@ -60,13 +60,18 @@ class Proxy:
     def cut(self) -> int:
         """Close the listener and every open connection (RST); returns how many were open."""
         assert self._listener is not None
-        self._listener.close()
-        self._listener = None
+        return self.close()
+
+    def close(self) -> int:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         with self._lock:
             pairs, self._pairs = self._pairs, []
         for a, b in pairs:
             for s in (a, b):
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                with contextlib.suppress(OSError):  # linger 0: close sends a reset
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 s.close()
         return len(pairs)
 
@@ -134,6 +139,7 @@ def cut_live(redis_server, tmp_path_factory):
     finally:
         stack.stop()
         stack.cleanup_logs()
+        proxy.close()
 
 
 def _generate(url: str, tokens: int, stream: bool, seen: list[Any] | None = None) -> list[dict]:

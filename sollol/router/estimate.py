@@ -343,20 +343,26 @@ class Estimator:
         t, model = self.tuning, self.model
         load = self.load_s(host, model, learned_load)
         penalty = t.cold_room_penalty_s
-        used, idle, busy = 0.0, False, host.running_by_model
+        used, busy = 0.0, host.running_by_model
+        idle: list[str] = []
         for m in host.loaded:
             used += m.size_mb
-            idle = idle or not busy.get(m.name, 0)
+            if not busy.get(m.name, 0):
+                idle.append(m.name)
         if len(host.loaded) >= host.max_loaded_models or (
             host.vram_mb > 0 and used + host.installed.get(model, 0.0) > host.vram_mb
         ):
             penalty = t.cold_penalty_s
-            if idle:
-                penalty += t.evict_idle_penalty_s
+            if idle:  # the one that leaves is reloaded by its next request here
+                penalty += max(self._reload_s(host, name) for name in idle)
             else:  # Ollama waits for the victim's in-flight requests before loading
                 load += self.service_mix_s(host)
                 penalty += t.evict_busy_penalty_s
         return load, penalty
+
+    def _reload_s(self, host: HostState, model: str) -> float:
+        st = host.stats.get(model)
+        return self.load_s(host, model, (st.load_s or 0.0) if st is not None else 0.0)
 
 
 def predict_duration_s(

@@ -88,7 +88,6 @@ SECONDS = (
     "load_base_s",
     "cold_penalty_s",
     "cold_room_penalty_s",
-    "evict_idle_penalty_s",
     "evict_busy_penalty_s",
 )
 TOKEN_RATES = (
@@ -125,10 +124,13 @@ class Tuning:
     # eviction throws away a model others may want next (busy: they wait for it to drain, too).
     # A load into free room (no model leaves) costs the fleet little and serves every later
     # request there: a fast box holding only an embedder was never given the chat model at 6 s.
-    cold_penalty_s: float = 6.0  # a load that evicts (plus the evict_* penalty below)
+    # An idle model sent away costs its next request here a reload: its load time on this host
+    # (the longest of the idle ones: Ollama, not the router, picks which leaves). A flat 10 s
+    # instead kept a 4-slot GPU that can hold 3 of its 4 models from ever taking the 4th, whose
+    # requests went to a CPU box 4x slower (bench/RESULTS.md §9, random fleet 9).
+    cold_penalty_s: float = 3.0  # a load that evicts (plus the idle victim's reload, or below)
     cold_room_penalty_s: float = 1.0  # a load that fits beside the resident models
-    evict_idle_penalty_s: float = 10.0
-    evict_busy_penalty_s: float = 45.0
+    evict_busy_penalty_s: float = 45.0  # every resident model is busy: they drain first
     # Session affinity / the prompt cache holds while (running + queued at ≥ p) / slots on the
     # host stays below this.
     affinity_cap: float = 1.0

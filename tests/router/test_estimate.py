@@ -73,6 +73,35 @@ def test_cold_model_adds_its_learned_load_time_and_the_churn_penalty() -> None:
     assert p.load_s == 3.0 and p.penalty_s == T.cold_room_penalty_s < T.cold_penalty_s
 
 
+def test_evicting_an_idle_model_costs_its_reload_there() -> None:
+    coder = stats(prompt_tps=2000, gen_tps=40, load_s=5.5)
+    embed = stats(prompt_tps=4000, gen_tps=0, load_s=0.8)
+    one = host(
+        "a",
+        installed=(LLAMA, CODER),
+        loaded=(CODER,),
+        max_loaded_models=1,
+        learned={LLAMA: FAST, CODER: coder},
+    )
+    assert predict(one).penalty_s == pytest.approx(T.cold_penalty_s + 5.5)
+    # two idle models, either may leave (Ollama picks): the longer reload is priced
+    two = host(
+        "b",
+        installed=(LLAMA, CODER, EMBED),
+        loaded=(CODER, EMBED),
+        max_loaded_models=2,
+        learned={LLAMA: FAST, CODER: coder, EMBED: embed},
+    )
+    assert predict(two).penalty_s == pytest.approx(T.cold_penalty_s + 5.5)
+    # a model not yet timed here: its default load time from its size
+    unknown = host(
+        "c", installed=(LLAMA, CODER), loaded=(CODER,), max_loaded_models=1, learned={LLAMA: FAST}
+    )
+    e = Estimator(request(prompt_tokens=400, output_tokens=100), snap(unknown))
+    default = T.load_base_s + unknown.installed[CODER] / 1000.0 * T.load_s_per_gb
+    assert e.predict(unknown).penalty_s == pytest.approx(T.cold_penalty_s + default)
+
+
 def test_evicting_a_busy_model_waits_for_it_and_costs_more() -> None:
     idle = host(
         "a", installed=(LLAMA, CODER), loaded=(CODER,), max_loaded_models=1, learned={LLAMA: FAST}
@@ -87,8 +116,7 @@ def test_evicting_a_busy_model_waits_for_it_and_costs_more() -> None:
         learned={LLAMA: FAST},
     )
     pi, pb = predict(idle), predict(busy)
-    assert pi.penalty_s == T.cold_penalty_s + T.evict_idle_penalty_s
-    assert pb.penalty_s == T.cold_penalty_s + T.evict_busy_penalty_s
+    assert pb.penalty_s == T.cold_penalty_s + T.evict_busy_penalty_s > pi.penalty_s
     assert pb.load_s > pi.load_s == 3.0  # it waits for the coder request to drain
 
 

@@ -10,7 +10,8 @@
     prompt     = prompt_tokens / (prompt_tps × k^(e−1))      k = the model's running requests + 1
     generation = output_tokens / (gen_tps × k^(e−1))          (≤ slots), e = CONCURRENCY_EXPONENT
     cost       = predicted + penalties (a cold load into free room; a larger one for a load that
-                 evicts, more if the victim is busy): what the speed factor compares
+                 evicts, plus the idle victim's reload time there, or much more if every
+                 resident model is busy): what the speed factor compares
 
 Rates come from the host's learned :class:`ModelStats`; without a sample, from the median of
 the eligible hosts of the same kind (GPU / CPU) that have one, else from conservative defaults

@@ -96,8 +96,10 @@ def _relay(server: Server) -> Relay:
     return relay
 
 
-def test_a_dropped_connection_while_queued_keeps_reading_the_same_call():
+@pytest.mark.parametrize("streaming", [False, True], ids=["queued", "mid-stream"])
+def test_a_dropped_connection_keeps_reading_the_same_attempt(streaming):
     relay = _relay(Server())
+    relay.call.content_sent = streaming  # tokens already reached the client, or none yet
     events = list(relay.attempt())
     assert [kind for kind, _ in events] == [EventKind.FINAL]
     assert relay.reader.reads == 2  # type: ignore[attr-defined]
@@ -109,14 +111,6 @@ def test_a_restarted_server_while_queued_reports_the_state_lost():
     server.run_id = "c" * 40  # Redis restarted (empty) between the publish and the read
     with pytest.raises(StateLost):
         list(relay.attempt())
-
-
-def test_a_dropped_connection_mid_stream_keeps_reading_the_same_attempt():
-    relay = _relay(Server())
-    relay.call.content_sent = True  # tokens already reached the client
-    events = list(relay.attempt())
-    assert [kind for kind, _ in events] == [EventKind.FINAL]
-    assert relay.reader.reads == 2  # type: ignore[attr-defined]
 
 
 def test_a_restarted_server_mid_stream_continues_the_answer_elsewhere():

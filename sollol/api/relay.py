@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Generator
-from typing import Any
+from typing import Any, Literal
 
 import redis as redis_lib
 
@@ -262,7 +262,7 @@ class Relay:
             return
         raise StateLost()
 
-    def _wait_for_redis(self, deadline: float) -> str:
+    def _wait_for_redis(self, deadline: float) -> Literal["kept", "restored", "lost"]:
         """Block until Redis answers again, then say what became of the call's state: "kept"
         (the server is the one that took the call, so only a connection dropped), "restored"
         (another server, but the call's stream is there, from a snapshot or AOF) or "lost"."""

@@ -344,16 +344,13 @@ class Estimator:
         t, model = self.tuning, self.model
         load = self.load_s(host, model, learned_load)
         penalty = t.cold_room_penalty_s
-        used, busy = 0.0, host.running_by_model
-        idle: list[str] = []
-        for m in host.loaded:
-            used += m.size_mb
-            if not busy.get(m.name, 0):
-                idle.append(m.name)
+        used = sum(m.size_mb for m in host.loaded)
         if len(host.loaded) >= host.max_loaded_models or (
             host.vram_mb > 0 and used + host.installed.get(model, 0.0) > host.vram_mb
         ):
             penalty = t.cold_penalty_s
+            busy = host.running_by_model
+            idle = [m.name for m in host.loaded if not busy.get(m.name, 0)]
             if idle:  # the one that leaves is reloaded by its next request here
                 penalty += max(self._reload_s(host, name) for name in idle)
             else:  # Ollama waits for the victim's in-flight requests before loading

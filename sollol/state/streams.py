@@ -4,6 +4,9 @@ One stream per request id (``sollol:stream:<id>``). A worker appends entries wit
 gateway tails them with blocking XREAD, so a late reader misses nothing and never needs pub/sub.
 Every entry carries the attempt number, so output of an abandoned attempt (a worker that was
 killed, a host that failed over) is recognised and dropped instead of reaching the client twice.
+A worker's entries also carry their number within its run of the attempt (field ``n``): an XADD
+that its client retried after the connection died, though the server had applied it (a Sentinel
+failover), appends the same entry twice, and the reader drops the second copy.
 
 Entry kinds (field ``k``):
     start      a worker began the attempt; ``d`` = JSON {host, worker, attempt}
@@ -84,6 +87,8 @@ class StreamWriter:
             kind,
             "a",
             self.attempt,
+            "n",
+            self.written,
             "d",
             data,
         )
@@ -123,6 +128,7 @@ class StreamReader:
         self.last_id = last_id
         # several XREADs per request: one held connection, no per-command layers (state/held.py)
         self._conn = HeldConnection(self.redis)
+        self._numbered: dict[int, int] = {}  # attempt -> highest entry number read since its start
 
     def read(self, block_ms: int, count: int = 256) -> list[StreamEvent]:
         """Entries after the last one read; waits up to ``block_ms`` for at least one (``[]`` if none)."""
@@ -134,9 +140,15 @@ class StreamReader:
         events = []
         for entry_id, flat in _entries(reply):
             fields = dict(zip(flat[::2], flat[1::2], strict=True))
-            eid = entry_id.decode()
-            events.append(StreamEvent(eid, fields[b"k"].decode(), int(fields[b"a"]), fields[b"d"]))
+            eid, kind, attempt = entry_id.decode(), fields[b"k"].decode(), int(fields[b"a"])
             self.last_id = eid
+            if kind == EventKind.START:  # a new run of the attempt numbers its entries anew
+                self._numbered.pop(attempt, None)
+            elif (n := fields.get(b"n")) is not None:
+                if int(n) <= self._numbered.get(attempt, -1):
+                    continue  # the same entry again: a retried XADD the server had applied
+                self._numbered[attempt] = int(n)
+            events.append(StreamEvent(eid, kind, attempt, fields[b"d"]))
         return events
 
     def close(self) -> None:

@@ -74,3 +74,37 @@ def test_stream_chunks_reach_the_gateway_as_the_bytes_the_worker_wrote():
     assert event.data == line and isinstance(event.data, bytes)
     assert (event.kind, event.attempt) == ("chunk", 1)
     assert isinstance(event.entry_id, str)
+
+
+def _retried_xadd(r, writer: StreamWriter) -> None:
+    """What a client retry after a lost reply leaves: the writer's last entry appended again."""
+    ((_, fields),) = r.xrevrange(writer.key, count=1)
+    r.xadd(writer.key, fields)
+
+
+def test_a_retried_xadd_the_server_had_applied_reaches_the_reader_once():
+    r = _client()
+    writer = StreamWriter(r, "s:dup", attempt=1)
+    writer.emit("chunk", b"one")
+    _retried_xadd(r, writer)  # e.g. across a Sentinel failover
+    writer.emit("chunk", b"two")
+    writer.emit("final", b"end")
+    got = StreamReader(r, "s:dup").read(block_ms=1)
+    assert [(e.kind, e.data) for e in got] == [
+        ("chunk", b"one"),
+        ("chunk", b"two"),
+        ("final", b"end"),
+    ]
+
+
+def test_a_new_run_of_the_same_attempt_numbers_its_entries_anew():
+    # a redelivered message starts the attempt again (a start entry), its entries from 1 again:
+    # none of them is taken for a repeat of the first run's
+    r = _client()
+    first = StreamWriter(r, "s:redo", attempt=1, written=1)
+    first.emit("tick")
+    r.xadd("s:redo", {"k": "start", "a": "1", "d": "{}"})
+    again = StreamWriter(r, "s:redo", attempt=1, written=1)
+    again.emit("chunk", b"x")
+    got = StreamReader(r, "s:redo").read(block_ms=1)
+    assert [e.kind for e in got] == ["tick", "start", "chunk"]

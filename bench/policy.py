@@ -28,6 +28,14 @@ them in ``--strategies``: ``oracle``, ``oracle_ttft``, ``oracle_blind``). An exp
 ``--loads`` wins over ``--quick``:
 
     .venv/bin/python bench/policy.py --quick --random-fleets 20 --oracle --loads 0.4,0.6,0.8
+
+A strategy named ``<name>+late`` runs under late binding (bench/_des_late.py: a request whose
+host is busy waits in one shared queue until a worker anywhere frees), a what-if SOLLOL does
+not implement:
+
+    .venv/bin/python bench/policy.py --quick --workload multi_turn \
+        --profiles deploy/sim/identical.yaml \
+        --strategies performance,least_connections,performance+late,least_connections+late
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ import _des_conversations as conversations  # noqa: E402
 import _des_report as report  # noqa: E402
 from _des import Simulation  # noqa: E402
 from _des_capacity import class_capacity  # noqa: E402
+from _des_late import LateBinding, split_late  # noqa: E402
 from _des_oracle import ORACLES, Oracle  # noqa: E402
 from _des_random import fleet_name, random_fleet, summary  # noqa: E402
 from _des_workload import capacity, make_jobs, unit_trace  # noqa: E402
@@ -107,6 +116,9 @@ def router_for(strategy: str, seed: int) -> Router:
 def run_one(spec: RunSpec) -> report.Outcome:
     """One simulation: a strategy on the (profile, seed) trace at ``load`` × capacity."""
     profile = profile_of(spec)
+    strategy, late = split_late(spec.strategy)
+    if late and strategy in ORACLES:
+        raise SystemExit(f"{spec.strategy}: the clairvoyant routers bind on arrival only")
     if spec.workload == "multi_turn":
         rate = spec.load * conversations.capacity(profile).total
         jobs = conversations.multi_turn_jobs(spec.seed, rate, spec.duration)
@@ -123,11 +135,9 @@ def run_one(spec: RunSpec) -> report.Outcome:
         trace = unit_trace(profile, spec.seed, n=max(1, int(rate * spec.duration)))
         jobs = make_jobs(trace, rate)
     router: Router | Oracle = (
-        Oracle(jobs, spec.strategy)
-        if spec.strategy in ORACLES
-        else router_for(spec.strategy, spec.seed)
+        Oracle(jobs, strategy) if strategy in ORACLES else router_for(strategy, spec.seed)
     )
-    sim = Simulation(
+    sim = (LateBinding if late else Simulation)(
         profile,
         router,  # type: ignore[arg-type]
         learn_active=spec.report_active,

@@ -73,6 +73,17 @@ def test_cold_model_adds_its_learned_load_time_and_the_churn_penalty() -> None:
     assert p.load_s == 3.0 and p.penalty_s == T.cold_room_penalty_s < T.cold_penalty_s
 
 
+def test_a_load_on_a_host_with_a_queue_costs_its_time_to_every_message_waiting() -> None:
+    # the loading request holds a worker: each message queued on the host (any priority)
+    # waits for it, per slot
+    quiet = predict(host("a", loaded=(), learned={LLAMA: FAST}, slots=2))
+    queued = predict(host("a", loaded=(), learned={LLAMA: FAST}, slots=2, queued={1: 3, 9: 1}))
+    assert queued.load_s == quiet.load_s == 3.0
+    assert queued.penalty_s == pytest.approx(quiet.penalty_s + 3.0 * 4 / 2)
+    warm = predict(host("a", learned={LLAMA: FAST}, slots=2, queued={1: 3, 9: 1}))
+    assert warm.penalty_s == 0.0  # a resident model loads nothing
+
+
 def test_evicting_an_idle_model_costs_its_reload_there() -> None:
     coder = stats(prompt_tps=2000, gen_tps=40, load_s=5.5)
     embed = stats(prompt_tps=4000, gen_tps=0, load_s=0.8)

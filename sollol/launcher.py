@@ -85,6 +85,9 @@ class Stack:
     sim_control_port: int | None = None
     flower: bool = False
     flower_port: int = 5555
+    # The gateway's Redis URL when it reaches the same server another way than the workers
+    # (another network, a proxy); None = cfg.redis_url.
+    gateway_redis_url: str | None = None
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sollol-up-")))
     out: Any = sys.stdout
     redis: EmbeddedRedis | None = None
@@ -173,7 +176,8 @@ class Stack:
             ),
             restart=True,
         )
-        self._spawn("gateway", gunicorn_argv(self.cfg))
+        gateway_redis = self.gateway_redis_url or self.cfg.redis_url
+        self._spawn("gateway", gunicorn_argv(self.cfg), redis_url=gateway_redis)
         if self.flower:
             self._start_flower()
         self._wait_ready()

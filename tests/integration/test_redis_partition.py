@@ -97,17 +97,6 @@ class Proxy:
                 s.shutdown(socket.SHUT_RDWR)
 
 
-class GatewayBehindProxy(Stack):
-    """`sollol up` with the gateway's Redis URL pointed at the proxy."""
-
-    proxy_url = ""
-
-    def _spawn(self, name: str, argv: list[str], restart: bool = False, raw_env=None, **env):  # type: ignore[no-untyped-def, override]
-        if name == "gateway":
-            env["redis_url"] = self.proxy_url
-        return super()._spawn(name, argv, restart, raw_env, **env)
-
-
 @pytest.fixture(scope="module")
 def cut_live(redis_server, tmp_path_factory):
     redis.Redis.from_url(redis_server.url).flushall()
@@ -118,10 +107,12 @@ def cut_live(redis_server, tmp_path_factory):
     (workdir / "fleet.yaml").write_text(json.dumps(profile))
     cfg = load_config(env={}, redis_url=redis_server.url, port=free_port(), **FAST)
     control = free_port()
-    stack = GatewayBehindProxy(
-        cfg, sim_profile=str(workdir / "fleet.yaml"), sim_control_port=control
+    stack = Stack(  # the gateway reaches Redis through the proxy, the workers directly
+        cfg,
+        sim_profile=str(workdir / "fleet.yaml"),
+        sim_control_port=control,
+        gateway_redis_url=f"redis://127.0.0.1:{proxy.port}/0",
     )
-    stack.proxy_url = f"redis://127.0.0.1:{proxy.port}/0"
     try:
         stack.start()
         client = redis.Redis.from_url(redis_server.url)

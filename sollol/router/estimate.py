@@ -11,9 +11,9 @@
     generation = output_tokens / (gen_tps × k^(e−1))          (≤ slots), e = CONCURRENCY_EXPONENT
     cost       = predicted + penalties (a cold load into free room; a larger one for a load that
                  evicts, plus the idle victim's reload time there, or much more if every
-                 resident model is busy; and the load's time × queued here ÷ slots, since
-                 every message queued on the host waits for the worker that is loading):
-                 what the speed factor compares
+                 resident model is busy; for a load that evicts, also its time × queued here
+                 ÷ slots, since every message queued on the host waits for the worker that is
+                 loading): what the speed factor compares
 
 Rates come from the host's learned :class:`ModelStats`; without a sample, from the median of
 the eligible hosts of the same kind (GPU / CPU) that have one, else from conservative defaults
@@ -358,9 +358,9 @@ class Estimator:
             else:  # Ollama waits for the victim's in-flight requests before loading
                 load += self.service_mix_s(host)
                 penalty += t.evict_busy_penalty_s
-        waiting = sum(host.queued)
-        if waiting:  # the load holds a worker that the messages queued here wait for
-            penalty += load * waiting / (host.slots if host.slots > 0 else 1)
+            waiting = sum(host.queued)
+            if waiting:  # the load holds a worker that the messages queued here wait for
+                penalty += load * waiting / (host.slots if host.slots > 0 else 1)
         return load, penalty
 
     def _reload_s(self, host: HostState, model: str) -> float:

@@ -73,15 +73,28 @@ def test_cold_model_adds_its_learned_load_time_and_the_churn_penalty() -> None:
     assert p.load_s == 3.0 and p.penalty_s == T.cold_room_penalty_s < T.cold_penalty_s
 
 
-def test_a_load_on_a_host_with_a_queue_costs_its_time_to_every_message_waiting() -> None:
+def test_a_load_that_evicts_beside_a_queue_costs_its_time_to_every_message_waiting() -> None:
     # the loading request holds a worker: each message queued on the host (any priority)
-    # waits for it, per slot
-    quiet = predict(host("a", loaded=(), learned={LLAMA: FAST}, slots=2))
-    queued = predict(host("a", loaded=(), learned={LLAMA: FAST}, slots=2, queued={1: 3, 9: 1}))
+    # waits for it, per slot; that is churn only when the load throws a model out
+    coder = stats(prompt_tps=2000, gen_tps=40, load_s=5.5)
+
+    def full(**kw: object) -> object:
+        return host(
+            "a",
+            installed=(LLAMA, CODER),
+            loaded=(CODER,),
+            max_loaded_models=1,
+            slots=2,
+            learned={LLAMA: FAST, CODER: coder},
+            **kw,
+        )
+
+    quiet, queued = predict(full()), predict(full(queued={1: 3, 9: 1}))
     assert queued.load_s == quiet.load_s == 3.0
     assert queued.penalty_s == pytest.approx(quiet.penalty_s + 3.0 * 4 / 2)
-    warm = predict(host("a", learned={LLAMA: FAST}, slots=2, queued={1: 3, 9: 1}))
-    assert warm.penalty_s == 0.0  # a resident model loads nothing
+    # a load into free room serves the model's later requests there: no queue charge
+    room = predict(host("a", loaded=(), learned={LLAMA: FAST}, slots=2, queued={1: 3, 9: 1}))
+    assert room.penalty_s == T.cold_room_penalty_s
 
 
 def test_evicting_an_idle_model_costs_its_reload_there() -> None:

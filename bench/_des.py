@@ -184,7 +184,14 @@ class Simulation:
         except NoHostAvailable:
             self.unroutable += 1
             return
-        host = self.by_name[decision.host]
+        self._place(job, self.by_name[decision.host])
+
+    def _place(self, job: Job, host: Host) -> None:
+        """What becomes of ``job`` once the router chose ``host``: it is bound there."""
+        self._bind(job, host)
+
+    def _bind(self, job: Job, host: Host) -> None:
+        """Publish ``job`` to ``host``'s queue, as the gateway records a dispatch."""
         job.host = host.name
         p = job.profile
         if p.prefix_blocks:
@@ -192,10 +199,10 @@ class Simulation:
         if p.session_key:
             self.affinity[p.session_key] = host.name
         if self.cache_s > 0:
-            self._deltas.setdefault(host.name, [0] * PRIORITY_LEVELS)[job.profile.priority - 1] += 1
+            self._deltas.setdefault(host.name, [0] * PRIORITY_LEVELS)[p.priority - 1] += 1
         if self.on_decision is not None:
-            self.on_decision(job, decision.host)
-        host.queues[job.profile.priority - 1].append(job)
+            self.on_decision(job, host.name)
+        host.queues[p.priority - 1].append(job)
         host.changed()
         self._dispatch(host)
 

@@ -47,33 +47,12 @@ class LateBinding(Simulation):
     def _full(host: Host) -> bool:
         return host.busy >= host.spec.num_parallel
 
-    def _arrive(self, job: Job) -> None:
-        try:
-            decision = self.router.route(job.profile, self.snapshot())
-        except NoHostAvailable:
-            self.unroutable += 1
-            return
-        host = self.by_name[decision.host]
+    def _place(self, job: Job, host: Host) -> None:
         if self._full(host):
             self.held += 1
             self.shared[job.profile.priority - 1].append(job)
             return
         self._bind(job, host)
-
-    def _bind(self, job: Job, host: Host) -> None:
-        job.host = host.name
-        p = job.profile
-        if p.prefix_blocks:
-            self.prefixes[host.name].record(p.model, p.prefix_blocks, host.spec.num_parallel)
-        if p.session_key:
-            self.affinity[p.session_key] = host.name
-        if self.cache_s > 0:
-            self._deltas.setdefault(host.name, [0] * PRIORITY_LEVELS)[p.priority - 1] += 1
-        if self.on_decision is not None:
-            self.on_decision(job, host.name)
-        host.queues[p.priority - 1].append(job)
-        host.changed()
-        self._dispatch(host)
 
     def _finish(self, job: Job) -> None:
         super()._finish(job)

@@ -7,33 +7,18 @@ import random
 import sys
 from pathlib import Path
 
-from sollol.router import Router, analyse_request
-from sollol.sim.profile import parse_profile
+from sollol.router import Router
+from tests.unit.des_fleet import job as _job
+from tests.unit.des_fleet import two_hosts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from _des import Job, Simulation
 from _des_late import LateBinding, split_late
 
-MODEL = {"size_mb": 1000, "load_s": 2, "prompt_tps": 100, "gen_tps": 10}
-
-
-def _fleet() -> dict:
-    return {
-        "nodes": [
-            {"name": n, "port": p, "num_parallel": 1, "models": {"m": MODEL}, "loaded": ["m"]}
-            for n, p in (("a", 1), ("b", 2))
-        ]
-    }
-
-
-def _job(rid: int, at: float, out: int, priority: int = 5) -> Job:
-    body = {"model": "m", "prompt": "x" * 40}
-    return Job(rid, at, analyse_request("generate", body, priority), out)
-
 
 def _run(sim_class: type[Simulation], jobs: list[Job]) -> Simulation:
     router = Router("round_robin", rng=random.Random(1))
-    sim = sim_class(parse_profile(_fleet()), router, cache_s=0, heartbeat_s=0)
+    sim = sim_class(two_hosts(), router, cache_s=0, heartbeat_s=0)
     sim.run(jobs)
     return sim
 

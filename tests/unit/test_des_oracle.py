@@ -6,34 +6,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sollol.router import analyse_request
-from sollol.sim.profile import parse_profile
+from tests.unit.des_fleet import job as _job
+from tests.unit.des_fleet import two_hosts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from _des import Job, Simulation
 from _des_oracle import Oracle
-
-MODEL = {"size_mb": 1000, "load_s": 2, "prompt_tps": 100, "gen_tps": 10}
-
-
-def _fleet() -> dict:
-    return {
-        "nodes": [
-            {"name": n, "port": p, "num_parallel": 1, "models": {"m": MODEL}, "loaded": ["m"]}
-            for n, p in (("a", 1), ("b", 2))
-        ]
-    }
-
-
-def _job(rid: int, at: float, out: int) -> Job:
-    return Job(rid, at, analyse_request("generate", {"model": "m", "prompt": "x" * 40}, 5), out)
 
 
 def _long_short_third(strategy: str) -> tuple[Job, Job, Job]:
     """a: 1000 tokens (100 s), b: 50 tokens (5 s), both at 0 s; the third arrives at 1 s."""
     jobs = [_job(0, 0.0, 1000), _job(1, 0.0, 50), _job(2, 1.0, 10)]
     oracle = Oracle(jobs, strategy)
-    sim = Simulation(parse_profile(_fleet()), oracle, cache_s=0, heartbeat_s=0)  # type: ignore[arg-type]
+    sim = Simulation(two_hosts(), oracle, cache_s=0, heartbeat_s=0)  # type: ignore[arg-type]
     oracle.sim = sim
     sim.run(jobs)
     long_one, short_one, third = jobs

@@ -147,6 +147,12 @@ def run_one(spec: RunSpec) -> report.Outcome:
     if isinstance(router, Oracle):
         router.sim = sim
     sim.run(jobs)
+    if isinstance(sim, LateBinding):
+        print(
+            f"({spec.strategy}, load {spec.load:.0%}, seed {spec.seed}: {sim.held} of "
+            f"{len(jobs)} requests waited in the shared queue)",
+            file=sys.stderr,
+        )
     return report.outcome_of(jobs, spec.warmup, spec.duration)
 
 

@@ -358,9 +358,8 @@ class Estimator:
             else:  # Ollama waits for the victim's in-flight requests before loading
                 load += self.service_mix_s(host)
                 penalty += t.evict_busy_penalty_s
-            waiting = sum(host.queued)
-            if waiting:  # the load holds a worker that the messages queued here wait for
-                penalty += load * waiting / (host.slots if host.slots > 0 else 1)
+            if host.queued_total:  # the load holds a worker that the messages queued here wait for
+                penalty += load * host.queued_total / max(1, host.slots)
         return load, penalty
 
     def _reload_s(self, host: HostState, model: str) -> float:
